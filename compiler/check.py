@@ -1,0 +1,164 @@
+"""`flowc check`: run every analysis pass over every spec, offline, collecting diagnostics.
+
+The passes run in a fixed order (`PASSES` documents it); each collects diagnostics and hands
+the next a checked copy of the IR. Files are independent, so one file's errors never hide
+another's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from flowc.compiler import config, names, reads
+from flowc.compiler.cache import CheckCache, spec_key
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.errors import UsageError
+
+if TYPE_CHECKING:
+    from flowc.compiler import ir
+
+PASSES = (
+    "config: flow.toml, profiles, connections, ${VAR} expansion",
+    "parse: the Lark grammar, friendly syntax errors",
+    "names: kinds, attributes, values, references to nodes, connections and files",
+    "sql: SQL bodies parsed with sqlglot, edges inferred, :params found",
+    "dag: cycles, topological order",
+    "schema: columns propagated through every transform, expect checks",
+    "params: defaults typed, unused parameters",
+    "schedule: cron expression, durations",
+)
+
+_SKIP_DIRS = {".flowc", ".venv", ".git", "node_modules", "__pycache__", "build"}
+
+
+@dataclass
+class Project:
+    root: Path
+    scope: names.Scope
+    diagnostics: list[Diagnostic]
+    cache: CheckCache | None = None
+
+
+@dataclass
+class CheckResult:
+    diagnostics: list[Diagnostic]
+    files: list[str]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    """The .flow files named by `paths`: files as given, folders searched below."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(_flow_files(path))
+        else:
+            raise UsageError(f"no such file or folder: {path}")
+    if not found:
+        raise UsageError("no .flow files found under " + ", ".join(str(p) for p in paths))
+    return sorted(dict.fromkeys(found))
+
+
+def _flow_files(folder: Path) -> list[Path]:
+    files = []
+    for directory, subdirs, filenames in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS and not d.startswith("."))
+        files += [Path(directory) / f for f in filenames if f.endswith(".flow")]
+    return files
+
+
+def check_paths(
+    paths: Sequence[Path],
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    use_cache: bool = True,
+) -> CheckResult:
+    """Check every spec under `paths` for `profile` (None: the default, "all": every one)."""
+    files = discover(paths)
+    projects: dict[Path, Project] = {}
+    collected: list[Diagnostic] = []
+    for path in files:
+        root = config.find_project_root(path)
+        if root not in projects:
+            projects[root] = load_project(root, profile, env, use_cache=use_cache)
+            collected += projects[root].diagnostics
+        collected += check_file(path, projects[root])
+    for project in projects.values():
+        if project.cache is not None:
+            project.cache.save()
+    ordered = sorted(set(collected), key=Diagnostic.sort_key)
+    return CheckResult(diagnostics=ordered, files=[display(f) for f in files])
+
+
+def load_project(
+    root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
+) -> Project:
+    _config, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
+    connections = {p.name: frozenset(p.connections) for p in profiles}
+    return Project(
+        root=root,
+        scope=names.Scope(root=root, connections=connections),
+        diagnostics=list(diagnostics),
+        cache=CheckCache(root) if use_cache else None,
+    )
+
+
+def check_file(path: Path, project: Project) -> list[Diagnostic]:
+    """The diagnostics of one spec, from the cache when nothing it depends on changed."""
+    file = display(path)
+    diagnostics = Diagnostics()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        diagnostics.report("F0107", point(file), path=file, reason=_reason(error))
+        return list(diagnostics)
+    key = spec_key(text, project.scope.connections)
+    cached = project.cache.lookup(file, key) if project.cache else None
+    if cached is not None:
+        return cached
+    with reads.recording() as recorded:
+        analyze(text, file, project.scope, diagnostics)
+    if project.cache is not None:
+        project.cache.store(file, key, recorded, list(diagnostics))
+    return list(diagnostics)
+
+
+def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> ir.Spec:
+    """All passes over one spec's text, in order."""
+    # Imported here so that a fully cached check never loads Lark or sqlglot.
+    from flowc.compiler import dag, params, schedule, schema, sql
+    from flowc.compiler.parser import parse
+
+    document, syntax = parse(text, file)
+    diagnostics.extend(syntax)
+    spec = names.bind(document, scope, diagnostics)
+    dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
+    spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
+    order = dag.order(spec, diagnostics)
+    spec = schema.infer_schemas(spec, trees, diagnostics, dialect=dialect, order=order)
+    spec = params.check_params(spec, diagnostics)
+    return schedule.check_schedule(spec, diagnostics)
+
+
+def display(path: Path) -> str:
+    """How a path is shown in diagnostics: relative to the working folder when below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {error.start})"
+    return error.strerror or str(error) if isinstance(error, OSError) else str(error)

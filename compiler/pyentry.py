@@ -1,0 +1,59 @@
+"""Check a Python entry point `"blocks/rename.py:to_snake_case"` without importing it.
+
+The file is parsed with `ast`, never executed: `flowc check` must not run user code.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from flowc.compiler import ir, reads
+from flowc.compiler.diagnostics import Diagnostics, did_you_mean
+
+_EXAMPLE = 'python = "blocks/rename.py:to_snake_case"'
+
+
+def check_entry_point(value: ir.Str, root: Path, diagnostics: Diagnostics) -> ir.PythonEntry | None:
+    """The entry point named by `value`, if its file exists and defines the function."""
+    path_text, _, function = value.value.rpartition(":")
+    if not path_text or not function.isidentifier() or not path_text.endswith(".py"):
+        detail = f'`"{value.value}"` is not of the form "path/to/file.py:function"'
+        diagnostics.report("F0217", value.span, detail=detail, hint=f"for example: {_EXAMPLE}")
+        return None
+    path = root / path_text
+    source = reads.read_bytes(path)
+    if source is None:
+        diagnostics.report("F0216", value.span, path=path_text, hint=f"the project root is {root}")
+        return None
+    functions = _top_level_functions(path, source, value, diagnostics)
+    if functions is None:
+        return None
+    if function not in functions:
+        hint = did_you_mean(function, functions) or _defined(functions)
+        detail = f"`{path_text}` defines no top-level function `{function}`"
+        diagnostics.report("F0217", value.span, detail=detail, hint=hint)
+        return None
+    return ir.PythonEntry(path=path_text, function=function, span=value.span)
+
+
+def _top_level_functions(
+    path: Path, source: bytes, value: ir.Str, diagnostics: Diagnostics
+) -> list[str] | None:
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as error:
+        detail = f"`{path.name}` has a Python syntax error at line {error.lineno}: {error.msg}"
+        diagnostics.report("F0217", value.span, detail=detail)
+        return None
+    except ValueError as error:
+        diagnostics.report("F0107", value.span, path=str(path), reason=str(error))
+        return None
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return [node.name for node in tree.body if isinstance(node, kinds)]
+
+
+def _defined(functions: list[str]) -> str:
+    if not functions:
+        return "the file defines no functions"
+    return "it defines: " + ", ".join(f"`{f}`" for f in sorted(functions))

@@ -1,0 +1,9 @@
+-- Trips, total fare and average distance per pickup day (DuckDB SQL, like the spec).
+SELECT
+    lpep_pickup_date,
+    COUNT(*) AS trips,
+    SUM(fare_amount) AS total_fare,
+    AVG(trip_distance) AS avg_distance
+FROM snake_trips
+GROUP BY lpep_pickup_date
+ORDER BY lpep_pickup_date

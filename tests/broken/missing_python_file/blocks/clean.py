@@ -1,0 +1,5 @@
+"""A Python block."""
+
+
+def clean_trips(trips):
+    return trips

@@ -1,0 +1,1 @@
+SELECT id, SUM(amount) AS amount FROM trips GROUP BY id

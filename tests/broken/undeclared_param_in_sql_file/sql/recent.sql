@@ -1,0 +1,3 @@
+SELECT *
+FROM trips
+WHERE amount >= :min_amount

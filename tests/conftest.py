@@ -1,0 +1,34 @@
+"""Shared test settings: the hypothesis profiles.
+
+- `default`, used by every plain `pytest` run (`make test`): derandomized, so that CI sees the
+  same examples on every run, and sized so that tests/test_fuzz.py runs a few thousand examples
+  in well under a minute.
+- `slow`, for the tests marked `slow` (`make test-slow`, i.e.
+  `pytest -m slow --hypothesis-profile=slow`): 20 times as many examples, and random ones, so
+  that every slow run explores new inputs (a failure prints the seed that reproduces it).
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+EXAMPLES = 300  # per property test in the default profile
+
+_RELAXED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+
+settings.register_profile(
+    "default",
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=_RELAXED,
+)
+settings.register_profile(
+    "slow",
+    max_examples=EXAMPLES * 20,
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
+    suppress_health_check=_RELAXED,
+)
+settings.load_profile("default")
