@@ -7,6 +7,7 @@ error, with the traceback saved to a file to attach to a bug report.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -65,7 +66,12 @@ def check(
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `flowc` script."""
-    sys.exit(_guarded(lambda: cli.main(args=argv, prog_name="flowc", standalone_mode=False)))
+    code = _guarded(lambda: cli.main(args=argv, prog_name="flowc", standalone_mode=False))
+    # Tearing down the interpreter frees every parsed tree one by one (0.3-0.5 s on a large
+    # project) for nothing: the process is ending. Flush and leave.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _guarded(run: Callable[[], Any]) -> int:

@@ -136,6 +136,13 @@ def check_file(path: Path, project: Project) -> list[Diagnostic]:
 def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> ir.Spec:
     """All passes over one spec's text, in order."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
+    from flowc.compiler import sql
+
+    with sql.paused_gc():
+        return _passes(text, file, scope, diagnostics)
+
+
+def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> ir.Spec:
     from flowc.compiler import dag, params, schedule, schema, sql
     from flowc.compiler.parser import parse
 

@@ -62,13 +62,14 @@ def _topological(graph: Graph, file_order: list[str]) -> list[str]:
 
 def _cycles(graph: Graph, file_order: list[str]) -> list[list[str]]:
     """One cycle per strongly connected component that has one (Tarjan, iteratively)."""
+    position = {name: index for index, name in enumerate(file_order)}
     cycles = []
     for component in _components(graph, file_order):
         members = set(component)
-        start = min(component, key=file_order.index)
+        start = min(component, key=position.__getitem__)
         if len(component) > 1 or any(e.upstream == start for e in graph[start]):
             cycles.append(_cycle_through(start, graph, members))
-    return sorted(cycles, key=lambda c: file_order.index(c[0]))
+    return sorted(cycles, key=lambda cycle: position[cycle[0]])
 
 
 def _components(graph: Graph, file_order: list[str]) -> list[list[str]]:

@@ -55,7 +55,7 @@ def unescape(
         escape = match.group(1)
         if escape in _ESCAPES:
             parts.append(_ESCAPES[escape])
-        elif escape.startswith("u") and len(escape) == 5:
+        elif escape.startswith("u") and len(escape) == 5 and not _surrogate(escape):
             parts.append(chr(int(escape[1:], 16)))
         else:
             col = first_col + match.start()
@@ -72,6 +72,11 @@ def unescape(
         segments.append(ir.Segment(offset=offset, line=line, col=first_col + last))
     parts.append(body[last:])
     return "".join(parts), tuple(segments)
+
+
+def _surrogate(escape: str) -> bool:
+    """`\\uD800`-`\\uDFFF` are halves of UTF-16 pairs, not characters: no text can hold one."""
+    return 0xD800 <= int(escape[1:], 16) <= 0xDFFF
 
 
 def dedent_raw(token: Token) -> tuple[str, tuple[ir.Segment, ...]]:
@@ -112,7 +117,12 @@ def _common_margin(lines: list[str]) -> str:
 
 
 def _number(text: str) -> int | float:
-    return float(text) if any(c in text for c in ".eE") else int(text)
+    if any(c in text for c in ".eE"):
+        return float(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts by default: keep the magnitude
+        return float(text)
 
 
 @v_args(meta=True)
@@ -174,7 +184,16 @@ class _Lower(Transformer[Token, Any]):
         )
 
     def type_args(self, meta: Meta, children: list[Token | None]) -> tuple[int, ...]:
-        return tuple(int(float(c)) for c in children if c is not None)
+        arguments = []
+        for token in children:
+            if token is None:
+                continue
+            if not str(token).isdigit() or len(token) > 9:
+                detail = f"a type argument is a whole number like `10`, not `{token}`"
+                self.diagnostics.report("F0213", self._tok(token), detail=detail)
+                continue
+            arguments.append(int(token))
+        return tuple(arguments)
 
     def not_null(self, meta: Meta, children: list[Token]) -> bool:
         return True

@@ -9,9 +9,10 @@ tree and the outputs of the nodes it reads. Then `expect` checks, `unique_key`,
 `node_output` resolves the query's columns itself, scope by scope (sqlglot's `Scope` gives the
 CTEs, derived tables, subqueries and unions): it reports every unknown, ambiguous or
 duplicated column at its own position, where sqlglot's `qualify` would stop at the first one
-(and rewrite the tree). Lateral aliases are accepted where the dialect accepts them (DuckDB:
-everywhere after their definition; BigQuery: GROUP BY, HAVING, QUALIFY, ORDER BY; Postgres:
-GROUP BY, ORDER BY), and so are correlated references to an enclosing query.
+(and rewrite the tree), at a third of its cost. Lateral aliases are accepted where the dialect
+accepts them (DuckDB: in WHERE, GROUP BY, HAVING, QUALIFY, ORDER BY and later in the SELECT
+list; BigQuery: GROUP BY, HAVING, QUALIFY, ORDER BY; Postgres: GROUP BY, ORDER BY), and so are
+correlated references to an enclosing query.
 
 Identifier case. Names compare as the engine compares them (`sql.identifier_key`): DuckDB and
 BigQuery ignore case, quoted or not, and keep the case of the definition: a column declared
@@ -21,10 +22,11 @@ output. Postgres folds unquoted names to lower case: a declared `VendorID` is th
 not as `"VendorID"`; a SQL transform's outputs are named as Postgres names them (`AS Foo` is
 `foo`, `AS "Foo"` is `Foo`).
 
-Output names: an alias, else the referenced column's own name, else `_col_<i>` (what sqlglot's
-qualify, hence the generated SQL, names it). Types: a plain column reference keeps its input's
-declared type, `CAST(x AS t)` is `t`, `COUNT(...)` is `bigint`; anything else is `unknown`.
-Full type inference (`annotate_types`) costs about as much as parsing and is not done here.
+Output names: an alias, else the referenced column's own name, else `_col_<i>` (the name
+sqlglot's qualify gives it, so generated SQL that aliases outputs agrees). Types: a plain
+column reference keeps its input's declared type, `CAST(x AS t)` is `t`, `COUNT(...)` is
+`bigint`; anything else is `unknown`. Full type inference (`annotate_types`) costs about as
+much as parsing and is not done here.
 
 When an input's columns cannot be known (a `table(...)` source without `columns`, a Python
 node without them), the transform's columns are unknown too; it gets one F0307 warning and
@@ -36,7 +38,8 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +58,7 @@ from flowc.compiler.sql import (
 )
 from flowc.compiler.vocabulary import CHECKS
 from sqlglot import exp
-from sqlglot.errors import OptimizeError, SqlglotError
+from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope, walk_in_scope
 
 Columns = tuple[ir.Column, ...]
@@ -76,7 +79,14 @@ _CLAUSE_WORDS = {
     "windows": "in WINDOW",
 }
 _ENGINES = {"duckdb": "DuckDB", "postgres": "Postgres", "bigquery": "BigQuery"}
+# Columns every table has without declaring them.
+_PSEUDO = {
+    "duckdb": {"rowid"},
+    "postgres": {"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"},
+    "bigquery": {"_partitiontime", "_partitiondate", "_table_suffix", "_file_name"},
+}
 _GLOB = set("*?[")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def infer_schemas(
@@ -116,9 +126,11 @@ class _State:
         self.updated[node.name] = node.model_copy(update={"output": output})
 
     def _output(self, node: AnyNode) -> Columns | None:
+        if node.unparsed:  # its syntax error is reported; stay quiet downstream
+            self.unknown[node.name] = None
+            return None
         if isinstance(node, ir.SinkNode):
-            upstream = node.input.parts[0] if node.input else None
-            return self._read(node, [upstream] if upstream else [])
+            return self._read(node, node.input.parts[0] if node.input else None)
         if isinstance(node, ir.TransformNode) and node.sql is not None:
             return self._sql_output(node, node.sql)
         if node.columns is not None:
@@ -128,15 +140,12 @@ class _State:
         self.unknown[node.name] = node.name
         return None
 
-    def _read(self, node: AnyNode, upstreams: list[str]) -> Columns | None:
-        """The output of the single upstream of a sink (None when it is unknown)."""
-        for name in upstreams:
-            if name in self.unknown or name not in self.updated:
-                self.unknown[node.name] = self.unknown.get(name)
-                return None
-            return self.updated[name].output
-        self.unknown[node.name] = None
-        return None
+    def _read(self, sink: ir.SinkNode, upstream: str | None) -> Columns | None:
+        """A sink outputs what it reads."""
+        if upstream is None or upstream in self.unknown or upstream not in self.updated:
+            self.unknown[sink.name] = self.unknown.get(upstream) if upstream else None
+            return None
+        return self.updated[upstream].output
 
     def _sql_output(self, node: ir.TransformNode, body: ir.SqlBody) -> Columns | None:
         tree = self.trees.get(node.name)
@@ -201,8 +210,7 @@ def file_columns(call: ir.Call, root: Path) -> Columns | str:
         return ""
     path = call.args[0] if call.args else None
     if call.name != "csv" or not isinstance(path, ir.Str):
-        kind = f"`{call.name}(...)`"
-        return f"the columns of {kind} are known only at run time"
+        return f"it reads `{call.name}(...)`, which flowc does not open offline"
     header = call.keyword("header")
     if header is not None and isinstance(header.value, ir.Bool) and not header.value.value:
         return "the file has no header row (`header = false`)"
@@ -274,22 +282,29 @@ def node_output(
     resolver = _Resolver(upstream, dialect)
     try:
         scopes = traverse_scope(query)
-    except (OptimizeError, SqlglotError):
-        return None, []
-    for scope in scopes:
-        resolver.scope(scope)
+        for scope in scopes:
+            resolver.scope(scope)
+    except (SqlglotError, RecursionError) as error:  # what sqlglot cannot scope
+        detail = str(error) if isinstance(error, SqlglotError) else "the query is nested too deeply"
+        return None, [*resolver.problems, SqlProblem("F0304", None, 0, {"detail": detail})]
     output = resolver.output_of(scopes[-1].expression) if scopes else None
+    if resolver.unresolved:
+        output = None
     if output is not None:
-        resolver.check_duplicates(scopes[-1].expression, output)
-    columns = None if output is None else tuple(c.column for c in output.columns)
+        resolver.check_duplicates(output)
+    columns = None if output is None else tuple(c.to_ir() for c in output.columns)
     return columns, resolver.problems
 
 
 @dataclass
 class _Col:
-    column: ir.Column
-    key: str
+    name: str
+    type: str
+    key: str  # how SQL names it (see `_Resolver.key`)
     item: exp.Expr | None = None  # the select item that produced it (for positions)
+
+    def to_ir(self) -> ir.Column:
+        return ir.Column(name=self.name, type=self.type)
 
 
 @dataclass
@@ -329,6 +344,7 @@ class _Resolver:
     def __init__(self, upstream: Mapping[str, Sequence[ir.Column] | None], dialect: str) -> None:
         self.dialect = dialect
         self.postgres = dialect == "postgres"
+        self.pseudo = _PSEUDO.get(dialect, set())
         self.upstream = {name: self._table(cols) for name, cols in upstream.items()}
         self.upstream_keys = {declared_key(n, dialect, table=True): n for n in upstream}
         self.outputs: dict[int, _Table | None] = {}
@@ -336,12 +352,13 @@ class _Resolver:
         self.types: dict[int, str] = {}  # id(column) -> the type of what it resolved to
         self.names: dict[int, str] = {}  # id(column) -> the name of what it resolved to
         self.problems: list[SqlProblem] = []
+        self.unresolved = False  # a table name that is no node: the output is not to be trusted
         self._reported: set[tuple[int | None, str]] = set()
 
     def _table(self, columns: Sequence[ir.Column] | None) -> _Table | None:
         if columns is None:
             return None
-        return _Table([_Col(c, self.engine_key(c.name)) for c in columns])
+        return _Table([_Col(c.name, c.type, self.engine_key(c.name)) for c in columns])
 
     def engine_key(self, name: str) -> str:
         """The key of a name the engine gave a column (an output, a loaded file's header)."""
@@ -363,8 +380,10 @@ class _Resolver:
             output = self.output_of(left) if left is not None else None
             self.outputs[id(expression)] = output
             names = output.keys if output else {}
-            for column in columns_in(scope):
-                if self.key(column.this) not in names or len(column.parts) > 1:
+            for column in columns_in(scope):  # ORDER BY of the union: its output names
+                ident = column.this
+                named = isinstance(ident, exp.Identifier) and not column.table
+                if not named or self.key(ident) not in names:
                     self._resolve(column, scope, {}, None)
         elif isinstance(expression, exp.Subquery):
             self.outputs[id(expression)] = self.output_of(expression)
@@ -386,12 +405,15 @@ class _Resolver:
             names = [expression.alias] if expression.alias else []
         if not names:
             return None
-        return _Table([_Col(ir.Column(name=n, type="unknown"), self.engine_key(n)) for n in names])
+        return _Table([_Col(n, "unknown", self.engine_key(n)) for n in names])
 
     def _sources(self, scope: Scope) -> dict[str, _Source]:
         """The tables a scope reads, by lookup key (its FROM and JOINs, or lateral sources)."""
         if id(scope) not in self.sources:
             found: dict[str, _Source] = {}
+            if _duplicate_alias(scope.expression, self._report_alias):
+                self.sources[id(scope)] = {"": _Source("", None)}  # lenient: stop here
+                return self.sources[id(scope)]
             for name, (node, source) in scope.selected_sources.items():
                 found[self._source_key(name, node)] = _Source(name, self._source(node, source))
             for name, source in scope.lateral_sources.items():
@@ -399,6 +421,12 @@ class _Resolver:
                 found.setdefault(key, _Source(name, self._source(None, source)))
             self.sources[id(scope)] = found
         return self.sources[id(scope)]
+
+    def _report_alias(self, ident: exp.Expr, name: str) -> None:
+        hint = f"give one of them another alias: `JOIN {name} AS {name}_2`"
+        detail = f"the table name or alias `{name}` is used twice in one FROM clause"
+        self._report("F0304", ident, hint, detail=detail)
+        self.unresolved = True
 
     def _source_key(self, name: str, node: exp.Expr | None) -> str:
         """The lookup key of a source: its alias (or table name) as the dialect compares it."""
@@ -424,20 +452,26 @@ class _Resolver:
 
     def _node_table(self, table: exp.Table) -> _Table | None:
         ident = table.this
-        if not isinstance(ident, exp.Identifier) or table.db:
+        if not isinstance(ident, exp.Identifier):
+            return None  # a table function
+        if table.db:
+            self.unresolved = True  # an external table, reported by the SQL pass (F0303)
             return None
-        name = ident.name if ident.name in self.upstream else None
+        if self.dialect == "duckdb" and not _NAME.match(ident.name):
+            return None  # `FROM 'data/*.csv'`: DuckDB reads the file
+        key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.dialect, table=True)
+        name = self.upstream_keys.get(key)
         if name is None:
-            key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.dialect, table=True)
-            name = self.upstream_keys.get(key)
-        return self.upstream.get(name) if name is not None else None
+            self.unresolved = True  # reported by the SQL pass (F0303 or F0309)
+            return None
+        return self.upstream.get(name)
 
     def _renamed(self, table: _Table | None, aliases: list[str]) -> _Table:
         """`table` with its first columns renamed by a column list: `AS t(a, b)`."""
-        old = [c.column for c in table.columns] if table else []
+        old = table.columns if table else []
         types = [c.type for c in old] + ["unknown"] * len(aliases)
-        new = [ir.Column(name=n, type=types[i]) for i, n in enumerate(aliases)]
-        return _Table([_Col(c, self.engine_key(c.name)) for c in new + old[len(aliases) :]])
+        new = [_Col(n, types[i], self.engine_key(n)) for i, n in enumerate(aliases)]
+        return _Table(new + old[len(aliases) :])
 
     # --- SELECT
 
@@ -478,16 +512,13 @@ class _Resolver:
     def _check_using(
         self, ident: exp.Identifier, left: list[_Source], right: _Source | None
     ) -> None:
+        """A USING column must be in the tables on both sides of the join."""
         key = self.key(ident)
-        known = [s.table for s in left if s.table is not None]
-        missing = [t for t in known if key not in t.keys] if len(known) == len(left) else []
-        if right is not None and right.table is not None and key not in right.table.keys:
-            missing.append(right.table)
-        elif len(missing) < len(known):
-            missing = []
-        for table in missing[:1]:
-            names = [c.column.name for c in table.columns]
-            self._report("F0301", ident, did_you_mean(ident.name, names), name=ident.name)
+        for side in (left, [right] if right else []):
+            if side and not any(s.table is None or key in s.table.keys for s in side):
+                names = [c.name for s in side if s.table for c in s.table.columns]
+                self._report("F0301", ident, did_you_mean(ident.name, names), name=ident.name)
+                return
 
     def _select_output(
         self, select: exp.Select, sources: dict[str, _Source], using: set[str]
@@ -517,8 +548,7 @@ class _Resolver:
         if (isinstance(item, exp.Dot) and item.is_star) or isinstance(item, exp.Columns):
             return None
         name, key = self._item_name(item, index)
-        column = ir.Column(name=name, type=self._type(item))
-        return [_Col(column, key, item)]
+        return [_Col(name, self._type(item), key, item)]
 
     def _item_name(self, item: exp.Expr, index: int) -> tuple[str, str]:
         alias = item.args.get("alias") if isinstance(item, exp.Alias) else None
@@ -550,54 +580,57 @@ class _Resolver:
         return "unknown"
 
     def _star(self, star: exp.Star, sources: list[_Source], using: set[str]) -> list[_Col] | None:
+        if star.args.get("ilike") or any(s.table is None for s in sources):
+            return None
         out: list[_Col] = []
         taken: set[str] = set()
         for source in sources:
-            if source.table is None:
-                return None
-            for col in source.table.columns:
-                if col.key in using and col.key in taken:
-                    continue
-                taken.add(col.key)
-                out.append(_Col(col.column, col.key, star))
-        if star.args.get("ilike"):
-            return None
+            for col in source.table.columns if source.table else ():
+                if col.key not in using or col.key not in taken:
+                    taken.add(col.key)
+                    out.append(_Col(col.name, col.type, col.key, star))
         return self._star_modifiers(star, out)
 
     def _star_modifiers(self, star: exp.Star, cols: list[_Col]) -> list[_Col]:
-        keys = {c.key for c in cols}
-        names = [c.column.name for c in cols]
-        dropped: set[str] = set()
-        for item in star.args.get("except_") or []:
-            ident = item.this if isinstance(item, exp.Column) else item
-            if isinstance(ident, exp.Identifier):
-                dropped.add(self.key(ident))
-                if self.key(ident) not in keys:
-                    self._report("F0301", ident, did_you_mean(ident.name, names), name=ident.name)
-        renamed: dict[str, str] = {}
-        for alias in star.args.get("rename") or []:
-            target = alias.this.this if isinstance(alias.this, exp.Column) else alias.this
-            if isinstance(target, exp.Identifier) and isinstance(alias, exp.Alias):
-                renamed[self.key(target)] = alias.alias
-                if self.key(target) not in keys:
-                    hint = did_you_mean(target.name, names)
-                    self._report("F0301", target, hint, name=target.name)
-        replaced = {self.engine_key(a.alias) for a in star.args.get("replace") or [] if a.alias}
+        """`* EXCLUDE (a)` (BigQuery: `EXCEPT`), `* RENAME (a AS b)`, `* REPLACE (x AS a)`."""
+        names = {c.key: c.name for c in cols}
+        dropped = {self._star_column(item, names) for item in star.args.get("except_") or []}
+        renamed = {
+            self._star_column(alias.this, names): alias.alias
+            for alias in star.args.get("rename") or []
+            if isinstance(alias, exp.Alias)
+        }
+        replaced = {
+            self.key(alias.args["alias"])
+            for alias in star.args.get("replace") or []
+            if isinstance(alias, exp.Alias) and isinstance(alias.args.get("alias"), exp.Identifier)
+        }
         return [self._modified(c, renamed, replaced) for c in cols if c.key not in dropped]
 
-    def _modified(self, col: _Col, renamed: dict[str, str], replaced: set[str]) -> _Col:
-        name = renamed.get(col.key, col.column.name)
-        kind = "unknown" if col.key in replaced else col.column.type
-        if name == col.column.name and kind == col.column.type:
-            return col
-        return _Col(ir.Column(name=name, type=kind), self.engine_key(name), col.item)
+    def _star_column(self, item: exp.Expr, names: dict[str, str]) -> str:
+        """The key of a column named in a star modifier, reported when the star lacks it."""
+        ident = item.this if isinstance(item, exp.Column) else item
+        if not isinstance(ident, exp.Identifier):
+            return ""
+        key = self.key(ident)
+        if key not in names:
+            hint = did_you_mean(ident.name, names.values())
+            self._report("F0301", ident, hint, name=ident.name)
+        return key
 
-    def check_duplicates(self, root: exp.Expr, output: _Table) -> None:
+    def _modified(self, col: _Col, renamed: dict[str, str], replaced: set[str]) -> _Col:
+        name = renamed.get(col.key, col.name)
+        kind = "unknown" if col.key in replaced else col.type
+        if name == col.name and kind == col.type:
+            return col
+        return _Col(name, kind, self.engine_key(name), col.item)
+
+    def check_duplicates(self, output: _Table) -> None:
         seen: set[str] = set()
         for col in output.columns:
             if col.key in seen:
                 position = _first_position(col.item) if col.item is not None else None
-                self._report_at("F0311", position, None, name=col.column.name)
+                self._report_at("F0311", position, None, name=col.name)
             seen.add(col.key)
 
     # --- column references
@@ -612,9 +645,17 @@ class _Resolver:
         ident = column.this
         if not isinstance(ident, exp.Identifier):
             return
-        if not column.args.get("table"):
+        table = column.args.get("table")
+        if not table:
             self._unqualified(column, ident, scope, sources, select)
             return
+        if isinstance(table, exp.Identifier) and not column.args.get("db"):
+            source = sources.get(self.key(table))  # the common case, `alias.column`, first
+            found = source.table.keys.get(self.key(ident)) if source and source.table else None
+            if found is not None:
+                self.types[id(column)] = found.type
+                self.names[id(column)] = found.name
+                return
         parts = [p for p in column.parts if isinstance(p, exp.Identifier)]
         self._qualified(column, parts, scope, sources)
 
@@ -636,7 +677,9 @@ class _Resolver:
             hint: str | None = f"qualify it: `{hits[0].name}.{ident.name}`"
             self._report("F0302", ident, hint, name=ident.name, tables=tables)
             return
-        if _may_hold(key, sources) or (select and self._alias_ok(column, key, select)):
+        if key in self.pseudo or _may_hold(key, sources):
+            return
+        if select and self._alias_ok(column, key, select):
             return
         if any(_may_hold(key, outer) for outer in self._outer(scope)):
             return
@@ -673,11 +716,13 @@ class _Resolver:
         if source.table is None:
             return
         key = self.key(ident)
+        if key in self.pseudo:
+            return
         if key in source.table.keys:
             if at_end:
                 self._record(column, source, key)
             return
-        names = [c.column.name for c in source.table.columns]
+        names = [c.name for c in source.table.columns]
         self._report("F0301", ident, did_you_mean(ident.name, names), name=ident.name)
 
     def _unknown_qualifier(
@@ -693,8 +738,8 @@ class _Resolver:
     def _record(self, column: exp.Column, source: _Source, key: str) -> None:
         assert source.table is not None
         col = source.table.keys[key]
-        self.types[id(column)] = col.column.type
-        self.names[id(column)] = col.column.name
+        self.types[id(column)] = col.type
+        self.names[id(column)] = col.name
 
     def _outer(self, scope: Scope) -> Iterator[dict[str, _Source]]:
         """The sources of the enclosing queries a correlated subquery can see, inner first."""
@@ -712,7 +757,7 @@ class _Resolver:
         return clause != "expressions" or select.aliases[key] < index
 
     def _names_in_scope(self, sources: dict[str, _Source], select: _SelectInfo | None) -> list[str]:
-        names = [c.column.name for s in sources.values() if s.table for c in s.table.columns]
+        names = [c.name for s in sources.values() if s.table for c in s.table.columns]
         if select is not None:
             names += [item.alias for item in select.node.expressions if isinstance(item, exp.Alias)]
         return names
@@ -757,6 +802,24 @@ def _in_star(column: exp.Column) -> bool:
         and isinstance(parent.parent, exp.Star)
         and parent.arg_key == "rename"
     )
+
+
+def _duplicate_alias(expression: exp.Expr, report: Callable[[exp.Expr, str], None]) -> bool:
+    """Report a FROM clause naming two tables alike (sqlglot's scope refuses it)."""
+    if not isinstance(expression, exp.Select):
+        return False
+    from_ = expression.args.get("from_")
+    items = [from_.this] if isinstance(from_, exp.From) else []
+    items += [join.this for join in expression.args.get("joins") or []]
+    seen: set[str] = set()
+    for item in items:
+        name = item.alias_or_name
+        if name and name in seen:
+            alias = item.args.get("alias")
+            report(alias if isinstance(alias, exp.Expr) else item, name)
+            return True
+        seen.add(name)
+    return False
 
 
 def _alias_hint(name: str, clause: str, dialect: str) -> str:
@@ -881,8 +944,10 @@ class _ColumnCheck:
             return
         node = self.state.updated.get(other.parts[0])
         if node is not None:
-            column = ir.Ref(parts=other.parts[1:], span=other.span)
-            self.refs("relationship", [column], node)
+            span = other.span
+            if span.line == span.end_line:  # point at the column, after `node.`
+                span = span.model_copy(update={"col": span.col + len(other.parts[0]) + 1})
+            self.refs("relationship", [ir.Ref(parts=other.parts[1:], span=span)], node)
 
     def condition(self, text: ir.Str) -> None:
         found = parse_condition(text.value, self.dialect)
@@ -929,5 +994,5 @@ def parse_condition(text: str, dialect: str) -> exp.Expr | SqlProblem:
         if "start" in ident.meta:
             ident.meta["start"] -= shift
             ident.meta["end"] -= shift
-    condition: exp.Expr = where.this
+    condition: exp.Expr = where.this.pop()
     return condition

@@ -31,7 +31,7 @@ from flowc.compiler import ir
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, TokenError
+from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 
@@ -56,7 +56,8 @@ def analyze_sql(
     'SELECT * FROM t'
     """
     nodes = NodeIndex(spec.nodes, dialect)
-    params = None if spec.pipeline is None else [p.name for p in spec.pipeline.params]
+    pipeline = spec.pipeline
+    params = None if not pipeline or pipeline.unparsed else [p.name for p in pipeline.params]
     trees: SqlTrees = {}
     updated: list[ir.SourceNode | ir.TransformNode | ir.SinkNode] = []
     with paused_gc():
@@ -104,7 +105,7 @@ def _analyze_node(
 
 
 def _param_hint(name: str) -> str:
-    return f'declare it: pipeline {{ params {{ {name} date = "2020-01-01" }} }}'
+    return f"declare it: `pipeline {{ params {{ {name} <type> = <default> }} }}`"
 
 
 def _problem_span(body: ir.SqlBody, problem: SqlProblem) -> Span:
@@ -152,6 +153,9 @@ def parse_query(text: str, dialect: str) -> ParsedQuery | SqlProblem:
         statements = _parser(dialect).parse(tokens, text)
     except ParseError as error:
         return _parse_problem(error, text)
+    except (SqlglotError, RecursionError) as error:
+        detail = str(error) if isinstance(error, SqlglotError) else "the query is nested too deeply"
+        return SqlProblem("F0304", None, 0, {"detail": detail})
     query = _one_query(statements, tokens, text)
     if isinstance(query, SqlProblem):
         return query
@@ -230,7 +234,7 @@ def _second_statement(tokens: list[Token], text: str) -> tuple[int, int]:
 
 
 def _token_problem(error: TokenError, text: str) -> SqlProblem:
-    cause = str(error.__cause__ or "")
+    cause = str(error.__cause__ or error.__context__ or "")
     missing = _MISSING.search(cause)
     if missing:
         start = min(int(missing.group(2)), max(len(text) - 1, 0))
@@ -254,7 +258,7 @@ def _describe(info: dict[str, object], found: str, at_end: bool) -> str:
     if description.startswith("Expecting "):
         return f"expected `{description.removeprefix('Expecting ')}` after `{found}`"
     if description.startswith("Required keyword"):
-        where = "at the end of the query" if at_end else f"at `{found}`"
+        where = "at the end" if at_end else f"at `{found}`"
         return f"incomplete expression {where}"
     if description.startswith("Invalid expression"):
         return f"unexpected `{found}`"
@@ -277,11 +281,10 @@ class NodeIndex:
             self.by_key.setdefault(declared_key(name, dialect, table=True), name)
 
     def find(self, name: str, *, quoted: bool) -> str | None:
-        if name in self.nodes:
-            return name
-        return self.by_key.get(
-            identifier_key(name, quoted=quoted, dialect=self.dialect, table=True)
-        )
+        key = identifier_key(name, quoted=quoted, dialect=self.dialect, table=True)
+        if name in self.nodes and declared_key(name, self.dialect, table=True) == key:
+            return name  # nodes whose names differ only in case: the exact one
+        return self.by_key.get(key)
 
 
 def table_references(
@@ -416,15 +419,17 @@ def paused_gc() -> Iterator[None]:
     spends more time than the parser itself in collections that free nothing. On the way
     out, everything allocated meanwhile is moved to the oldest generation (`freeze` then
     `unfreeze`, both O(1)) instead of being scanned at once by the next young collection;
-    the next full collection frees whatever of it is garbage. Reference counting still frees
-    everything acyclic meanwhile.
+    the next full collection frees whatever of it is garbage. (When the caller has frozen
+    objects itself, a CLI that will exit soon, what the pass made stays frozen with them.)
+    Reference counting still frees everything acyclic meanwhile.
     """
-    enabled = gc.isenabled()
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.unfreeze()
+        if not frozen:  # a caller who froze objects on purpose keeps them frozen
+            gc.unfreeze()
         if enabled:
             gc.enable()

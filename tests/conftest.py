@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, settings
 
-EXAMPLES = 300  # per property test in the default profile
+EXAMPLES = 500  # per property test in the default profile
 
 _RELAXED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flowc.compiler import vocabulary
+from flowc.compiler import render, vocabulary
 from flowc.compiler.check import analyze
 from flowc.compiler.codes import CODES
 from flowc.compiler.config import find_project_root
@@ -40,11 +40,20 @@ def scope_for(root: Path) -> Scope:
 def check_text(
     text: str, file: str = "fuzz.flow", root: Path = REPO / "specs" / "green_taxi"
 ) -> None:
-    """Analyze `text`; every diagnostic must be well-formed (any exception fails the test)."""
+    """Analyze `text`; every diagnostic must be well-formed and printable in every output form
+    (any exception fails the test)."""
     diagnostics = Diagnostics()
     analyze(text, file, scope_for(root), diagnostics)
     lines = text.count("\n") + 1
-    for diagnostic in diagnostics:
+    found = diagnostics.sorted()
+    source = text.split("\n")
+    for output in (
+        render.render_text(found, lambda shown: source if shown == file else None),
+        render.render_json(found, 1),
+        render.render_github(found),
+    ):
+        output.encode("utf-8")  # what the CLI writes: a lone surrogate cannot be printed
+    for diagnostic in found:
         assert diagnostic.code in CODES, diagnostic
         assert diagnostic.severity == CODES[diagnostic.code].severity, diagnostic
         assert diagnostic.message.strip(), diagnostic
@@ -135,13 +144,22 @@ SQL_WORDS = (
 PUNCTUATION = ("{", "}", "(", ")", "[", "]", "=", ",", ".", "-", ":", "'", "\\", '"', '"""', "#")
 
 names = st.one_of(st.sampled_from(WORDS), st.from_regex(IDENTIFIER, fullmatch=True))
-string_bodies = st.text(max_size=12)
+string_bodies = st.lists(
+    st.one_of(
+        st.text(max_size=4),
+        st.sampled_from(["\\n", '\\"', "\\\\", "\\u00e9", "\\ud800", "\\udfff", "\\q", "\\"]),
+    ),
+    max_size=4,
+).map("".join)
 strings = string_bodies.map(lambda body: f'"{body}"')
 sql_texts = st.lists(
     st.one_of(st.sampled_from(SQL_WORDS), names, st.text(max_size=3)), max_size=25
 ).map(" ".join)
 raw_strings = st.one_of(sql_texts, st.text(max_size=30)).map(lambda body: f'"""{body}"""')
-numbers = st.one_of(st.integers(-(10**12), 10**12).map(str), st.sampled_from(["3.5", "1e9", "-0"]))
+numbers = st.one_of(
+    st.integers(-(10**12), 10**12).map(str),
+    st.sampled_from(["3.5", "1e9", "-0", "1e999", "-2.5e400", "99999999999999999999999"]),
+)
 comments = st.text(max_size=10).map(lambda body: "#" + body.replace("\n", " ") + "\n")
 tokens = st.one_of(
     names, strings, raw_strings, numbers, st.sampled_from(PUNCTUATION), comments, st.just("\n")
@@ -183,13 +201,13 @@ values = st.recursive(
         ).map(_call),
         st.lists(st.tuples(names, inner), max_size=3).map(_map),
     ),
-    max_leaves=8,
+    max_leaves=5,
 )
 keywords = st.tuples(names, values).map(lambda kv: f"{kv[0]} = {kv[1]}")
 calls = st.tuples(names, st.lists(st.one_of(values, keywords), max_size=4)).map(_call)
-type_refs = st.tuples(names, st.lists(st.integers(0, 40).map(str), max_size=3)).map(
-    lambda t: t[0] + (f"({', '.join(t[1])})" if t[1] else "")
-)
+type_refs = st.tuples(
+    names, st.lists(st.one_of(st.integers(0, 40).map(str), numbers), max_size=3)
+).map(lambda t: t[0] + (f"({', '.join(t[1])})" if t[1] else ""))
 declarations = st.tuples(names, type_refs, st.booleans(), st.one_of(st.none(), values)).map(
     lambda d: f"{d[0]} {d[1]}" + (" not null" if d[2] else "") + (f" = {d[3]}" if d[3] else "")
 )
@@ -199,12 +217,12 @@ entries = st.recursive(
     lambda inner: st.tuples(names, st.lists(inner, max_size=4)).map(
         lambda b: b[0] + " {\n    " + "\n    ".join(b[1]) + "\n  }"
     ),
-    max_leaves=6,
+    max_leaves=4,
 )
 blocks = st.tuples(
-    st.one_of(st.sampled_from(vocabulary.BLOCK_KINDS), names), names, st.lists(entries, max_size=6)
+    st.one_of(st.sampled_from(vocabulary.BLOCK_KINDS), names), names, st.lists(entries, max_size=5)
 ).map(lambda b: f"{b[0]} {b[1]} {{\n  " + "\n  ".join(b[2]) + "\n}\n")
-block_texts = st.lists(blocks, max_size=6).map("\n".join)
+block_texts = st.lists(blocks, max_size=4).map("\n".join)
 
 # --- plausible specs: known kinds, attributes, columns and SQL over the file's own nodes -------
 
@@ -234,7 +252,19 @@ select_items = st.lists(
                 "CAST(day AS DATE) AS d",
                 ":run_date AS p",
                 "* EXCLUDE (amount)",
+                "* REPLACE (amount * 2 AS amount)",
                 "ROW_NUMBER() OVER (PARTITION BY id ORDER BY amount) AS r",
+                "trips.*",
+                "s.*",
+                '"Id"',
+                "(SELECT MAX(id) FROM zones) AS m",
+                "EXISTS (SELECT 1 FROM zones WHERE zones.id = trips.id) AS e",
+                "COLUMNS('a.*')",
+                "STRUCT_PACK(a := 1) AS st",
+                "st.a",
+                "UNNEST([1, 2]) AS u",
+                "DISTINCT id",
+                "CASE WHEN amount > 0 THEN name ELSE NULL END AS c",
             ]
         ),
     ),
@@ -246,14 +276,43 @@ from_clauses = st.one_of(
     st.tuples(
         node_names, st.sampled_from(["JOIN", "LEFT JOIN", "USING"]), node_names, column_names
     ).map(_join),
-    st.sampled_from(["(SELECT * FROM trips) AS s", "range(3) AS r(n)", "trips AS t, zones"]),
+    st.sampled_from(
+        [
+            "(SELECT * FROM trips) AS s",
+            "range(3) AS r(n)",
+            "trips AS t, zones",
+            "trips AS t(a, b)",
+            "trips NATURAL JOIN zones",
+            "trips CROSS JOIN LATERAL (SELECT t.id) AS l",
+            "(VALUES (1, 'a'), (2, 'b')) AS v(id, name)",
+            "trips, UNNEST([1, 2]) AS u(n)",
+            'read_csv("data/x.csv")',
+            "trips AS a JOIN trips AS b ON a.id = b.id",
+            "w",
+            "trips POSITIONAL JOIN zones",
+            "trips ASOF JOIN zones ON trips.id >= zones.id",
+        ]
+    ),
 )
 where_clauses = st.one_of(
     st.just(""),
     column_names.map(lambda c: f"WHERE {c} > 0"),
     st.sampled_from(["WHERE day >= :run_date", "WHERE id IN (SELECT id FROM zones)"]),
 )
-tails = st.sampled_from(["", "GROUP BY 1", "GROUP BY id", "ORDER BY 1 LIMIT 3", "QUALIFY n > 1"])
+tails = st.sampled_from(
+    [
+        "",
+        "GROUP BY 1",
+        "GROUP BY id",
+        "GROUP BY ALL",
+        "GROUP BY ROLLUP (id, name)",
+        "ORDER BY 1 LIMIT 3",
+        "ORDER BY total DESC",
+        "QUALIFY n > 1",
+        "HAVING COUNT(*) > 1",
+        "WINDOW w AS (PARTITION BY id)",
+    ]
+)
 queries = st.tuples(select_items, from_clauses, where_clauses, tails).map(
     lambda q: f"SELECT {q[0]}\nFROM {q[1]}\n{q[2]} {q[3]}"
 )
@@ -261,6 +320,13 @@ sql_bodies = st.one_of(
     queries,
     st.tuples(queries, queries).map(lambda q: f"WITH w AS (\n{q[0]}\n)\n{q[1]}"),
     st.tuples(queries, queries).map(lambda q: f"{q[0]}\nUNION ALL\n{q[1]}"),
+    st.tuples(queries, queries).map(lambda q: f"{q[0]}\nUNION ALL BY NAME\n{q[1]}"),
+    st.tuples(node_names, queries).map(
+        lambda q: f"WITH {q[0]} AS (\n{q[1]}\n)\nSELECT * FROM {q[0]}"
+    ),
+    st.tuples(queries, queries).map(
+        lambda q: f"WITH RECURSIVE w(n) AS (\n{q[0]}\nUNION ALL\nSELECT n + 1 FROM w\n)\n{q[1]}"
+    ),
     sql_texts,
 )
 column_lists = st.lists(column_names, min_size=1, max_size=3, unique=True).map(", ".join)
@@ -296,6 +362,7 @@ sources = st.sampled_from(
         'from = http("https://example.org/x.csv", format = "csv")',
         'from = parquet("data/*.parquet")',
         'python = "blocks/rename.py:to_snake_case"',
+        'python = "blocks/\\u00e9t\\ud83d.py:load"',
     ]
 )
 materializations = st.sampled_from(
