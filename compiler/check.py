@@ -91,7 +91,7 @@ def check_paths(
         root = config.find_project_root(path)
         if root not in projects:
             projects[root] = load_project(root, profile, env, use_cache=use_cache)
-            collected += projects[root].diagnostics
+            collected += _anchored(projects[root].diagnostics, root, path)
         collected += check_file(path, projects[root])
     for project in projects.values():
         if project.cache is not None:
@@ -100,11 +100,19 @@ def check_paths(
     return CheckResult(diagnostics=ordered, files=[display(f) for f in files])
 
 
+def _anchored(diagnostics: list[Diagnostic], root: Path, spec: Path) -> list[Diagnostic]:
+    """A project without flow.toml has no file to point at: report at the spec instead."""
+    here = point(display(spec))
+    return [
+        d.model_copy(update={"span": here}) if d.span.file == str(root) else d for d in diagnostics
+    ]
+
+
 def load_project(
     root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
 ) -> Project:
     _config, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
-    connections = {p.name: frozenset(p.connections) for p in profiles}
+    connections = {p.name: p.names for p in profiles}
     return Project(
         root=root,
         scope=names.Scope(root=root, connections=connections),

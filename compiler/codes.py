@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "note"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,12 @@ CODES: dict[str, Code] = _codes(
         "error",
         "duplicate output column",
         "the query outputs column `{name}` more than once",
+    ),
+    Code(
+        "F0312",
+        "note",
+        "columns from a file header",
+        "the columns of `{node}` are read from the header of `{path}`",
     ),
     # F04xx: the graph
     Code("F0401", "error", "cycle", "cycle in the pipeline: {path}"),

@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -140,6 +140,13 @@ class Connection(Model):
 class Profile(Model):
     name: str
     connections: dict[str, Connection]
+    # Declared with an unknown or missing `type` (already reported): the names exist, so a
+    # spec that uses one is not told a second time that the connection is unknown.
+    unusable: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.connections) | frozenset(self.unusable)
 
 
 class ProjectConfig(Model):
@@ -426,20 +433,27 @@ def _is_profile(reader: _Reader, name: str, value: Any) -> bool:
 
 def _profile(reader: _Reader, name: str, table: dict[str, Any], tables: _Tables) -> Profile:
     connections: dict[str, Connection] = {}
+    unusable: list[str] = []
     for conn_name, value in table.items():
         conn_type = _connection_type(reader, (name, conn_name), value)
-        if conn_type is not None:
-            span = reader.span("profiles", name, conn_name)
-            connections[conn_name] = Connection(name=conn_name, type=conn_type, span=span)
-            tables[(name, conn_name)] = value
-            _check_keys(reader, (name, conn_name), conn_type, value)
-    return _with_local(name, connections, reader.span("profiles", name))
+        if conn_type is None:
+            unusable.append(conn_name)
+            continue
+        span = reader.span("profiles", name, conn_name)
+        connections[conn_name] = Connection(name=conn_name, type=conn_type, span=span)
+        tables[(name, conn_name)] = value
+        _check_keys(reader, (name, conn_name), conn_type, value)
+    return _with_local(name, connections, reader.span("profiles", name), unusable)
 
 
-def _with_local(profile: str, connections: dict[str, Connection], span: Span) -> Profile:
+def _with_local(
+    profile: str, connections: dict[str, Connection], span: Span, unusable: Sequence[str] = ()
+) -> Profile:
     local = Connection(name="local", type="duckdb", span=span)
     merged = {"local": local, **connections}
-    return Profile(name=profile, connections=dict(sorted(merged.items())))
+    return Profile(
+        name=profile, connections=dict(sorted(merged.items())), unusable=tuple(sorted(unusable))
+    )
 
 
 def _connection_type(reader: _Reader, at: tuple[str, str], value: Any) -> ConnectionType | None:
@@ -650,7 +664,7 @@ def _resolve_profile(
         name: _resolve(profile.name, conn, tables.get((profile.name, name), {}), env, reader)
         for name, conn in profile.connections.items()
     }
-    return Profile(name=profile.name, connections=connections)
+    return profile.model_copy(update={"connections": connections})
 
 
 def _resolve(

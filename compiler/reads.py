@@ -68,8 +68,23 @@ def _digest_paths(paths: list[Path]) -> str:
     return digest("\n".join(str(p) for p in paths).encode())
 
 
+def stat(path: Path) -> None:
+    """Record a data file by size and modification time: hashing gigabytes is not a check."""
+    _record(f"stat:{path}", _signature(path))
+
+
+def _signature(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError:
+        return MISSING
+    return f"{info.st_size}:{info.st_mtime_ns}"
+
+
 def current(key: str) -> str:
-    """What `key` (a path or a glob) digests to now, to compare with a recording."""
+    """What `key` (a path, a data file or a glob) digests to now, to compare with a recording."""
+    if key.startswith("stat:"):
+        return _signature(Path(key[len("stat:") :]))
     if key.startswith("glob:"):
         root, pattern = key[len("glob:") :].split("\n", 1)
         return _digest_paths(_matches(Path(root), pattern))

@@ -35,13 +35,21 @@ def file_lines(cache: dict[str, list[str]]) -> SourceLookup:
     return lookup
 
 
+def counts(diagnostics: Sequence[Diagnostic]) -> dict[str, int]:
+    """How many errors, warnings and notes."""
+    return {
+        kind: sum(d.severity == severity for d in diagnostics)
+        for kind, severity in (("errors", "error"), ("warnings", "warning"), ("notes", "note"))
+    }
+
+
 def summary(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    errors = sum(d.severity == "error" for d in diagnostics)
-    warnings = len(diagnostics) - errors
+    found = counts(diagnostics)
     checked = f"{files} file{'s' if files != 1 else ''}"
-    if not diagnostics:
+    if not found["errors"] and not found["warnings"]:
         return f"checked {checked}: no problems found"
-    return f"checked {checked}: {_count(errors, 'error')}, {_count(warnings, 'warning')}"
+    text = f"checked {checked}: {_count(found['errors'], 'error')}"
+    return text + f", {_count(found['warnings'], 'warning')}"
 
 
 def _count(number: int, word: str) -> str:
@@ -67,7 +75,7 @@ def render_text(
 def _text_one(diagnostic: Diagnostic, lines_of: SourceLookup, color: bool) -> str:
     paint = _painter(color)
     span = diagnostic.span
-    style = "red" if diagnostic.severity == "error" else "yellow"
+    style = {"error": "red", "warning": "yellow"}.get(diagnostic.severity, "cyan")
     head = paint(f"{diagnostic.severity}[{diagnostic.code}]", style) + f": {diagnostic.message}"
     gutter = " " * len(str(span.line))
     out = [head, f"{gutter}--> {span.file}:{span.line}:{span.col}"]
@@ -112,7 +120,7 @@ def _mask_secret(line: str) -> str:
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
-    codes = {"red": "\x1b[1;31m", "yellow": "\x1b[1;33m"}
+    codes = {"red": "\x1b[1;31m", "yellow": "\x1b[1;33m", "cyan": "\x1b[1;36m"}
 
     def paint(text: str, style: str) -> str:
         return f"{codes[style]}{text}\x1b[0m" if color else text
@@ -124,10 +132,9 @@ def _painter(color: bool) -> Callable[[str, str], str]:
 
 
 def render_json(diagnostics: Sequence[Diagnostic], files: int) -> str:
-    errors = sum(d.severity == "error" for d in diagnostics)
     document = {
         "diagnostics": [_json_one(d) for d in diagnostics],
-        "summary": {"files": files, "errors": errors, "warnings": len(diagnostics) - errors},
+        "summary": {"files": files, **counts(diagnostics)},
     }
     return json.dumps(document, indent=2, sort_keys=True)
 
@@ -170,7 +177,8 @@ def _github_one(diagnostic: Diagnostic) -> str:
     }
     joined = ",".join(f"{k}={_escape_property(v)}" for k, v in properties.items())
     message = diagnostic.message + (f" ({diagnostic.hint})" if diagnostic.hint else "")
-    return f"::{diagnostic.severity} {joined}::{_escape_data(message)}"
+    command = "notice" if diagnostic.severity == "note" else diagnostic.severity
+    return f"::{command} {joined}::{_escape_data(message)}"
 
 
 def _escape_data(text: str) -> str:

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowc.compiler import ir
+from flowc.compiler import ir, reads
 from flowc.compiler.arguments import argument
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from flowc.compiler.sql import (
@@ -85,7 +85,6 @@ _PSEUDO = {
     "postgres": {"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"},
     "bigquery": {"_partitiontime", "_partitiondate", "_table_suffix", "_file_name"},
 }
-_GLOB = set("*?[")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -185,6 +184,9 @@ class _State:
                     "F0307", node.name_span, hint=hint, node=node.name, reason=found
                 )
             return None
+        path = call.args[0].value if isinstance(call.args[0], ir.Str) else ""
+        hint = "declare `columns { ... }` to have their types checked too"
+        self.diagnostics.report("F0312", node.name_span, hint=hint, node=node.name, path=path)
         return found
 
 
@@ -226,13 +228,8 @@ def file_columns(call: ir.Call, root: Path) -> Columns | str:
 
 
 def _matching(root: Path, pattern: str) -> list[Path]:
-    path = Path(pattern)
-    base = Path(path.anchor) if path.is_absolute() else root
-    relative = str(path.relative_to(path.anchor)) if path.is_absolute() else pattern
-    if not _GLOB & set(relative):
-        return [base / relative] if (base / relative).is_file() else []
     try:
-        return sorted(p for p in base.glob(relative) if p.is_file())
+        return [p for p in reads.glob(root, pattern) if p.is_file()]
     except (ValueError, OSError):
         return []
 
@@ -250,6 +247,7 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
 
 
 def _first_line(path: Path) -> bytes:
+    reads.stat(path)
     if path.suffix == ".gz":
         with gzip.open(path, "rb") as compressed:
             return compressed.readline(1 << 20)

@@ -319,7 +319,7 @@ def test_cli_json_output(tmp_path: Path) -> None:
         expected.col,
     )
     assert diagnostic["severity"] == "error"
-    assert document["summary"] == {"files": 1, "errors": 1, "warnings": 0}
+    assert document["summary"] == {"files": 1, "errors": 1, "warnings": 0, "notes": 0}
 
 
 def test_cli_github_output(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ MINIMAL_TOML = '[project]\nname = "example"\n'
 
 _HEADING = re.compile(r"^## (?P<code>F\d{4}): (?P<title>.+)$", re.MULTILINE)
 _FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
-_SHOWN = re.compile(r"^((?:error|warning)\[F\d{4}\]: .*|\s*--> .*)$", re.MULTILINE)
+_SHOWN = re.compile(r"^((?:error|warning|note)\[F\d{4}\]: .*|\s*--> .*)$", re.MULTILINE)
 
 # Codes whose example shows what flowc is to report, but does not yet.
 NOT_REPORTED = {

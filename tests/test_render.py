@@ -67,7 +67,7 @@ def test_secret_values_in_flow_toml_lines_are_hidden() -> None:
 
 def test_json_holds_every_field() -> None:
     document = json.loads(render.render_json([UNKNOWN], files=1))
-    assert document["summary"] == {"files": 1, "errors": 1, "warnings": 0}
+    assert document["summary"] == {"files": 1, "errors": 1, "warnings": 0, "notes": 0}
     (item,) = document["diagnostics"]
     assert (item["code"], item["line"], item["col"], item["end_col"]) == ("F0301", 2, 11, 25)
     assert item["hint"] == "did you mean `passenger_count`?"

@@ -303,8 +303,14 @@ def test_csv_headers_give_the_columns_of_undeclared_sources(tmp_path: Path) -> N
     assert output(spec, "a") == [("VendorID", "unknown"), ("fare", "unknown")]
     assert output(spec, "b") == [("id", "unknown"), ("label", "unknown")]
     assert output(spec, "t") == [("VendorID", "unknown"), ("label", "unknown")]
-    assert [where(d) for d in diagnostics] == ["F0307 18:8-18:15", "F0307 21:8-21:10"]
-    assert "no file matches `data/none_*.csv`" in diagnostics[0].message
+    assert [where(d) for d in diagnostics] == [
+        "F0312 12:8-12:9",  # a note: the columns come from the file's header
+        "F0312 15:8-15:9",
+        "F0307 18:8-18:15",
+        "F0307 21:8-21:10",
+    ]
+    assert diagnostics[0].message == "the columns of `a` are read from the header of `data/a_*.csv`"
+    assert "no file matches `data/none_*.csv`" in diagnostics[2].message
 
 
 # --- references to columns in the .flow file ------------------------------------------------
