@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flowc.compiler import config, names, reads
 from flowc.compiler.cache import CheckCache, spec_key
@@ -141,7 +141,16 @@ def check_file(path: Path, project: Project) -> list[Diagnostic]:
     return list(diagnostics)
 
 
-def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> ir.Spec:
+@dataclass
+class Analysis:
+    """A checked spec with what later stages reuse: the parsed SQL trees and the DAG order."""
+
+    spec: ir.Spec
+    trees: dict[str, Any]  # node name -> its parsed sqlglot query (sql.SqlTrees)
+    order: list[str]
+
+
+def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> Analysis:
     """All passes over one spec's text, in order."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
     from flowc.compiler import sql
@@ -150,7 +159,7 @@ def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) 
         return _passes(text, file, scope, diagnostics)
 
 
-def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> ir.Spec:
+def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> Analysis:
     from flowc.compiler import dag, params, schedule, schema, sql
     from flowc.compiler.parser import parse
 
@@ -162,7 +171,8 @@ def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) 
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(spec, trees, diagnostics, dialect=dialect, order=order)
     spec = params.check_params(spec, diagnostics)
-    return schedule.check_schedule(spec, diagnostics)
+    spec = schedule.check_schedule(spec, diagnostics)
+    return Analysis(spec=spec, trees=dict(trees), order=order)
 
 
 def display(path: Path) -> str:

@@ -237,6 +237,7 @@ class NodeBase(Model):
     name: str
     span: Span
     name_span: Span
+    description: str | None = None
     target: Ref | None = None
     expectations: tuple[Expectation, ...] = ()
     columns: tuple[Column, ...] | None = None
@@ -262,6 +263,7 @@ class TransformNode(NodeBase):
     materialize: Ref | None = None
     unique_key: tuple[Ref, ...] = ()
     time_column: Ref | None = None
+    lookback: Str | None = None  # how far before the watermark an incremental run re-reads
     parameters: tuple[Ref, ...] = ()  # the `:name` placeholders its SQL uses, once parsed
 
 

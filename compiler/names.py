@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flowc.compiler import ir, reads, vocabulary
 from flowc.compiler.arguments import argument, check_call, fits, kind_words
@@ -44,12 +45,12 @@ def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Sp
 
 def _placeholder(block: ir.Block) -> AnyNode:
     """A node for a block with a syntax error: it exists, but nothing else is known of it."""
-    fields = {"name": block.name, "span": block.span, "name_span": block.name_span}
+    fields: dict[str, Any] = {"name": block.name, "span": block.span, "name_span": block.name_span}
     if block.kind == "source":
-        return ir.SourceNode(unparsed=True, **fields)  # type: ignore[arg-type]
+        return ir.SourceNode(unparsed=True, **fields)
     if block.kind == "transform":
-        return ir.TransformNode(unparsed=True, **fields)  # type: ignore[arg-type]
-    return ir.SinkNode(unparsed=True, **fields)  # type: ignore[arg-type]
+        return ir.TransformNode(unparsed=True, **fields)
+    return ir.SinkNode(unparsed=True, **fields)
 
 
 # --- blocks -----------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diag
     target = values.ref("target")
     if target:
         _check_connection(target, scope, diagnostics)
-    common = {
+    common: dict[str, Any] = {
         "name": block.name,
         "span": block.span,
         "name_span": block.name_span,
@@ -248,8 +249,8 @@ def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diag
         "expectations": _expectations(subs.get("expect"), names, diagnostics),
         "columns": _columns(subs.get("columns"), diagnostics),
     }
-    values.string("description")
     common |= {
+        "description": _text(values.string("description")),
         "retries": values.count("retries") if "retries" in attrs else None,
         "retry_delay": values.string("retry_delay"),
         "timeout": values.string("timeout"),
@@ -265,7 +266,7 @@ def _source(
     block: ir.Block,
     values: _Values,
     scope: Scope,
-    common: dict[str, object],
+    common: dict[str, Any],
     diagnostics: Diagnostics,
 ) -> ir.SourceNode:
     where = f"`source {block.name}`"
@@ -275,7 +276,7 @@ def _source(
     if from_ is not None and from_.name == "table":
         _check_table_connection(from_, scope, diagnostics)
     entry = check_entry_point(python, scope.root, diagnostics) if python else None
-    return ir.SourceNode(from_=from_, python=entry, **common)  # type: ignore[arg-type]
+    return ir.SourceNode(from_=from_, python=entry, **common)
 
 
 def _transform(
@@ -283,7 +284,7 @@ def _transform(
     values: _Values,
     names: set[str],
     scope: Scope,
-    common: dict[str, object],
+    common: dict[str, Any],
     diagnostics: Diagnostics,
 ) -> ir.TransformNode:
     where = f"`transform {block.name}`"
@@ -298,7 +299,7 @@ def _transform(
     materialize = values.enum("materialize")
     unique_key = values.refs("unique_key", single_allowed=True)
     time_column = values.ref("time_column")
-    values.string("lookback")
+    lookback = values.string("lookback")
     if materialize and materialize.parts[0] == "incremental" and not (unique_key or time_column):
         diagnostics.report(
             "F0221", materialize.span, hint="add `unique_key = [id]` or `time_column = updated_at`"
@@ -310,7 +311,8 @@ def _transform(
         materialize=materialize,
         unique_key=unique_key,
         time_column=time_column,
-        **common,  # type: ignore[arg-type]
+        lookback=lookback,
+        **common,
     )
 
 
@@ -319,7 +321,7 @@ def _sink(
     values: _Values,
     names: set[str],
     scope: Scope,
-    common: dict[str, object],
+    common: dict[str, Any],
     diagnostics: Diagnostics,
 ) -> ir.SinkNode:
     where = f"`sink {block.name}`"
@@ -338,7 +340,7 @@ def _sink(
             )
     if mode and mode.parts[0] == "merge" and not key:
         diagnostics.report("F0220", mode.span, hint="add `key = [id]`")
-    return ir.SinkNode(input=input_, to=to, mode=mode, key=key, **common)  # type: ignore[arg-type]
+    return ir.SinkNode(input=input_, to=to, mode=mode, key=key, **common)
 
 
 _SINK_EXAMPLE = 'for example: input = clean_trips  to = table(warehouse, "ny_taxi.trips")'

@@ -24,6 +24,7 @@ def check_schedule(spec: ir.Spec, diagnostics: Diagnostics) -> ir.Spec:
         _check_cron(pipeline.schedule, diagnostics)
     durations = [pipeline.retry_delay, pipeline.timeout]
     durations += [d for node in spec.nodes for d in (node.retry_delay, node.timeout)]
+    durations += [n.lookback for n in spec.nodes if isinstance(n, ir.TransformNode)]
     for value in durations:
         if value is not None:
             check_duration(value, diagnostics)
