@@ -7,6 +7,7 @@ error, with the traceback saved to a file to attach to a bug report.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -45,6 +46,9 @@ def check(
     """Parse and validate .flow specs offline: files, or folders searched for *.flow."""
     from flowc.compiler import render
     from flowc.compiler.check import check_paths
+
+    # sqlglot logs a warning when it falls back to a raw command; flowc reports those itself.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
     result = check_paths(list(paths) or [Path()], profile=profile)
     if output_format == "json":

@@ -133,7 +133,10 @@ CODES: dict[str, Code] = _codes(
         "parameter `:{name}` is not declared in `pipeline {{ params {{ ... }} }}`",
     ),
     Code(
-        "F0502", "error", "parameter value type", "default of `{name}` must be a {type}: {detail}"
+        "F0502",
+        "error",
+        "parameter value type",
+        "default of `{name}` must be of type `{type}`: {detail}",
     ),
     Code("F0503", "error", "unknown parameter type", "unknown parameter type `{name}`"),
     Code("F0504", "error", "duplicate parameter", "parameter `{name}` is declared more than once"),
