@@ -14,15 +14,15 @@ tests marked `slow` run the same properties on larger inputs, with the `slow` pr
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flowc.compiler import render, vocabulary
+from flowc.compiler import config, render, vocabulary
 from flowc.compiler.check import analyze
 from flowc.compiler.codes import CODES
-from flowc.compiler.config import find_project_root
 from flowc.compiler.diagnostics import Diagnostics, Span
 from flowc.compiler.names import Scope
 from hypothesis import given
@@ -87,13 +87,17 @@ def seeds(folder: Path) -> list[Seed]:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
             continue
-        root = find_project_root(path)
+        root = config.find_project_root(path)
         found.append(Seed(path.relative_to(REPO).as_posix(), text, root.resolve()))
     return found
 
 
 SPECS = seeds(REPO / "specs")
 CORPUS = seeds(REPO / "tests" / "broken")
+TOMLS = sorted(
+    {p.read_text(encoding="utf-8") for p in REPO.glob("specs/*/flow.toml")}
+    | {p.read_text(encoding="utf-8") for p in (REPO / "tests" / "broken").glob("*/flow.toml")}
+)
 
 # --- tokens -----------------------------------------------------------------------------------
 
@@ -537,6 +541,44 @@ def test_mutated_broken_corpus(mutant: tuple[Seed, str]) -> None:
     check_text(text, seed.file, seed.root)
 
 
+def check_flow_toml(text: str, profile: str | None, env: dict[str, str]) -> None:
+    """Load a project whose flow.toml is `text`: only diagnostics, each well-formed."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "flow.toml").write_text(text, encoding="utf-8")
+        _config, _profiles, diagnostics = config.load_project(root, profile=profile, env=env)
+        lines = text.count("\n") + 1
+        for diagnostic in diagnostics:
+            assert diagnostic.code in CODES, diagnostic
+            assert diagnostic.message.strip(), diagnostic
+            file = diagnostic.span.file
+            _check_span(diagnostic.span, file, lines if file.endswith("flow.toml") else 10**9)
+            assert "hunter2" not in diagnostic.message + (diagnostic.hint or ""), diagnostic
+
+
+def toml_mutants(most: int) -> st.SearchStrategy[str]:
+    @st.composite
+    def mutant(draw: st.DrawFn) -> str:
+        text = draw(st.sampled_from(TOMLS))
+        for _ in range(draw(st.integers(1, most))):
+            text = draw(st.sampled_from(MUTATIONS))(draw, text)
+        return text
+
+    return mutant()
+
+
+profiles = st.sampled_from([None, "all", "dev", "prod", "nope"])
+environments = st.dictionaries(
+    st.sampled_from(["POSTGRES_HOST", "POSTGRES_PORT", "PG_URL", "GCP_PROJECT", "PG_PASSWORD"]),
+    st.sampled_from(["", "localhost", "5432", "x:y", "postgresql://u:hunter2@h/db", "${X}"]),
+)
+
+
+@given(text=toml_mutants(3), profile=profiles, env=environments)
+def test_mutated_flow_toml(text: str, profile: str | None, env: dict[str, str]) -> None:
+    check_flow_toml(text, profile, env)
+
+
 # --- slow tier: the same properties on larger inputs ------------------------------------------
 
 
@@ -576,3 +618,9 @@ def test_mutated_specs_slow(mutant: tuple[Seed, str]) -> None:
 def test_mutated_broken_corpus_slow(mutant: tuple[Seed, str]) -> None:
     seed, text = mutant
     check_text(text, seed.file, seed.root)
+
+
+@pytest.mark.slow
+@given(text=toml_mutants(8), profile=profiles, env=environments)
+def test_mutated_flow_toml_slow(text: str, profile: str | None, env: dict[str, str]) -> None:
+    check_flow_toml(text, profile, env)
