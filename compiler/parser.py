@@ -15,7 +15,7 @@ from pathlib import Path
 from flowc.compiler import ir
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span, make, point
 from flowc.compiler.lower import lower, token_span
-from lark import Lark, Token, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import LarkError
 
 _GRAMMAR = Path(__file__).with_name("flow.lark")
@@ -83,13 +83,33 @@ def _parse_chunk(
 
     A syntax error goes to `errors` and gives None; what lowering reports goes to `into`.
     """
-    padded = "\n" * (first_line - 1) + text
     try:
-        tree = _lark().parse(padded)
-    except UnexpectedInput as error:
-        errors.add(_syntax_diagnostic(error, padded, file))
+        tree = _lark().parse(text)
+    except UnexpectedInput:
+        # Parse again with the lines before the chunk as blank lines, so that positions and
+        # line numbers in the message are the file's. Only failures pay for the padding.
+        padded = "\n" * (first_line - 1) + text
+        try:
+            _lark().parse(padded)
+        except UnexpectedInput as error:
+            errors.add(_syntax_diagnostic(error, padded, file))
         return None
+    _shift_lines(tree, first_line - 1)
     return list(lower(tree, file, errors if into is None else into).blocks)
+
+
+def _shift_lines(tree: Tree[Token], lines: int) -> None:
+    """Move every position of a chunk's tree down by `lines`, to where the chunk is."""
+    if not lines:
+        return
+    for subtree in tree.iter_subtrees():
+        if not subtree.meta.empty:
+            subtree.meta.line += lines
+            subtree.meta.end_line += lines
+        for child in subtree.children:
+            if isinstance(child, Token) and child.line is not None:
+                child.line += lines
+                child.end_line = (child.end_line or child.line) + lines
 
 
 def _parse_by_blocks(
@@ -102,8 +122,9 @@ def _parse_by_blocks(
     blocks: list[ir.Block] = []
     unparsed: list[ir.Block] = []
     reported = len(diagnostics)
+    line, counted = 1, 0
     for begin, end in itertools.pairwise([*starts, len(text)]):
-        line = text.count("\n", 0, begin) + 1
+        line, counted = line + text.count("\n", counted, begin), begin
         parsed = _parse_chunk(text[begin:end], file, diagnostics, first_line=line)
         if parsed is not None:
             blocks.extend(parsed)
