@@ -1,0 +1,109 @@
+"""The small interface every engine adapter implements (ARCHITECTURE.md, "Engines are
+adapters").
+
+The executor only ever talks to an `Engine`: it runs SQL, loads Arrow batches into a table,
+reads Arrow batches back out, and changes tables in ways that are all-or-nothing. Adapters
+live in `flowc.runtime.engines`, one module per engine, each with a `DIALECT` constant.
+
+Atomicity is the adapter's job, not the caller's: `replace_atomically` builds the new table
+under a staging name and swaps it in within one transaction, so readers see the old table or
+the new one, and a failure leaves the old one exactly as it was; `append` and `merge` commit
+all their rows or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import pyarrow as pa
+from flowc.runtime.errors import StepError
+
+R = TypeVar("R")
+Params = Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A table, optionally qualified by its schema (a dataset on BigQuery).
+
+    >>> TableName.parse("ny_taxi.green_taxi")
+    TableName(name='green_taxi', schema='ny_taxi')
+    """
+
+    name: str
+    schema: str | None = None
+
+    @classmethod
+    def parse(cls, dotted: str | TableName) -> TableName:
+        """`name` or `schema.name`; a TableName is returned as it is."""
+        if isinstance(dotted, TableName):
+            return dotted
+        parts = dotted.split(".")
+        if len(parts) > 2 or not all(parts):
+            raise StepError(f"`{dotted}` is not a table name of the form `schema.table`")
+        return cls(parts[-1], parts[0] if len(parts) == 2 else None)
+
+    def with_name(self, name: str) -> TableName:
+        """A table of another name in the same schema (staging tables live next to theirs)."""
+        return TableName(name, self.schema)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass(frozen=True)
+class Query:
+    """Rows defined by SQL on the same engine, with its bound parameters."""
+
+    sql: str
+    params: Params = field(default_factory=dict)
+
+
+Table = str | TableName
+Data = pa.RecordBatchReader | Query  # rows to write: streamed from elsewhere, or a query here
+
+
+class Engine(Protocol):
+    """One database connection, as the runtime uses it. Table names are given as written in
+    the spec (`schema.table`); the adapter quotes them as its engine needs."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        """Run one statement (or several, without params), parameters bound, never pasted."""
+
+    def read_batches(
+        self, source: Table | Query, *, batch_size: int = 65_536
+    ) -> pa.RecordBatchReader:
+        """Stream a table's rows, or a query's (a plain `str` is a table name)."""
+
+    def load_batches(
+        self, table: Table, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+    ) -> int:
+        """Create `table` (which must not exist) from streamed batches; the number of rows."""
+
+    def create_table(self, table: Table, data: Data) -> int:
+        """Create `table` (which must not exist) from rows streamed or queried here."""
+
+    def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
+        """`build` creates the staging table it is given; then it replaces `table` at once."""
+
+    def append(self, table: Table, data: Data) -> int:
+        """Add rows (matched by column name) in one transaction; creates a missing table."""
+
+    def merge(self, table: Table, key: Sequence[str], data: Data) -> int:
+        """Upsert by `key`: rows whose key exists are replaced, others added; one transaction."""
+
+    def table_exists(self, table: Table) -> bool:
+        """Whether the table (or view) exists, its name compared as the engine compares."""
+
+    def table_schema(self, table: Table) -> pa.Schema | None:
+        """The Arrow schema of an existing table, None when there is no such table."""
+
+    def quote(self, table: Table) -> str:
+        """The table's name as SQL of this engine, quoted per the compiler's policy."""
+
+    def close(self) -> None:
+        """Release the connection; the engine is unusable afterwards."""

@@ -1,0 +1,309 @@
+"""The DuckDB adapter: the embedded default engine, in-process.
+
+Arrow goes in and out without pandas: DuckDB scans a registered `RecordBatchReader` as it
+pulls batches (so a load streams) and hands query results back as a `RecordBatchReader`.
+
+Names. DuckDB compares identifiers case-insensitively, quoted or not, and keeps the case of
+the definition (compiler/schema.py): every identifier is quoted, which keeps a declared
+`VendorID` as `VendorID` and makes any name safe, and finds it under any case.
+
+Atomicity. DuckDB's DDL is transactional and its readers see snapshots: a replace builds a
+staging table next to the target, then drops the old table and renames the staging table in
+one transaction. A reader that started before the commit keeps seeing the old table; one
+that starts after sees the new; a failure before or during the swap rolls back to the old.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import pyarrow as pa
+from flowc.compiler.config import DuckDBSettings
+from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.errors import StepError
+
+DIALECT = "duckdb"
+MEMORY = ":memory:"
+R = TypeVar("R")
+_counter = itertools.count()
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as a DuckDB identifier: always quoted, embedded quotes doubled.
+
+    >>> quote_identifier('Vendor"ID')
+    '"Vendor""ID"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+class DuckDBEngine:
+    """An `Engine` over one DuckDB database file (or `:memory:`)."""
+
+    dialect = DIALECT
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._con = connection
+        self._stale_views: list[str] = []
+        self._in_transaction = False
+
+    @classmethod
+    def connect(cls, path: Path | str, *, read_only: bool = False) -> DuckDBEngine:
+        """Open (creating the file and its folder) the database at `path`.
+
+        >>> DuckDBEngine.connect(":memory:").table_exists("t")
+        False
+        """
+        if str(path) != MEMORY and not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return cls(duckdb.connect(str(path), read_only=read_only))
+        except duckdb.Error as error:
+            raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
+
+    @classmethod
+    def from_settings(cls, settings: DuckDBSettings, root: Path) -> DuckDBEngine:
+        """The connection a profile declares; its `path` is relative to the project root."""
+        path = settings.path if settings.path == MEMORY else root / settings.path
+        return cls.connect(path, read_only=settings.read_only)
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    # --- statements and reads -------------------------------------------------------------
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        with _engine_errors():
+            # DuckDB wants every result consumed before the next statement: a statement's
+            # result is at most a row count
+            self._con.execute(sql, _used_params(sql, params)).fetchall()
+
+    def read_batches(
+        self, source: Table | Query, *, batch_size: int = 65_536
+    ) -> pa.RecordBatchReader:
+        query = (
+            source if isinstance(source, Query) else Query(f"SELECT * FROM {self.quote(source)}")
+        )
+        cursor = self._con.cursor()  # its own snapshot; writes on the engine go on meanwhile
+        with _engine_errors():
+            relation = cursor.sql(query.sql, params=_used_params(query.sql, query.params))
+            return _reader(relation, batch_size)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def load_batches(
+        self, table: Table, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+    ) -> int:
+        return self.create_table(table, pa.RecordBatchReader.from_batches(schema, batches))
+
+    def create_table(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        self._ensure_schema(target)
+        return self._write(f"CREATE TABLE {self.quote(target)} AS SELECT * FROM {{}}", data)
+
+    def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
+        target = TableName.parse(table)
+        self._ensure_schema(target)
+        staging = target.with_name(f"__flowc_staging_{target.name}_{uuid.uuid4().hex[:8]}")
+        try:
+            result = build(staging)
+            with self._transaction():
+                self._drop(target)
+                self.execute(
+                    f"ALTER TABLE {self.quote(staging)} RENAME TO {quote_identifier(target.name)}"
+                )
+        except BaseException:
+            self._drop_quietly(staging)
+            raise
+        return result
+
+    def append(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        with self._transaction():
+            if not self.table_exists(target):
+                return self.create_table(target, data)
+            return self._write(f"INSERT INTO {self.quote(target)} BY NAME SELECT * FROM {{}}", data)
+
+    def merge(self, table: Table, key: Sequence[str], data: Data) -> int:
+        if not key:
+            raise StepError(f"a merge into {TableName.parse(table)} needs a `key`")
+        target = TableName.parse(table)
+        if not self.table_exists(target):
+            return self.append(target, data)
+        staged = f"__flowc_merge_{next(_counter)}"
+        with self._transaction():
+            self._write(f"CREATE TEMP TABLE {staged} AS SELECT * FROM {{}}", data)
+            self._check_unique(staged, key, target)
+            match = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in key)
+            self.execute(f"DELETE FROM {self.quote(target)} AS t USING {staged} AS s WHERE {match}")
+            rows = self._write(
+                f"INSERT INTO {self.quote(target)} BY NAME SELECT * FROM {{}}",
+                Query(f"SELECT * FROM {staged}"),
+            )
+            self.execute(f"DROP TABLE {staged}")
+        return rows
+
+    # --- catalog --------------------------------------------------------------------------
+
+    def table_exists(self, table: Table) -> bool:
+        return self._table_type(TableName.parse(table)) is not None
+
+    def table_schema(self, table: Table) -> pa.Schema | None:
+        if not self.table_exists(table):
+            return None
+        return self.read_batches(Query(f"SELECT * FROM {self.quote(table)} LIMIT 0")).schema
+
+    def quote(self, table: Table) -> str:
+        name = TableName.parse(table)
+        quoted = quote_identifier(name.name)
+        return f"{quote_identifier(name.schema)}.{quoted}" if name.schema else quoted
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _write(self, template: str, data: Data) -> int:
+        """Run `template` with `{}` standing for the rows of `data`; the rows it wrote."""
+        if isinstance(data, Query):
+            sql = template.format(f"({data.sql})")
+            return self._count(sql, _used_params(data.sql, data.params))
+        tap = _Tap(data)
+        view = f"__flowc_arrow_{next(_counter)}"
+        self._con.register(view, tap.reader())
+        try:
+            return self._count(template.format(view), None)
+        except StepError:
+            tap.reraise()
+            raise
+        finally:
+            self._unregister(view)
+
+    def _unregister(self, view: str) -> None:
+        """Drop a registered stream; in an aborted transaction, once it has rolled back."""
+        try:
+            self._con.unregister(view)
+        except duckdb.Error:
+            self._stale_views.append(view)
+
+    def _count(self, sql: str, params: Params | None) -> int:
+        with _engine_errors():
+            result = self._con.execute(sql, params).fetchall()
+        return int(result[0][0]) if result else 0
+
+    def _table_type(self, table: TableName) -> str | None:
+        sql = (
+            "SELECT table_type FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND lower(table_schema) = lower($schema) "
+            "AND lower(table_name) = lower($name)"
+        )
+        params = {"schema": table.schema or "main", "name": table.name}
+        with _engine_errors():
+            result = self._con.execute(sql, params).fetchall()
+        return str(result[0][0]) if result else None
+
+    def _ensure_schema(self, table: TableName) -> None:
+        if table.schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema)}")
+
+    def _drop(self, table: TableName) -> None:
+        kind = self._table_type(table)
+        if kind is not None:
+            self.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {self.quote(table)}")
+
+    def _drop_quietly(self, table: TableName) -> None:
+        # the original failure matters more than a leftover staging table
+        with contextlib.suppress(StepError):
+            self.execute(f"DROP TABLE IF EXISTS {self.quote(table)}")
+
+    def _check_unique(self, staged: str, key: Sequence[str], target: TableName) -> None:
+        columns = ", ".join(quote_identifier(k) for k in key)
+        sql = f"SELECT {columns} FROM {staged} GROUP BY ALL HAVING count(*) > 1 LIMIT 1"
+        with _engine_errors():
+            result = self._con.execute(sql).fetchall()
+        if result:
+            row = result[0]
+            raise StepError(
+                f"merge into {target}: the new rows repeat the key {row!r} of ({columns})"
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; nested uses join the outer one."""
+        if self._in_transaction:
+            yield
+            return
+        self._con.begin()
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            self._con.rollback()
+            for view in self._stale_views:
+                self._con.unregister(view)
+            self._stale_views.clear()
+            raise
+        self._in_transaction = False
+        with _engine_errors():
+            self._con.commit()
+
+
+class _Tap:
+    """Wraps a batch stream so that an exception raised while DuckDB pulls it (a `DataError`
+    from a source, say) reaches the caller as itself, not as DuckDB's text about it."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._source = reader
+        self.error: BaseException | None = None
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._source
+        except BaseException as error:
+            self.error = error
+            raise
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _reader(relation: duckdb.DuckDBPyRelation, batch_size: int) -> pa.RecordBatchReader:
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_record_batch
+    reader: pa.RecordBatchReader = to_reader(batch_size)
+    return reader
+
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _used_params(sql: str, params: Params | None) -> dict[str, object] | None:
+    """The parameters `sql` names (DuckDB rejects unused ones): the executor may pass all."""
+    if not params:
+        return None
+    used = set(_PARAM.findall(sql))
+    return {name: value for name, value in params.items() if name in used} or None
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """DuckDB's own failures (bad SQL, a failed cast at run time) are the user's to fix."""
+    try:
+        yield
+    except duckdb.Error as error:
+        raise StepError(f"DuckDB: {error}") from error

@@ -1,0 +1,45 @@
+"""Failures of a running step, as the user sees them.
+
+Every error here is a `FlowcError`: the CLI prints its message (and, for a Python block, the
+user's own traceback) and never a flowc traceback. Anything else escaping a step is a bug.
+"""
+
+from __future__ import annotations
+
+from flowc.compiler.errors import FlowcError
+
+
+class StepError(FlowcError):
+    """A step failed for a reason the user can act on.
+
+    `node` names the spec node when the failing code knows it (the executor names it
+    otherwise); `user_traceback` holds the frames of the user's own Python code, if any, and
+    is part of the text, so that whoever prints the error shows the user where it happened.
+
+    >>> str(StepError("boom", node="trips"))
+    'trips: boom'
+    """
+
+    def __init__(
+        self, message: str, *, node: str | None = None, user_traceback: str | None = None
+    ) -> None:
+        self.message = message
+        self.node = node
+        self.user_traceback = user_traceback
+        text = f"{node}: {message}" if node else message
+        super().__init__(f"{text}\n{user_traceback.rstrip()}" if user_traceback else text)
+
+
+class DataError(StepError):
+    """A value that does not fit its declared column: names where it is (`origin`: a file,
+    a URL or a Python block), the 1-based `row` and the `column`.
+
+    >>> DataError("data/a.csv", 3, "fare", "cannot be decimal(10, 2): '8.555'").message
+    "data/a.csv, row 3, column `fare`: cannot be decimal(10, 2): '8.555'"
+    """
+
+    def __init__(self, origin: str, row: int, column: str, problem: str, *, line: str = "") -> None:
+        self.origin = origin
+        self.row = row
+        self.column = column
+        super().__init__(f"{origin}, row {row}{line}, column `{column}`: {problem}")

@@ -1,0 +1,176 @@
+"""Sinks: where a pipeline's data leaves it — files, or tables through an engine.
+
+Every sink is all-or-nothing. Files are written under a temporary name next to their target
+and moved into place only once complete, so a failure leaves the old output as it was:
+`csv(path)` is one `os.replace` (atomic on POSIX); `parquet(dir)` writes a whole new folder,
+then renames the old one aside, the new one in, and deletes the old (two renames: a crash
+between them leaves the old folder under its `.flowc-old-*` name, never a half-written
+one). Table sinks delegate to the engine's atomic `replace`, `append` and `merge`.
+
+`parquet(dir, partition_by=[...])` writes Hive-style folders (`col=value/part-0.parquet`,
+one file per partition); the partition columns live in the folder names, not in the files,
+as Hive, Spark and DuckDB (`hive_partitioning`) expect. Without `partition_by` the folder
+holds one `part-0.parquet`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+from flowc.runtime.columns import match_names
+from flowc.runtime.engine import Data, Engine, Table
+from flowc.runtime.errors import StepError
+
+Mode = Literal["replace", "append", "merge"]
+ROWS_PER_GROUP = 131_072
+
+
+def write_parquet(
+    root: Path, directory: str, data: pa.RecordBatchReader, *, partition_by: Sequence[str] = ()
+) -> int:
+    """Replace the folder `directory` (relative to `root`) with Parquet files of `data`;
+    the number of rows written."""
+    target = root / directory
+    staging = _sibling(target, "tmp")
+    counter = _Counter(data)
+    try:
+        _write_dataset(counter.reader(), staging, partition_by)
+        _swap_in(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return counter.rows
+
+
+def write_csv(root: Path, path: str, data: pa.RecordBatchReader) -> int:
+    """Replace the file `path` with `data` as CSV with a header row (gzip for `.gz`)."""
+    target = root / path
+    staging = _sibling(target, "tmp")
+    counter = _Counter(data)
+    try:
+        with _output(staging, gzipped=target.suffix == ".gz") as out:
+            _write_csv(counter.reader(), out)
+        staging.replace(target)
+    finally:
+        staging.unlink(missing_ok=True)
+    return counter.rows
+
+
+def write_table(
+    engine: Engine, table: Table, data: Data, *, mode: Mode = "replace", key: Sequence[str] = ()
+) -> int:
+    """Write `data` into `table` on `engine`: replace it, append to it or merge by `key`."""
+    if mode == "append":
+        return engine.append(table, data)
+    if mode == "merge":
+        return engine.merge(table, key, data)
+    return engine.replace_atomically(table, lambda staging: engine.create_table(staging, data))
+
+
+# --- Parquet --------------------------------------------------------------------------------
+
+
+def _write_dataset(reader: pa.RecordBatchReader, folder: Path, partition_by: Sequence[str]) -> None:
+    partitioning = _partitioning(reader.schema, partition_by)
+    try:
+        ds.write_dataset(
+            reader,
+            folder,
+            format="parquet",
+            partitioning=partitioning,
+            basename_template="part-{i}.parquet",
+            preserve_order=True,  # type: ignore[call-arg]  # pyarrow>=15; stubs lag
+            min_rows_per_group=ROWS_PER_GROUP,
+            max_rows_per_group=ROWS_PER_GROUP * 8,
+            existing_data_behavior="error",
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise StepError(f"cannot write Parquet: {error}") from None
+    if not folder.exists():  # no rows: still leave the folder, with the schema if it can
+        folder.mkdir(parents=True)
+        if partitioning is None:
+            pq.write_table(reader.schema.empty_table(), folder / "part-0.parquet")
+
+
+def _partitioning(schema: pa.Schema, partition_by: Sequence[str]) -> ds.Partitioning | None:
+    if not partition_by:
+        return None
+    names = match_names(list(partition_by), schema.names, "the sink's input")
+    fields = [schema.field(name) for name in names.values() if name is not None]
+    return ds.partitioning(pa.schema(fields), flavor="hive")
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _output(path: Path, *, gzipped: bool) -> Iterator[pa.NativeFile]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(path), "wb") as raw:
+        if not gzipped:
+            yield raw
+            return
+        with pa.CompressedOutputStream(raw, "gzip") as compressed:
+            yield compressed
+
+
+def _write_csv(reader: pa.RecordBatchReader, out: pa.NativeFile) -> None:
+    options = pa_csv.WriteOptions(include_header=True)
+    # a NativeFile is accepted at run time; the stubs know only paths and IO
+    with pa_csv.CSVWriter(out, reader.schema, write_options=options) as writer:  # type: ignore[arg-type]
+        for batch in reader:
+            writer.write_batch(batch)
+
+
+# --- moving into place ----------------------------------------------------------------------
+
+
+def _sibling(target: Path, role: str) -> Path:
+    """A hidden name next to `target`, on the same file system, so a rename can move it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".{target.name}.flowc-{role}-{uuid.uuid4().hex[:8]}")
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    old = _sibling(target, "old") if target.exists() else None
+    if old is not None:
+        target.rename(old)
+    try:
+        new.rename(target)
+    except BaseException:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class _Counter:
+    """Counts the rows of a stream as a writer pulls them."""
+
+    def __init__(self, source: pa.RecordBatchReader) -> None:
+        self._source = source
+        self.rows = 0
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self._source.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._source:
+            self.rows += batch.num_rows
+            yield batch

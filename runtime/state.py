@@ -1,0 +1,294 @@
+"""The run-state store: `.flowc/state.db`, the history of every run and step.
+
+An embedded SQLite database (the standard library's `sqlite3`) in WAL mode, so that
+`flowc runs` can read while a run writes. Each step is recorded as it starts and again as it
+ends, each in its own committed transaction: after a crash the store says exactly which steps
+finished (with their fingerprints, for `--resume`) and which were running.
+
+What is stored: pipeline parameters (they are part of what a run did), never connection
+settings; error texts pass through `redact`, which masks every secret value the store was
+given (the profile's passwords and tokens), so a driver's message that quotes a URL with a
+password does not put it on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from flowc.runtime.errors import StepError
+
+STATE_PATH = Path(".flowc") / "state.db"
+SCHEMA_VERSION = 1
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+StepStatus = Literal["running", "succeeded", "failed", "skipped", "warned"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    params TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    step_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    rows INTEGER,
+    fingerprint TEXT,
+    error TEXT,
+    PRIMARY KEY (run_id, step_id, attempt)
+);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    pipeline: str
+    spec: str
+    profile: str
+    params: dict[str, object]
+    started: datetime
+    ended: datetime | None
+    status: str
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    run_id: str
+    step_id: str
+    node: str
+    kind: str
+    attempt: int
+    status: str
+    started: datetime
+    ended: datetime | None
+    rows: int | None
+    fingerprint: str | None
+    error: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.ended - self.started).total_seconds() if self.ended else None
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRecord
+    steps: tuple[StepRecord, ...]
+
+
+class StateStore:
+    """The store of one project; safe to share between the threads of one run.
+
+    >>> store = StateStore.open_path(Path(":memory:"))
+    >>> run = store.start_run("p", "specs/p.flow", "dev", {"day": "2020-10-01"})
+    >>> store.finish_run(run, "succeeded")
+    >>> store.show_run(run).run.status
+    'succeeded'
+    """
+
+    def __init__(self, connection: sqlite3.Connection, secret_values: Collection[str] = ()):
+        self._db = connection
+        self._lock = threading.Lock()
+        self._secrets = sorted((s for s in secret_values if s), key=len, reverse=True)
+
+    @classmethod
+    def open(cls, root: Path, secret_values: Collection[str] = ()) -> StateStore:
+        """The store of the project at `root` (`.flowc/state.db`, created if missing)."""
+        return cls.open_path(root / STATE_PATH, secret_values)
+
+    @classmethod
+    def open_path(cls, path: Path, secret_values: Collection[str] = ()) -> StateStore:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.Error as error:
+            raise StepError(f"cannot open the run history {path}: {error}") from None
+        return cls(db, secret_values)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def start_run(
+        self, pipeline: str, spec: str, profile: str, params: Mapping[str, object]
+    ) -> str:
+        """Record a new run as `running`; its id (sortable by start time)."""
+        started = _now()
+        run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        values = (run_id, pipeline, spec, profile, self._params(params), _iso(started))
+        self._write(
+            "INSERT INTO runs (id, pipeline, spec, profile, params, started, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            values,
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: RunStatus) -> None:
+        self._write(
+            "UPDATE runs SET ended = ?, status = ? WHERE id = ?", (_iso(_now()), status, run_id)
+        )
+
+    def start_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        node: str,
+        kind: str,
+        attempt: int = 1,
+        fingerprint: str | None = None,
+    ) -> None:
+        self._write(
+            "INSERT INTO steps (run_id, step_id, node, kind, attempt, status, started, "
+            "fingerprint) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            (run_id, step_id, node, kind, attempt, _iso(_now()), fingerprint),
+        )
+
+    def finish_step(
+        self,
+        run_id: str,
+        step_id: str,
+        status: StepStatus,
+        *,
+        attempt: int = 1,
+        rows: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._write(
+            "UPDATE steps SET status = ?, ended = ?, rows = ?, error = ? "
+            "WHERE run_id = ? AND step_id = ? AND attempt = ?",
+            (status, _iso(_now()), rows, self.redact(error), run_id, step_id, attempt),
+        )
+
+    def redact(self, text: str | None) -> str | None:
+        """`text` with every secret value masked."""
+        if text is None:
+            return None
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def list_runs(self, *, spec: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first; only those of `spec` when given."""
+        where, args = ("WHERE spec = ?", (spec,)) if spec else ("", ())
+        rows = self._read(
+            f"SELECT * FROM runs {where} ORDER BY started DESC, rowid DESC LIMIT ?", (*args, limit)
+        )
+        return [_run(row) for row in rows]
+
+    def show_run(self, run_id: str) -> RunDetail | None:
+        """One run and its steps (every attempt, in start order); a unique id prefix will do."""
+        runs = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY id LIMIT 2", (f"{run_id}%",))
+        if len(runs) != 1:
+            return None
+        run = _run(runs[0])
+        steps = self._read(
+            "SELECT * FROM steps WHERE run_id = ? ORDER BY started, step_id, attempt", (run.id,)
+        )
+        return RunDetail(run, tuple(_step(row) for row in steps))
+
+    def succeeded_steps(self, run_id: str) -> dict[str, str | None]:
+        """Step id → fingerprint of the steps of `run_id` that succeeded (for `--resume`)."""
+        rows = self._read(
+            "SELECT step_id, fingerprint FROM steps WHERE run_id = ? AND status IN "
+            "('succeeded', 'warned') ORDER BY step_id",
+            (run_id,),
+        )
+        return {str(row["step_id"]): row["fingerprint"] for row in rows}
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    def _params(self, params: Mapping[str, object]) -> str:
+        text = json.dumps(dict(params), sort_keys=True, default=str)
+        return self.redact(text) or "{}"
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> None:
+        with self._lock, self._transaction():
+            self._db.execute(sql, args)
+
+    def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+            cursor.row_factory = sqlite3.Row
+            return list(cursor.fetchall())
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _run(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        pipeline=row["pipeline"],
+        spec=row["spec"],
+        profile=row["profile"],
+        params=json.loads(row["params"]),
+        started=datetime.fromisoformat(row["started"]),
+        ended=_time(row["ended"]),
+        status=row["status"],
+    )
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        run_id=row["run_id"],
+        step_id=row["step_id"],
+        node=row["node"],
+        kind=row["kind"],
+        attempt=row["attempt"],
+        status=row["status"],
+        started=datetime.fromisoformat(row["started"]),
+        ended=_time(row["ended"]),
+        rows=row["rows"],
+        fingerprint=row["fingerprint"],
+        error=row["error"],
+    )

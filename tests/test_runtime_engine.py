@@ -1,0 +1,158 @@
+"""The DuckDB adapter against a real DuckDB file: loads, reads, atomic replace, append, merge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from flowc.compiler.config import DuckDBSettings
+from flowc.runtime.engine import Query, TableName
+from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine
+from flowc.runtime.errors import DataError, StepError
+
+
+def arrow_schema(**types: pa.DataType) -> pa.Schema:
+    """A schema from names and types (in a form the pyarrow stubs accept)."""
+    return pa.schema(list(types.items()))
+
+
+SCHEMA = arrow_schema(id=pa.int64(), Name=pa.string())
+
+
+def batches(*rows: tuple[int, str]) -> Iterator[pa.RecordBatch]:
+    for row_id, name in rows:
+        yield pa.record_batch([pa.array([row_id]), pa.array([name])], schema=SCHEMA)
+
+
+def reader(*rows: tuple[int, str]) -> pa.RecordBatchReader:
+    return pa.RecordBatchReader.from_batches(SCHEMA, batches(*rows))
+
+
+def rows(engine: DuckDBEngine, table: str) -> list[tuple[object, ...]]:
+    result = engine.read_batches(Query(f"SELECT * FROM {engine.quote(table)} ORDER BY 1"))
+    return [tuple(r.values()) for r in result.read_all().to_pylist()]
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
+    with DuckDBEngine.connect(tmp_path / "db" / "local.duckdb") as opened:
+        yield opened
+
+
+def test_connect_creates_the_file_and_its_folder(tmp_path: Path) -> None:
+    settings = DuckDBSettings(path=".flowc/local.duckdb")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        engine.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert (tmp_path / ".flowc" / "local.duckdb").is_file()
+    assert DIALECT == "duckdb" == engine.dialect
+
+
+def test_load_and_read_batches_round_trip_in_a_new_schema(engine: DuckDBEngine) -> None:
+    loaded = engine.load_batches("ny_taxi.people", SCHEMA, batches((1, "a"), (2, "b")))
+    assert loaded == 2
+    assert engine.table_exists("NY_TAXI.PEOPLE")  # names compare case-insensitively
+    assert engine.table_schema("ny_taxi.people") == SCHEMA  # declared case kept: `Name`
+    assert rows(engine, "ny_taxi.people") == [(1, "a"), (2, "b")]
+    assert engine.read_batches("ny_taxi.people", batch_size=1).read_all().num_rows == 2
+
+
+def test_execute_binds_parameters_and_ignores_unused_ones(engine: DuckDBEngine) -> None:
+    engine.execute("CREATE TABLE t AS SELECT $day::DATE AS d", {"day": "2020-10-01", "x": 1})
+    got = engine.read_batches(Query("SELECT d FROM t WHERE d >= $day", {"day": "2020-01-01"}))
+    assert got.read_all().num_rows == 1
+
+
+def test_sql_errors_are_step_errors(engine: DuckDBEngine) -> None:
+    with pytest.raises(StepError, match="DuckDB"):
+        engine.execute("SELECT * FROM missing_table")
+
+
+def test_a_failing_stream_creates_no_table_and_keeps_its_own_error(engine: DuckDBEngine) -> None:
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield from batches((1, "a"))
+        raise DataError("data/x.csv", 2, "id", "'x' is not a valid bigint")
+
+    with pytest.raises(DataError, match="row 2"):
+        engine.load_batches("t", SCHEMA, failing())
+    assert not engine.table_exists("t")
+
+
+def test_replace_swaps_in_the_new_table(engine: DuckDBEngine) -> None:
+    engine.load_batches("s.t", SCHEMA, batches((1, "old")))
+    rows_written = engine.replace_atomically(
+        "s.t", lambda staging: engine.load_batches(staging, SCHEMA, batches((2, "new"), (3, "x")))
+    )
+    assert rows_written == 2
+    assert rows(engine, "s.t") == [(2, "new"), (3, "x")]
+    assert _tables(engine) == ["t"]  # no staging table left behind
+
+
+def test_a_failing_replace_leaves_the_old_table_unchanged(engine: DuckDBEngine) -> None:
+    engine.load_batches("s.t", SCHEMA, batches((1, "old"), (2, "old")))
+
+    def build(staging: TableName) -> int:
+        engine.load_batches(staging, SCHEMA, batches((9, "half")))
+        raise RuntimeError("the build failed after writing part of the new table")
+
+    with pytest.raises(RuntimeError):
+        engine.replace_atomically("s.t", build)
+    assert rows(engine, "s.t") == [(1, "old"), (2, "old")]
+    assert engine.table_schema("s.t") == SCHEMA
+    assert _tables(engine) == ["t"]
+
+
+def test_a_reader_sees_the_old_table_or_the_new_one(engine: DuckDBEngine) -> None:
+    engine.load_batches("t", SCHEMA, batches((1, "old")))
+    old_snapshot = engine.read_batches(Query("SELECT * FROM t"))  # opened before the swap
+    engine.replace_atomically("t", lambda s: engine.load_batches(s, SCHEMA, batches((2, "new"))))
+    assert old_snapshot.read_all().column("Name").to_pylist() == ["old"]
+    assert rows(engine, "t") == [(2, "new")]
+
+
+def test_replace_replaces_a_view_too(engine: DuckDBEngine) -> None:
+    engine.execute("CREATE VIEW v AS SELECT 1 AS id, 'view' AS \"Name\"")
+    engine.replace_atomically("v", lambda s: engine.load_batches(s, SCHEMA, batches((5, "t"))))
+    assert rows(engine, "v") == [(5, "t")]
+
+
+def test_append_creates_then_adds_by_column_name(engine: DuckDBEngine) -> None:
+    assert engine.append("s.t", reader((1, "a"))) == 1
+    swapped = arrow_schema(Name=pa.string(), id=pa.int64())
+    later = pa.RecordBatchReader.from_batches(
+        swapped, iter([pa.record_batch([pa.array(["b"]), pa.array([2])], schema=swapped)])
+    )
+    assert engine.append("s.t", later) == 1
+    assert engine.append("s.t", Query("SELECT 3 AS id, 'c' AS \"Name\"")) == 1
+    assert rows(engine, "s.t") == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_a_failing_append_adds_nothing(engine: DuckDBEngine) -> None:
+    engine.append("t", reader((1, "a")))
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield from batches((2, "b"))
+        raise DataError("f.csv", 2, "id", "bad")
+
+    with pytest.raises(DataError):
+        engine.append("t", pa.RecordBatchReader.from_batches(SCHEMA, failing()))
+    assert rows(engine, "t") == [(1, "a")]
+
+
+def test_merge_replaces_rows_by_key_and_adds_new_ones(engine: DuckDBEngine) -> None:
+    engine.merge("t", ["id"], reader((1, "a"), (2, "b")))
+    assert engine.merge("t", ["id"], reader((2, "B"), (3, "c"))) == 2
+    assert rows(engine, "t") == [(1, "a"), (2, "B"), (3, "c")]
+
+
+def test_merge_rejects_repeated_keys_and_changes_nothing(engine: DuckDBEngine) -> None:
+    engine.merge("t", ["id"], reader((1, "a")))
+    with pytest.raises(StepError, match="repeat the key"):
+        engine.merge("t", ["id"], reader((1, "x"), (1, "y")))
+    assert rows(engine, "t") == [(1, "a")]
+
+
+def _tables(engine: DuckDBEngine) -> list[str]:
+    result = engine.read_batches(Query("SELECT table_name FROM information_schema.tables"))
+    return sorted(str(name) for name in result.read_all().column(0).to_pylist())
