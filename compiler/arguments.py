@@ -50,7 +50,16 @@ def fits(value: ir.Value, kind: str) -> bool:
         return isinstance(value, ir.ListValue) and all(fits(i, "ref") for i in value.items)
     if kind == "list":
         return isinstance(value, ir.ListValue)
-    return isinstance(value, ir.Str) and value.value in kind.split("|")
+    return choice(value) in kind.split("|")
+
+
+def choice(value: ir.Value) -> str | None:
+    """The word a choice is written as: `"warn"` or the bare `warn`."""
+    if isinstance(value, ir.Str):
+        return value.value
+    if isinstance(value, ir.Ref) and len(value.parts) == 1:
+        return value.parts[0]
+    return None
 
 
 def kind_words(kind: str) -> str:
@@ -115,9 +124,11 @@ def _check_value(
     if fits(value, kind):
         return
     got = ir.describe(value)
-    if isinstance(value, ir.Str) and "|" in kind:
-        got = f'"{value.value}"'
-        hint = did_you_mean(value.value, kind.split("|"))
+    word = choice(value)
+    hint: str | None
+    if word is not None and "|" in kind:
+        got = f'"{word}"' if isinstance(value, ir.Str) else f"`{word}`"
+        hint = did_you_mean(word, kind.split("|")) or f"write one of: {kind.replace('|', ', ')}"
     else:
         hint = _usage(call.name, None)
     detail = f"argument `{name}` of `{call.name}` must be {kind_words(kind)}, not {got}"

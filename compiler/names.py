@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from flowc.compiler import ir, reads, vocabulary
-from flowc.compiler.arguments import argument, check_call, fits, kind_words
+from flowc.compiler.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
 from flowc.compiler.pyentry import check_entry_point
 
@@ -529,7 +529,7 @@ def _expectation(
             suggestion = did_you_mean(other.parts[0], names)
             diagnostics.report("F0208", other.span, hint=suggestion, name=other.parts[0])
     own = call.keyword("on_fail")
-    level: str = own.value.value if own and isinstance(own.value, ir.Str) else on_fail
+    level = (choice(own.value) if own else None) or on_fail
     return ir.Expectation(
         check=call.name, call=call, on_fail="warn" if level == "warn" else "error"
     )
