@@ -68,6 +68,82 @@ def check(
     sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
 
 
+@cli.command(name="compile")
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--profile", "-p", default=None, help="Profile of flow.toml, or `all`.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("build"),
+    show_default=True,
+    help="Folder to write DIR/<pipeline>/plan.json and the SQL files into.",
+)
+def compile_command(spec: Path, profile: str | None, output: Path) -> None:
+    """Compile SPEC into an execution plan (plan.json) and one SQL file per SQL step."""
+    from flowc.compiler.compile import output_folder, write
+
+    result = _compiled(spec, profile)
+    write(result, output)
+    for compiled in result.compiled:
+        folder = output_folder(result, output, compiled)
+        sql_steps = sum(1 for s in compiled.plan.steps if s.sql)
+        click.echo(
+            f"compiled {result.spec} for profile `{compiled.profile}`: "
+            f"{len(compiled.plan.steps)} steps ({sql_steps} with SQL) -> {folder}/"
+        )
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--profile", "-p", default=None, help="Profile of flow.toml.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["mermaid", "dot"]),
+    default="mermaid",
+    show_default=True,
+)
+def graph(spec: Path, profile: str | None, output_format: str) -> None:
+    """Print the DAG of SPEC (Mermaid or Graphviz dot)."""
+    from flowc.compiler.graph import render_graph
+
+    result = _compiled(spec, profile, single=True)
+    assert result.spec_ir is not None
+    click.echo(render_graph(result.spec_ir, result.compiled[0].plan, output_format), nl=False)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--profile", "-p", default=None, help="Profile of flow.toml, or `all`.")
+def explain(spec: Path, profile: str | None) -> None:
+    """Explain the plan of SPEC: steps, placement, materialization, fused CTEs."""
+    from flowc.compiler.explain import explain as explain_plan
+
+    result = _compiled(spec, profile)
+    click.echo("\n".join(explain_plan(c.plan) for c in result.compiled), nl=False)
+
+
+def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
+    """Compile `spec`; on errors print them (as `flowc check` does) and exit 1."""
+    from flowc.compiler import render
+    from flowc.compiler.compile import compile_spec
+
+    if single and profile == "all":
+        raise click.UsageError("this command shows one profile; name it with --profile")
+    if not spec.is_file():
+        raise click.UsageError(f"no such spec file: {spec}")
+    result = compile_spec(spec, profile=profile)
+    text = render.render_text(result.diagnostics, render.file_lines({}), color=sys.stderr.isatty())
+    if text:
+        click.echo(text, err=True)
+    if result.has_errors:
+        click.echo(render.summary(result.diagnostics, 1), err=True)
+        click.echo("no plan written: the spec has errors", err=True)
+        sys.exit(EXIT_ERRORS)
+    return result
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `flowc` script."""
     code = _guarded(lambda: cli.main(args=argv, prog_name="flowc", standalone_mode=False))

@@ -1,0 +1,335 @@
+"""Code generation: SQL text for one target dialect, from the checked trees, with sqlglot.
+
+A `Renderer` turns the trees of the spec's dialect into statements of the target connection's
+dialect. Everything it writes follows one identifier policy (docs/engines.md):
+
+- every identifier is quoted, so reserved words and mixed case survive every engine;
+- names are spelled as the engine of the *spec's* dialect names them, and on a Postgres
+  target, where flowc creates tables with the declared names unquoted (compiler/schema.py),
+  names from a case-insensitive dialect (DuckDB, BigQuery) are folded to lower case: a source
+  column declared `VendorID` is `"VendorID"` on DuckDB, `` `VendorID` `` on BigQuery and
+  `"vendorid"` on Postgres, and SQL that names it `vendorid` or `VendorID` finds it on all three;
+- a table name that refers to a node becomes the node's relation: its table (`"trips"`), its
+  external name (`"public"."taxi_zones"`), or the CTE of an ephemeral transform fused in.
+
+Parameters are bound, never pasted: `:run_date` becomes `CAST($run_date AS DATE)` on DuckDB,
+`CAST(%(run_date)s AS DATE)` on Postgres (psycopg2's pyformat; every other `%` in the text is
+doubled, so the runtime always executes Postgres SQL with a parameter mapping) and
+`CAST(@run_date AS DATE)` on BigQuery (named query parameters).
+
+Trees are rewritten in place and then generated (`copy=False`): the caller passes trees it owns
+(a copy, or the analysis' own trees when nothing reads them afterwards). A construct that the
+target cannot express is a `Problem` positioned in the tree's SQL text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from flowc.compiler.sql import declared_key, identifier_key
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
+from sqlglot.generator import Generator
+
+Parts = tuple[str, ...]  # a relation name: ("trips",), ("public", "taxi_zones")
+
+PLACEHOLDERS = {"duckdb": "$name", "postgres": "%(name)s", "bigquery": "@name"}
+_MARK = "flowcparam_"  # Postgres placeholders are marked while `%` is escaped
+_ENGINES = {"duckdb": "DuckDB", "postgres": "Postgres", "bigquery": "BigQuery"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something the target cannot express, at offsets `start`..`end` of `node`'s SQL text
+    (`start` None: somewhere in it)."""
+
+    node: str
+    detail: str
+    start: int | None = None
+    end: int = 0
+    hint: str | None = None
+
+
+class Renderer:
+    """SQL in `target` from trees written in `source` (the spec's dialect).
+
+    >>> import sqlglot
+    >>> r = Renderer("duckdb", "postgres", {"day": "date"})
+    >>> tree = sqlglot.parse_one("SELECT VendorID FROM Trips WHERE d >= :day", read="duckdb")
+    >>> print(r.query("x", r.prepare(tree, {"trips": ("trips",)})))
+    SELECT
+      "vendorid"
+    FROM "trips" AS "trips"
+    WHERE
+      "d" >= CAST(%(day)s AS DATE)
+    """
+
+    def __init__(self, source: str, target: str, params: Mapping[str, str]) -> None:
+        self.source = source
+        self.target = target
+        self.params = dict(params)
+        self.fold_quoted = target == "postgres" and source != "postgres"
+        self.generator = _generator(target, normalize=source == "postgres" or self.fold_quoted)
+        self.problems: list[Problem] = []
+        kinds: tuple[type[exp.Expr], ...] = (exp.Table, exp.Placeholder, exp.Parameter)
+        if self.fold_quoted:
+            kinds += (exp.Identifier,)
+        if target != "duckdb":
+            kinds += (exp.Star, exp.Lambda)
+        self.kinds = kinds
+
+    # --- names
+
+    def name(self, declared: str) -> str:
+        """The engine's name for a name declared in the .flow file (it counts as unquoted)."""
+        return (
+            declared.lower() if self.target == "postgres" or self.source == "postgres" else declared
+        )
+
+    def output_name(self, name: str) -> str:
+        """The engine's name for a column a query outputs (named under the spec's dialect)."""
+        return name.lower() if self.fold_quoted else name
+
+    def parts(self, written: str) -> Parts:
+        """A qualified name written in a string (`"ny_taxi.green_taxi"`), as the spec's dialect
+        reads it, spelled for the target."""
+        table = exp.to_table(written, dialect=self.source)
+        idents = [p for p in table.parts if isinstance(p, exp.Identifier)]
+        return tuple(self._spelled(i) for i in idents)
+
+    def _spelled(self, ident: exp.Identifier) -> str:
+        if ident.quoted and self.source == "postgres":
+            return str(ident.name)
+        if ident.quoted and not self.fold_quoted:
+            return str(ident.name)
+        return self.name(ident.name)
+
+    def quoted(self, parts: Parts) -> str:
+        return ".".join(self.generator.generate(_ident(p), copy=False) for p in parts)
+
+    # --- queries
+
+    def prepare(
+        self,
+        tree: exp.Query,
+        refs: Mapping[str, Parts],
+        node: str = "",
+        *,
+        has_params: bool = True,
+    ) -> exp.Query:
+        """Rewrite `tree` (node `node`'s query) in place for the target: node references
+        become `refs[node]`, parameters bound placeholders, quoted names folded where the
+        policy says; what the target cannot express is added to `problems`."""
+        if not has_params and self._resolves_as_written(refs):
+            return tree
+        keys = {declared_key(n, self.source, table=True): parts for n, parts in refs.items()}
+        for part in list(tree.find_all(*self.kinds)):
+            if isinstance(part, exp.Table):
+                self._table(part, keys)
+            elif isinstance(part, exp.Identifier):
+                if part.quoted:
+                    part.set("this", part.name.lower())
+            elif isinstance(part, exp.Star | exp.Lambda):
+                self._unsupported(node, part)
+            elif part.this and (isinstance(part, exp.Placeholder) or self.source == "bigquery"):
+                part.replace(self.parameter(part.name))
+        return tree
+
+    def _resolves_as_written(self, refs: Mapping[str, Parts]) -> bool:
+        """DuckDB to DuckDB, every node read under its own name: DuckDB matches table and CTE
+        names ignoring case, quoted or not, so the tree needs no rewrite (a fast path: the
+        walk costs about as much as generating the SQL)."""
+        if self.source != "duckdb" or self.target != "duckdb":
+            return False
+        return all(len(p) == 1 and p[0].lower() == n.lower() for n, p in refs.items())
+
+    def _table(self, table: exp.Table, keys: Mapping[str, Parts]) -> None:
+        ident = table.this
+        if not isinstance(ident, exp.Identifier) or table.args.get("db"):
+            return
+        key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.source, table=True)
+        parts = keys.get(key)
+        if parts is None:
+            return
+        if not table.args.get("alias") and parts[-1] != ident.name:
+            table.set("alias", exp.TableAlias(this=_ident(self._spelled(ident))))
+        table.set("this", _ident(parts[-1]))
+        if len(parts) > 1:
+            table.set("db", _ident(parts[-2]))
+        if len(parts) > 2:
+            table.set("catalog", _ident(parts[-3]))
+
+    def parameter(self, name: str) -> exp.Expr:
+        """A bound parameter of the pipeline, cast to its declared type."""
+        mark = _MARK + name if self.target == "postgres" else name
+        placeholder = exp.Placeholder(this=mark)
+        kind = self.params.get(name)
+        return exp.cast(placeholder, kind) if kind else placeholder
+
+    def fuse(self, tree: exp.Query, ctes: Sequence[tuple[str, exp.Query]]) -> exp.Query:
+        """`tree` with `ctes` (name, prepared tree) in front of its own WITH list."""
+        if not ctes:
+            return tree
+        made = [exp.CTE(this=q, alias=exp.TableAlias(this=_ident(n))) for n, q in ctes]
+        with_ = tree.args.get("with_")
+        if isinstance(with_, exp.With):
+            with_.set("expressions", [*made, *with_.expressions])
+        else:
+            tree.set("with_", exp.With(expressions=made))
+        return tree
+
+    def query(self, node: str, tree: exp.Expr, owners: Mapping[int, str] | None = None) -> str:
+        """The text of a prepared (and fused) tree; `owners` maps id(CTE) -> the fused node."""
+        try:
+            text = self.generator.generate(tree, copy=False)
+        except UnsupportedError as error:
+            self.problems.append(self._locate(node, tree, str(error), owners or {}))
+            return ""
+        except SqlglotError as error:
+            self.problems.append(Problem(node, str(error)))
+            return ""
+        return self._escaped(text)
+
+    def _escaped(self, text: str) -> str:
+        if self.target != "postgres":
+            return text
+        text = text.replace("%", "%%")
+        for name in self.params:
+            text = text.replace(f"%%({_MARK}{name})s", f"%({name})s")
+        return text
+
+    def _unsupported(self, node: str, part: exp.Star | exp.Lambda) -> None:
+        """Constructs sqlglot writes without complaint that the target would refuse."""
+        hint = "write the lambda's work as SQL every target accepts"
+        if isinstance(part, exp.Star):
+            what = _star_modifier(part, self.target)
+            hint = "list the columns instead"
+        else:
+            what = "a lambda expression (`x -> ...`)"
+        if what:
+            detail = f"{what} has no {_ENGINES[self.target]} equivalent"
+            found = _problem_at(node, part, detail, {})
+            self.problems.append(dataclasses.replace(found, hint=hint))
+
+    def _locate(
+        self, node: str, tree: exp.Expr, message: str, owners: Mapping[int, str]
+    ) -> Problem:
+        """Position an UnsupportedError at the smallest part of the tree that raises it."""
+        culprit: exp.Expr | None = None
+        for part in tree.walk():
+            if part is tree or not isinstance(part, exp.Expr):
+                continue
+            try:
+                self.generator.generate(part, copy=True)
+            except SqlglotError:
+                culprit = part  # walk is breadth first: later ones are smaller
+        detail = f"{message.strip()} in {_ENGINES[self.target]}"
+        if culprit is None:
+            return Problem(node, detail)
+        return _problem_at(node, culprit, detail, owners)
+
+    def select_all(self, parts: Parts) -> exp.Select:
+        return exp.select("*").from_(_table_of(parts))
+
+    # --- statements
+
+    def create(self, parts: Parts, query: str, *, view: bool = False) -> list[str]:
+        """Statements that atomically replace table (or view) `parts` by `query`'s rows."""
+        kind = "VIEW" if view else "TABLE"
+        name = self.quoted(parts)
+        if self.target == "postgres":
+            return [f"DROP {kind} IF EXISTS {name} CASCADE", f"CREATE {kind} {name} AS\n{query}"]
+        return [f"CREATE OR REPLACE {kind} {name} AS\n{query}"]
+
+    def create_schema(self, parts: Parts) -> list[str]:
+        if len(parts) < 2:
+            return []
+        return [f"CREATE SCHEMA IF NOT EXISTS {self.quoted(parts[:-1])}"]
+
+    def create_columns(self, parts: Parts, columns: Iterable[tuple[str, str, bool]]) -> list[str]:
+        """An empty table with declared columns (name, flow type, not null), replacing any."""
+        defs = ",\n  ".join(
+            f"{self.quoted((name,))} {self.type(kind)}{' NOT NULL' if not_null else ''}"
+            for name, kind, not_null in columns
+        )
+        name = self.quoted(parts)
+        if self.target == "postgres":
+            return [f"DROP TABLE IF EXISTS {name} CASCADE", f"CREATE TABLE {name} (\n  {defs}\n)"]
+        return [f"CREATE OR REPLACE TABLE {name} (\n  {defs}\n)"]
+
+    def type(self, flow_type: str) -> str:
+        return _type(flow_type, self.target)
+
+    def append(self, parts: Parts, query: str) -> list[str]:
+        name = self.quoted(parts)
+        return [
+            f"CREATE TABLE IF NOT EXISTS {name} AS\nSELECT * FROM (\n{query}\n) AS _rows\nLIMIT 0",
+            f"INSERT INTO {name}\n{query}",
+        ]
+
+    def merge(self, parts: Parts, query: str, key: Sequence[str], columns: Sequence[str]) -> str:
+        q = self.quoted
+        on = " AND ".join(f"_target.{q((k,))} = _source.{q((k,))}" for k in key)
+        sets = ", ".join(f"{q((c,))} = _source.{q((c,))}" for c in columns if c not in key)
+        names = ", ".join(q((c,)) for c in columns)
+        values = ", ".join(f"_source.{q((c,))}" for c in columns)
+        update = f"\nWHEN MATCHED THEN UPDATE SET {sets}" if sets else ""
+        return (
+            f"MERGE INTO {q(parts)} AS _target\nUSING (\n{query}\n) AS _source\nON {on}"
+            f"{update}\nWHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
+        )
+
+
+def _star_modifier(star: exp.Star, target: str) -> str | None:
+    if target == "duckdb":
+        return None
+    for arg, word in (("except_", "EXCLUDE"), ("replace", "REPLACE"), ("rename", "RENAME")):
+        if star.args.get(arg) and (target == "postgres" or arg == "rename"):
+            return f"`SELECT * {word} (...)`"
+    return None
+
+
+def _problem_at(node: str, part: exp.Expr, detail: str, owners: Mapping[int, str]) -> Problem:
+    owner = node
+    ancestor: exp.Expr | None = part
+    while ancestor is not None:
+        if id(ancestor) in owners:
+            owner = owners[id(ancestor)]
+            break
+        ancestor = ancestor.parent
+    for inner in part.walk():
+        if isinstance(inner, exp.Expr) and "start" in inner.meta:
+            return Problem(owner, detail, int(inner.meta["start"]), int(inner.meta["end"]) + 1)
+    return Problem(owner, detail)
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.Identifier(this=name, quoted=True)
+
+
+def _table_of(parts: Parts) -> exp.Table:
+    table = exp.Table(this=_ident(parts[-1]))
+    if len(parts) > 1:
+        table.set("db", _ident(parts[-2]))
+    if len(parts) > 2:
+        table.set("catalog", _ident(parts[-3]))
+    return table
+
+
+@cache
+def _type(flow_type: str, target: str) -> str:
+    return exp.DataType.build(flow_type).sql(dialect=target)
+
+
+def _generator(target: str, *, normalize: bool) -> Generator:
+    return Dialect.get_or_raise(target).generator(
+        pretty=True,
+        identify=True,
+        normalize=normalize,
+        comments=False,
+        unsupported_level=ErrorLevel.RAISE,
+    )

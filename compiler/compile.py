@@ -1,0 +1,179 @@
+"""`flowc compile`: check a spec, plan it for one profile (or every one), write the plans.
+
+The spec is analysed once, by the same passes as `flowc check` (a spec with errors gets no
+plan); then the planner runs once per selected profile, its code generation reporting what a
+target cannot express (F0308) at its position in the spec. Nothing is written unless every
+profile compiled: `write` puts `plan.json` and one `NN_<step>.sql` file per SQL-bearing step
+(NN: the step's position in the plan) in `DIR/<pipeline>/` (with `--profile all`:
+`DIR/<pipeline>/<profile>/`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flowc.compiler import config, ir, names, plan
+from flowc.compiler.check import Analysis, analyze, display
+from flowc.compiler.codegen import Problem
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.sql import paused_gc, sql_span
+
+
+@dataclass
+class Compiled:
+    """One profile's plan and the files that show it."""
+
+    profile: str
+    plan: plan.Plan
+
+    def files(self) -> dict[str, str]:
+        """File name -> text: `plan.json` and the SQL of each SQL-bearing step."""
+        found = {"plan.json": plan.to_json(self.plan)}
+        width = max(2, len(str(len(self.plan.steps))))
+        for index, step in enumerate(self.plan.steps, start=1):
+            if step.sql:
+                found[f"{index:0{width}d}_{step.id}.sql"] = sql_file(step, self.plan)
+        return found
+
+
+@dataclass
+class CompileResult:
+    spec: str
+    diagnostics: list[Diagnostic]
+    compiled: list[Compiled] = field(default_factory=list)
+    every_profile: bool = False
+    spec_ir: ir.Spec | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def pipeline(self) -> str:
+        return self.compiled[0].plan.pipeline.name if self.compiled else ""
+
+
+def compile_spec(
+    path: Path, *, profile: str | None = None, env: Mapping[str, str] | None = None
+) -> CompileResult:
+    """Check and plan the spec at `path` for `profile` (None: the default one, "all": every
+    one). With errors, `compiled` is empty."""
+    root = config.find_project_root(path)
+    project, profiles, config_diagnostics = config.load_project(root, profile=profile, env=env)
+    file = display(path)
+    diagnostics = Diagnostics()
+    diagnostics.extend(_anchored(list(config_diagnostics), root, file))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        diagnostics.report("F0107", point(file), path=file, reason=str(error))
+        return CompileResult(file, diagnostics.sorted())
+    scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
+    analysis = analyze(text, file, scope, diagnostics)
+    result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
+    if diagnostics.has_errors or analysis.spec.pipeline is None:
+        result.diagnostics = diagnostics.sorted()
+        return result
+    with paused_gc():
+        _plan_all(analysis, project.name, profiles, result, diagnostics)
+    result.diagnostics = diagnostics.sorted()
+    if result.has_errors:
+        result.compiled = []
+    return result
+
+
+def _plan_all(
+    analysis: Analysis,
+    project: str,
+    profiles: list[config.Profile],
+    result: CompileResult,
+    diagnostics: Diagnostics,
+) -> None:
+    from flowc.compiler.planner import plan_spec
+
+    for index, chosen in enumerate(profiles):
+        planned = plan_spec(
+            analysis.spec,
+            analysis.trees,
+            analysis.order,
+            project=project,
+            profile=chosen,
+            consume=index == len(profiles) - 1,
+        )
+        for problem in planned.problems:
+            _report(problem, analysis.spec, chosen, diagnostics)
+        result.compiled.append(Compiled(chosen.name, planned.plan))
+
+
+def _report(problem: Problem, spec: ir.Spec, profile: config.Profile, out: Diagnostics) -> None:
+    node = spec.node(problem.node)
+    body = node.sql if isinstance(node, ir.TransformNode) else None
+    span = node.name_span if node is not None else point(spec.file)
+    if body is not None:
+        span = body.span if problem.start is None else sql_span(body, problem.start, problem.end)
+    hint = problem.hint or "run the node on a connection whose engine has it (`target = ...`)"
+    out.report("F0308", span, hint=hint, detail=f"{problem.detail} (profile `{profile.name}`)")
+
+
+def _anchored(found: list[Diagnostic], root: Path, file: str) -> list[Diagnostic]:
+    here = point(file)
+    return [d.model_copy(update={"span": here}) if d.span.file == str(root) else d for d in found]
+
+
+def sql_file(step: plan.Step, compiled: plan.Plan) -> str:
+    """A step's statements as one readable file."""
+    kind = next((c.type for c in compiled.connections if c.name == step.connection), "")
+    header = f"-- {step.id}: {step.kind} step on `{step.connection}` ({kind})"
+    if step.fused:
+        header += f"\n-- fused (ephemeral, inlined as CTEs): {', '.join(step.fused)}"
+    return header + "\n\n" + ";\n\n".join(step.sql or []) + ";\n"
+
+
+def output_folder(result: CompileResult, out: Path, compiled: Compiled) -> Path:
+    folder = out / result.pipeline
+    return folder / compiled.profile if result.every_profile else folder
+
+
+def write(result: CompileResult, out: Path) -> list[Path]:
+    """Write every compiled profile under `out`; stale plan files there are removed first."""
+    with paused_gc():
+        return _write(result, out)
+
+
+def _write(result: CompileResult, out: Path) -> list[Path]:
+    written: list[Path] = []
+    for compiled in result.compiled:
+        folder = output_folder(result, out, compiled)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = compiled.files()
+        for old in os.scandir(folder):
+            if old.name not in files and _PLAN_FILE.match(old.name):
+                Path(old.path).unlink()
+        for name, text in files.items():
+            written.append(_write_text(folder / name, text))
+    return written
+
+
+_PLAN_FILE = re.compile(r"(plan\.json|\d+_.+\.sql)\Z")
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Write `text` as UTF-8 unless the file holds it already (so unchanged files keep their
+    times, and a recompile writes only what changed); low-level calls: a plan has thousands
+    of small files."""
+    data = text.encode("utf-8")
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except OSError:
+        pass
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+    return path

@@ -1,0 +1,76 @@
+"""`flowc explain`: the plan for a person — what runs where, in which order, and why.
+
+It shows exactly what `flowc run` will do: every step with its kind, connection,
+materialization and the steps it waits for, the ephemeral transforms fused into each query,
+and the checks with what happens when they fail.
+"""
+
+from __future__ import annotations
+
+from flowc.compiler import plan
+
+
+def explain(compiled: plan.Plan) -> str:
+    """A readable account of `compiled`."""
+    pipeline = compiled.pipeline
+    lines = [
+        f"pipeline {pipeline.name} (project {compiled.project}, profile {compiled.profile})",
+        f"  spec {pipeline.spec}, SQL written in {pipeline.dialect}",
+        "  connections: "
+        + ", ".join(
+            f"{c.name} ({c.type}, parameters as {c.placeholder})" for c in compiled.connections
+        ),
+    ]
+    if compiled.params:
+        lines.append(
+            "  params: " + ", ".join(f"{p.name} {p.type} = {p.default!r}" for p in compiled.params)
+        )
+    if pipeline.schedule:
+        lines.append(f"  schedule: {pipeline.schedule}")
+    lines += ["", f"{len(compiled.steps)} steps, in order:"]
+    width = len(str(len(compiled.steps)))
+    for index, step in enumerate(compiled.steps, start=1):
+        lines.append(f"  {index:>{width}}. {_step(step)}")
+        lines += [f"  {'':>{width}}  {detail}" for detail in _details(step)]
+    inlined = {n: i for n, i in compiled.nodes.items() if i.materialization == "ephemeral"}
+    if inlined:
+        lines += ["", "ephemeral transforms (no step; inlined as CTEs):"]
+        for name, info in inlined.items():
+            into = ", ".join(info.inlined_into) or "nothing reads it"
+            lines.append(f"  {name} -> {into}")
+    return "\n".join(lines) + "\n"
+
+
+def _step(step: plan.Step) -> str:
+    where = step.connection or "python"
+    text = f"{step.id}: {step.kind} on {where}"
+    if step.materialization:
+        text += f", {step.materialization}"
+    return text
+
+
+def _details(step: plan.Step) -> list[str]:
+    details = []
+    if step.inputs:
+        details.append("after " + ", ".join(step.inputs))
+    if step.fused:
+        details.append("fuses " + ", ".join(step.fused))
+    if step.parameters:
+        details.append("binds " + ", ".join(f":{p.name} ({p.type})" for p in step.parameters))
+    if step.source:
+        details.append(f"reads {step.source.kind} {step.source.path}")
+    if step.python:
+        details.append(f"calls {step.python.path}:{step.python.function}")
+    if step.transfer:
+        t = step.transfer
+        details.append(
+            f"copies {t.node}: {t.from_connection or 'python'} -> {t.to_connection or 'python'}"
+        )
+    if step.check:
+        details.append(f"tests {step.check.description}; on failure: {step.check.on_fail}")
+    if step.sink:
+        s = step.sink
+        details.append(f"writes {s.kind} {s.table or s.path} ({s.mode})")
+    if step.incremental:
+        details.append("incremental: planned as a full refresh")
+    return details

@@ -1,0 +1,50 @@
+"""Fingerprints: a hash of everything that determines a step's output.
+
+A step's fingerprint is the SHA-256 of the canonical JSON (sorted keys, no spaces) of:
+its kind, connection, SQL statements, Python entry point (path, function and the SHA-256 of
+the file's content), materialization, fused CTEs, parameters (names and types), `source`,
+`sink`, `transfer`, `check` and `incremental` details, its outputs (names and columns), and the
+fingerprints of its inputs, in order. Not included: the step's id, retries, retry delay and
+timeout (they change how a step runs, not what it makes) and parameter values (bound at run
+time; a run records them).
+
+The SQL is generated from parsed trees without comments, so whitespace and comments in a spec
+or a SQL file never change a fingerprint; any change to what the SQL means does, and it
+changes the fingerprint of every step downstream through the input fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from flowc.compiler.plan import Step
+
+_EXCLUDED = {"id", "inputs", "retries", "retry_delay_s", "timeout_s", "fingerprint"}
+
+
+def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
+    """`Step`s from their fields, each with its fingerprint; inputs come before their readers.
+
+    >>> [step] = fingerprint_steps([dict(id="a", kind="sql", node="a", connection="local",
+    ...     inputs=[], outputs=[], sql=["SELECT 1"])])
+    >>> step.fingerprint[:12]
+    '8b0c04a8a4fb'
+    """
+    done: dict[str, str] = {}
+    steps: list[Step] = []
+    for fields in drafts:
+        step = Step(**fields, fingerprint="")
+        digest = fingerprint(step, [done[i] for i in step.inputs])
+        done[step.id] = digest
+        steps.append(step.model_copy(update={"fingerprint": digest}))
+    return steps
+
+
+def fingerprint(step: Step, upstream: Sequence[str]) -> str:
+    content = step.model_dump(mode="json", exclude=_EXCLUDED)
+    content["upstream"] = list(upstream)
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,201 @@
+"""The execution plan: inert, versioned data that a runtime executes without the spec.
+
+A `Plan` is what `flowc compile` writes as `plan.json` (docs/plan.md describes every field;
+docs/plan.schema.json is generated from these models). Steps are listed in an order in which
+they can run (every step after its `inputs`). Connections are named, with their type only:
+credentials and other settings stay in the profile, where the runtime reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+PLAN_VERSION: Literal[1] = 1
+
+StepKind = Literal["load", "sql", "python", "check", "transfer", "export"]
+Materialization = Literal["table", "view", "incremental", "ephemeral"]
+ConnectionType = Literal["duckdb", "postgres", "bigquery"]
+JsonScalar = str | int | float | bool | None
+
+
+class Model(BaseModel):
+    """Fields are declared in alphabetical order: pydantic writes JSON in declaration order,
+    and plan.json's keys are sorted (a test checks it). A field holding its default is left
+    out of plan.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(Model):
+    """A column as the engine of its connection names it, with its declared or inferred type
+    (`unknown` when flowc cannot tell offline)."""
+
+    name: str
+    not_null: bool = False
+    type: str
+
+
+class Relation(Model):
+    """Data a step produces: a table or view `name` (dotted when qualified) on `connection`,
+    or, with `connection` null, batches held by the runtime for a Python step. `columns` are
+    given where the runtime creates or checks them (loads, Python outputs, transfers); a SQL
+    step's columns are what its query makes."""
+
+    columns: list[Column] | None = None
+    connection: str | None = None
+    name: str | None = None
+    node: str
+
+
+class Parameter(Model):
+    """A pipeline parameter a step's SQL binds at run time (never pasted into the text)."""
+
+    name: str
+    type: str
+
+
+class PipelineParam(Model):
+    default: JsonScalar = None
+    name: str
+    type: str
+
+
+class Connection(Model):
+    dialect: ConnectionType
+    name: str
+    placeholder: str  # how a parameter `name` is written in this dialect's SQL
+    type: ConnectionType
+
+
+class PythonEntry(Model):
+    function: str
+    path: str  # relative to the project root
+    sha256: str  # of the file's content
+
+
+class Source(Model):
+    """Where a `load` step reads (the source node's `from`)."""
+
+    columns: list[Column] | None = None  # declared, with the spec's type names
+    format: str | None = None
+    kind: Literal["csv", "parquet", "json", "http", "table"]
+    options: dict[str, JsonScalar] = {}
+    path: str | None = None  # file, glob or URL
+
+
+class Sink(Model):
+    """Where an `export` step writes (the sink node's `to`)."""
+
+    connection: str | None = None
+    key: list[str] = []
+    kind: Literal["table", "parquet", "csv"]
+    mode: Literal["replace", "append", "merge"] = "replace"
+    options: dict[str, JsonScalar] = {}
+    partition_by: list[str] = []
+    path: str | None = None
+    table: str | None = None
+
+
+class Transfer(Model):
+    """A `transfer` copies `node`'s rows from one connection (null: a Python step's output)
+    to another (null: into a Python step); the step's `sql` is the query that reads them."""
+
+    from_connection: str | None = None
+    node: str
+    table: str | None = None  # the table created on `to_connection`
+    to_connection: str | None = None
+
+
+class Check(Model):
+    """A `check` step's test: its `sql` returns no row when the data passes; otherwise up to
+    5 sample rows, each with `_failures`, the number of failing rows (or groups)."""
+
+    check: str  # not_null, unique, accepted_values, row_count, check, relationship
+    description: str  # the check as written in the spec
+    node: str
+    on_fail: Literal["error", "warn"]
+
+
+class Incremental(Model):
+    """How an `incremental` transform would run; planned as a full refresh for now."""
+
+    lookback_s: float | None = None
+    strategy: Literal["full_refresh"] = "full_refresh"
+    time_column: str | None = None
+    unique_key: list[str] = []
+
+
+class Step(Model):
+    check: Check | None = None
+    connection: str | None = None  # null: runs in the runtime's Python process
+    fingerprint: str
+    fused: list[str] = []  # ephemeral transforms inlined into this step's SQL as CTEs
+    id: str
+    incremental: Incremental | None = None
+    inputs: list[str]  # ids of the steps that must succeed first
+    kind: StepKind
+    materialization: Materialization | None = None
+    node: str
+    outputs: list[Relation]
+    parameters: list[Parameter] = []
+    python: PythonEntry | None = None
+    retries: int = 0
+    retry_delay_s: float | None = None
+    sink: Sink | None = None
+    source: Source | None = None
+    sql: list[str] | None = None  # statements in the connection's dialect, run in order
+    timeout_s: float | None = None
+    transfer: Transfer | None = None
+
+
+class NodeInfo(Model):
+    """Where a node of the spec went: its kind, materialization and connection, and the step
+    that produces it (for an ephemeral transform: the steps it is inlined into)."""
+
+    connection: str | None = None
+    external: str | None = None  # a `table(conn, "schema.table")` source: the table it reads
+    inlined_into: list[str] = []
+    kind: Literal["source", "transform", "sink"]
+    materialization: Materialization | None = None
+    step: str | None = None
+
+
+class PipelineInfo(Model):
+    catchup: str | None = None
+    description: str | None = None
+    dialect: str  # the dialect its SQL is written in
+    name: str
+    schedule: str | None = None
+    spec: str  # path of the .flow file relative to the project root
+
+
+class Plan(Model):
+    connections: list[Connection]
+    nodes: dict[str, NodeInfo]
+    params: list[PipelineParam]
+    pipeline: PipelineInfo
+    plan_version: Literal[1]
+    profile: str
+    project: str
+    steps: list[Step]
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+
+def to_json(plan: Plan) -> str:
+    """`plan.json`'s text: sorted keys, two-space indent, defaults left out, a trailing
+    newline; deterministic."""
+    return plan.model_dump_json(indent=2, exclude_defaults=True) + "\n"
+
+
+def json_schema() -> str:
+    """docs/plan.schema.json's text, generated from the models."""
+
+    schema: dict[str, Any] = Plan.model_json_schema()
+    schema["$id"] = "https://flowc.dev/plan.schema.json"
+    schema["title"] = f"flowc plan, version {PLAN_VERSION}"
+    return json.dumps(schema, sort_keys=True, indent=2) + "\n"

@@ -1,0 +1,667 @@
+"""Planning: a checked spec becomes the steps of a `Plan`, for one profile.
+
+The passes, in order:
+
+1. `place`: every node gets a connection of the profile: its own `target`, else the
+   pipeline's, else `local`; a `table(conn, ...)` source lives on `conn`, a table sink writes
+   to its `conn`, a file sink reads its input where the input lives.
+2. `materialize` (LANGUAGE §4.2): a Python transform, a loaded source and a SQL transform
+   without a `materialize` are tables, except that a SQL transform read by exactly one SQL
+   transform on the same connection, by nothing else, and without `expect` is ephemeral.
+3. `_Steps` walks the nodes in topological order and emits the steps: `load` for file
+   sources, `python` for Python nodes, `sql` for SQL transforms that are not ephemeral,
+   `check` for every `expect` entry, `export` for sinks, and a `transfer` wherever rows
+   cross connections or enter or leave Python. An ephemeral transform is no step: its
+   query is fused into each query that reads it, as a CTE. SQL comes from `codegen`.
+4. `fingerprint` hashes each step with its upstreams' hashes.
+
+Steps that read a node wait for the node's step and for its `on_fail = error` checks, so a
+failing check stops everything downstream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowc.compiler import checks, config, dag, ir, plan, schema
+from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
+from flowc.compiler.fingerprint import fingerprint_steps
+from flowc.compiler.schedule import parse_duration
+from sqlglot import exp
+
+AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
+DEFAULT_CONNECTION = "local"
+
+
+@dataclass(frozen=True)
+class Planned:
+    plan: plan.Plan
+    problems: list[Problem]
+
+
+def plan_spec(
+    spec: ir.Spec,
+    trees: Mapping[str, exp.Query],
+    order: Sequence[str],
+    *,
+    project: str,
+    profile: config.Profile,
+    consume: bool = False,
+) -> Planned:
+    """The plan of a checked, error-free `spec` for `profile`.
+
+    `trees` are the analysis' parsed queries. With `consume`, they are rewritten in place
+    (the caller will not read them again); otherwise each is copied first.
+    """
+    pipeline = spec.pipeline
+    assert pipeline is not None, "a spec without errors has a pipeline"
+    graph = dag.upstream_edges(spec)
+    nodes = spec.node_map()
+    homes = place(spec, pipeline, graph)
+    kinds = materialize(spec, graph, homes)
+    builder = _Steps(spec, pipeline, trees, list(order), graph, homes, kinds, profile, consume)
+    for name in order:
+        builder.node(nodes[name])
+    steps = fingerprint_steps(builder.steps)
+    result = plan.Plan(
+        plan_version=plan.PLAN_VERSION,
+        project=project,
+        profile=profile.name,
+        pipeline=_pipeline_info(spec, pipeline),
+        params=[_param(p) for p in pipeline.params],
+        connections=builder.connections(),
+        nodes=builder.node_infos(nodes),
+        steps=steps,
+    )
+    problems = [p for r in builder.renderers.values() for p in r.problems]
+    return Planned(result, builder.problems + problems)
+
+
+# --- pass 1: placement ------------------------------------------------------------------------
+
+
+def place(spec: ir.Spec, pipeline: ir.Pipeline, graph: dag.Graph) -> dict[str, str]:
+    """The connection of every node (for a file sink: where it reads its input)."""
+    default = pipeline.target.dotted if pipeline.target else DEFAULT_CONNECTION
+    homes: dict[str, str] = {}
+    for node in spec.nodes:
+        homes[node.name] = node.target.dotted if node.target else default
+        call = node.from_ if isinstance(node, ir.SourceNode) else None
+        if isinstance(node, ir.SinkNode):
+            call = node.to
+        if call is not None and call.name == "table" and isinstance(call.args[0], ir.Ref):
+            homes[node.name] = call.args[0].dotted
+    for node in spec.nodes:
+        if isinstance(node, ir.SinkNode) and node.to is not None and node.to.name != "table":
+            upstream = graph[node.name]
+            homes[node.name] = homes[upstream[0].upstream] if upstream else default
+    return homes
+
+
+# --- pass 2: materialization ------------------------------------------------------------------
+
+
+def materialize(
+    spec: ir.Spec, graph: dag.Graph, homes: Mapping[str, str]
+) -> dict[str, plan.Materialization | None]:
+    """Each node's materialization; None for what flowc does not create (an external
+    `table(...)` source, a sink)."""
+    readers: dict[str, list[str]] = {n.name: [] for n in spec.nodes}
+    for name, edges in graph.items():
+        for edge in edges:
+            readers[edge.upstream].append(name)
+    nodes = spec.node_map()
+    kinds: dict[str, plan.Materialization | None] = {}
+    for node in spec.nodes:
+        kinds[node.name] = _materialization(node, readers[node.name], nodes, homes)
+    return kinds
+
+
+def _materialization(
+    node: AnyNode, readers: list[str], nodes: Mapping[str, AnyNode], homes: Mapping[str, str]
+) -> plan.Materialization | None:
+    if isinstance(node, ir.SinkNode):
+        return None
+    if isinstance(node, ir.SourceNode):
+        return None if node.from_ is not None and node.from_.name == "table" else "table"
+    if node.sql is None:
+        return "table"
+    if node.materialize is not None:
+        word = node.materialize.dotted
+        return word if word in ("view", "table", "incremental", "ephemeral") else "table"  # type: ignore[return-value]
+    if len(readers) == 1 and not node.expectations:
+        reader = nodes[readers[0]]
+        if _is_sql(reader) and homes[reader.name] == homes[node.name]:
+            return "ephemeral"
+    return "table"
+
+
+def _is_sql(node: AnyNode) -> bool:
+    return isinstance(node, ir.TransformNode) and node.sql is not None
+
+
+# --- pass 3: steps ----------------------------------------------------------------------------
+
+
+@dataclass
+class Read:
+    """How a query on some connection reads a node: the name to write, the ephemeral
+    transforms to fuse in front of it, and the steps to wait for."""
+
+    parts: Parts
+    fused: list[str]
+    deps: list[str]
+
+
+@dataclass
+class _Query:
+    tree: exp.Query
+    fused: list[str]
+    deps: list[str]
+    owners: dict[int, str] = field(default_factory=dict)
+
+
+class _Steps:
+    def __init__(
+        self,
+        spec: ir.Spec,
+        pipeline: ir.Pipeline,
+        trees: Mapping[str, exp.Query],
+        order: list[str],
+        graph: dag.Graph,
+        homes: dict[str, str],
+        kinds: dict[str, plan.Materialization | None],
+        profile: config.Profile,
+        consume: bool,
+    ) -> None:
+        self.spec, self.pipeline, self.trees, self.graph = spec, pipeline, trees, graph
+        self.homes, self.kinds, self.profile, self.consume = homes, kinds, profile, consume
+        self.nodes = spec.node_map()
+        self.position = {name: i for i, name in enumerate(order)}
+        self.params = {p.name: p.type for p in pipeline.params}
+        self.renderers: dict[str, Renderer] = {}
+        self.steps: list[dict[str, Any]] = []
+        self.ready: dict[str, list[str]] = {}  # node -> steps after which it can be read
+        self.main: dict[str, str] = {}  # node -> the step that makes it
+        self.transfers: dict[tuple[str, str], str] = {}
+        self.inlined: dict[str, list[str]] = {}
+        self.problems: list[Problem] = []
+        self.used_connections: set[str] = set()
+        self.taken: set[str] = set()
+
+    # --- connections and renderers
+
+    def renderer(self, connection: str) -> Renderer:
+        kind = self.profile.connections[connection].type
+        self.used_connections.add(connection)
+        if kind not in self.renderers:
+            self.renderers[kind] = Renderer(self.pipeline.dialect, kind, self.params)
+        return self.renderers[kind]
+
+    def connections(self) -> list[plan.Connection]:
+        found = []
+        for name in sorted(self.used_connections):
+            kind = self.profile.connections[name].type
+            found.append(
+                plan.Connection(name=name, type=kind, dialect=kind, placeholder=PLACEHOLDERS[kind])
+            )
+        return found
+
+    # --- reading nodes
+
+    def read(self, name: str, connection: str) -> Read:
+        """How a query on `connection` reads node `name` (adding a transfer when needed)."""
+        home = self.homes[name]
+        if home == connection and self.kinds[name] == "ephemeral":
+            inner = [self.read(e.upstream, connection) for e in self.graph[name]]
+            fused = self._merged([*(f for r in inner for f in r.fused), name])
+            deps = [d for r in inner for d in r.deps] + self.ready.get(name, [])
+            return Read((self.renderer(connection).name(name),), fused, _unique(deps))
+        if home == connection:
+            return Read(self.relation_parts(name, connection), [], list(self.ready.get(name, [])))
+        return Read((self.renderer(connection).name(name),), [], [self.transfer(name, connection)])
+
+    def relation_parts(self, name: str, connection: str) -> Parts:
+        node = self.nodes[name]
+        renderer = self.renderer(connection)
+        if (
+            isinstance(node, ir.SourceNode)
+            and node.from_ is not None
+            and node.from_.name == "table"
+        ):
+            written = node.from_.args[1]
+            assert isinstance(written, ir.Str)
+            return renderer.parts(written.value)
+        return (renderer.name(name),)
+
+    def _merged(self, names: Sequence[str]) -> list[str]:
+        return sorted(dict.fromkeys(names), key=self.position.__getitem__)
+
+    def has_params(self, name: str) -> bool:
+        node = self.nodes[name]
+        return isinstance(node, ir.TransformNode) and bool(node.parameters)
+
+    def reading_query(
+        self, tree: exp.Query, reads: Sequence[str], connection: str, node: str = ""
+    ) -> _Query:
+        """`tree` (naming nodes by their names) prepared to run on `connection`: node names
+        resolved, the ephemeral transforms it reads fused in front as CTEs."""
+        renderer = self.renderer(connection)
+        found = {name: self.read(name, connection) for name in reads}
+        fused = self._merged([f for r in found.values() for f in r.fused])
+        deps = _unique([d for r in found.values() for d in r.deps])
+        refs = {name: r.parts for name, r in found.items()}
+        ctes: list[tuple[str, exp.Query]] = []
+        owners: dict[int, str] = {}
+        for name in fused:
+            inner = {e.upstream: self.read(e.upstream, connection).parts for e in self.graph[name]}
+            prepared = renderer.prepare(
+                self.tree(name), inner, name, has_params=self.has_params(name)
+            )
+            ctes.append((renderer.name(name), prepared))
+        has_params = self.has_params(node) if node else False
+        query = renderer.fuse(renderer.prepare(tree, refs, node, has_params=has_params), ctes)
+        with_ = query.args.get("with_")
+        for (name, _), cte in zip(ctes, with_.expressions if with_ else [], strict=False):
+            owners[id(cte)] = name
+        return _Query(query, fused, deps, owners)
+
+    def tree(self, name: str) -> exp.Query:
+        """`name`'s query to rewrite: the analysis' own tree the first time when consuming."""
+        tree = self.trees[name]
+        if self.consume and name not in self.taken:
+            self.taken.add(name)
+            return tree
+        return tree.copy()
+
+    def transfer(self, name: str, connection: str | None, reader: str | None = None) -> str:
+        """A step copying node `name` to `connection` (None: into Python step `reader`)."""
+        key = (name, connection or f"python:{reader}")
+        if key in self.transfers:
+            return self.transfers[key]
+        step_id = f"{name}.to.{connection}" if connection else f"{name}.into.{reader}"
+        home = self.homes[name]
+        node = self.nodes[name]
+        sql: list[str] | None = None
+        deps = list(self.ready.get(name, []))
+        fused: list[str] = []
+        source: str | None = home
+        if self.main.get(name, "").endswith(".py"):
+            source = None  # rows come out of the node's Python step
+        if source is not None:
+            query = self.reading_query(self.renderer(home).select_all((name,)), [name], home)
+            sql = [self.render(name, query, home)]
+            deps, fused = query.deps, query.fused
+        table = self.renderer(connection).name(name) if connection else None
+        self.add(
+            step_id,
+            "transfer",
+            node,
+            connection=source or connection,  # where its SQL reads (else where it writes)
+            inputs=deps,
+            outputs=[self.relation(name, connection, table)],
+            sql=sql,
+            fused=fused,
+            transfer=plan.Transfer(
+                node=name, from_connection=source, to_connection=connection, table=table
+            ),
+        )
+        self.transfers[key] = step_id
+        return step_id
+
+    def render(self, name: str, query: _Query, connection: str) -> str:
+        """The text of `query` on `connection`; problems are positioned in `name`'s SQL."""
+        return self.renderer(connection).query(name, query.tree, query.owners)
+
+    # --- nodes
+
+    def node(self, node: AnyNode) -> None:
+        if node.unparsed:
+            return
+        if isinstance(node, ir.SourceNode):
+            self.source(node)
+        elif isinstance(node, ir.TransformNode):
+            self.transform(node)
+        else:
+            self.sink(node)
+        if not isinstance(node, ir.SinkNode):
+            self.checks(node, node.name, self.homes[node.name])
+
+    def source(self, node: ir.SourceNode) -> None:
+        home = self.homes[node.name]
+        if node.python is not None:
+            self.python(node, node.python, [])
+            return
+        call = node.from_
+        if call is None or call.name == "table":
+            self.ready[node.name] = []
+            self.renderer(home)
+            return
+        renderer = self.renderer(home)
+        columns = self.columns(node, home)
+        sql = None
+        if node.columns is not None and columns is not None:
+            triples = [
+                (c.name, d.type, d.not_null) for c, d in zip(columns, node.columns, strict=True)
+            ]
+            sql = renderer.create_columns((renderer.name(node.name),), triples)
+        self.add(
+            node.name,
+            "load",
+            node,
+            connection=home,
+            inputs=[],
+            outputs=[self.relation(node.name, home, renderer.name(node.name))],
+            sql=sql,
+            materialization="table",
+            source=_source(call, node.columns),
+        )
+        self.finish(node.name, node.name)
+
+    def transform(self, node: ir.TransformNode) -> None:
+        if node.python is not None:
+            self.python(node, node.python, [e.upstream for e in self.graph[node.name]])
+            return
+        kind = self.kinds[node.name]
+        if node.name not in self.trees or kind == "ephemeral":
+            self.inlined.setdefault(node.name, [])
+            return
+        home = self.homes[node.name]
+        renderer = self.renderer(home)
+        reads = [e.upstream for e in self.graph[node.name]]
+        query = self.reading_query(self.tree(node.name), reads, home, node.name)
+        text = self.render(node.name, query, home)
+        parts = (renderer.name(node.name),)
+        sql = renderer.create(parts, text, view=kind == "view")
+        for name in query.fused:
+            self.inlined.setdefault(name, []).append(node.name)
+        self.add(
+            node.name,
+            "sql",
+            node,
+            connection=home,
+            inputs=query.deps,
+            outputs=[plan.Relation(node=node.name, connection=home, name=parts[0])],
+            sql=sql,
+            materialization=kind,
+            fused=query.fused,
+            parameters=self.parameters([node.name, *query.fused]),
+            incremental=_incremental(node) if kind == "incremental" else None,
+        )
+        self.finish(node.name, node.name)
+
+    def python(self, node: AnyNode, entry: ir.PythonEntry, inputs: list[str]) -> None:
+        deps = [self.transfer(name, None, node.name) for name in inputs]
+        step_id = f"{node.name}.py"
+        self.add(
+            step_id,
+            "python",
+            node,
+            connection=None,
+            inputs=deps,
+            outputs=[self.relation(node.name, None, None)],
+            python=plan.PythonEntry(
+                path=entry.path,
+                function=entry.function,
+                sha256=file_digest(Path(self.spec.root) / entry.path),
+            ),
+        )
+        self.main[node.name] = step_id
+        self.ready[node.name] = [step_id]
+        home = self.homes[node.name]
+        landed = self.transfer(node.name, home)
+        self.steps[-1]["materialization"] = "table"
+        self.finish(node.name, landed)
+
+    def sink(self, node: ir.SinkNode) -> None:
+        call = node.to
+        upstream = self.graph[node.name]
+        if call is None or not upstream:
+            return
+        connection = self.homes[node.name]
+        renderer = self.renderer(connection)
+        name = upstream[0].upstream
+        check_deps = self.checks(node, name, connection)
+        query = self.reading_query(renderer.select_all((name,)), [name], connection)
+        text = self.render(name, query, connection)
+        sink = _sink(node, call, renderer)
+        sql = [text]
+        if call.name == "table":
+            sql = self.export_sql(node, sink, text, renderer)
+        self.add(
+            node.name,
+            "export",
+            node,
+            connection=connection,
+            inputs=[*query.deps, *check_deps],
+            outputs=[],
+            sql=sql,
+            fused=query.fused,
+            sink=sink,
+        )
+        self.main[node.name] = node.name
+
+    def export_sql(
+        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer
+    ) -> list[str]:
+        assert sink.table is not None
+        parts = renderer.parts(sink.table)
+        statements = renderer.create_schema(parts)
+        if sink.mode == "replace":
+            return statements + renderer.create(parts, text)
+        statements += renderer.append(parts, text)
+        if sink.mode == "append":
+            return statements
+        columns = self.columns(node, self.homes[node.name])
+        if columns is None:
+            detail = "a `merge` sink needs the columns of its input; declare them upstream"
+            self.problems.append(Problem(node.name, detail))
+            return statements[:-1]
+        names = [c.name for c in columns]
+        return [*statements[:-1], renderer.merge(parts, text, sink.key, names)]
+
+    def checks(self, node: AnyNode, relation: str, connection: str) -> list[str]:
+        """Steps testing `node`'s expectations on `relation`; the ids of the blocking ones."""
+        blocking: list[str] = []
+        for index, expectation in enumerate(node.expectations, start=1):
+            built = checks.check_query(expectation, relation, self.pipeline.dialect)
+            if built is None:
+                continue
+            tree, others = built
+            query = self.reading_query(tree, [relation, *others], connection)
+            step_id = f"{node.name}.check.{index}"
+            self.add(
+                step_id,
+                "check",
+                node,
+                connection=connection,
+                inputs=query.deps,
+                outputs=[],
+                sql=[self.render(relation, query, connection)],
+                fused=query.fused,
+                check=plan.Check(
+                    node=node.name,
+                    check=expectation.check,
+                    description=checks.describe(expectation.call),
+                    on_fail=expectation.on_fail,
+                ),
+            )
+            if expectation.on_fail == "error":
+                blocking.append(step_id)
+        if not isinstance(node, ir.SinkNode):
+            self.ready[node.name] = [*self.ready.get(node.name, []), *blocking]
+        return blocking
+
+    def finish(self, name: str, step_id: str) -> None:
+        self.main[name] = step_id
+        self.ready[name] = [step_id]
+
+    # --- pieces of steps
+
+    def columns(self, node: AnyNode, connection: str) -> list[plan.Column] | None:
+        renderer = self.renderer(connection)
+        if node.output is None:
+            return None
+        if isinstance(node, ir.SinkNode):
+            upstream = self.graph[node.name]
+            return self.columns(self.nodes[upstream[0].upstream], connection) if upstream else None
+        named = schema.engine_columns(node, self.pipeline.dialect)
+        spell = renderer.output_name if _is_sql(node) else renderer.name
+        return [plan.Column(name=spell(c.name), type=c.type, not_null=c.not_null) for c in named]
+
+    def relation(self, name: str, connection: str | None, table: str | None) -> plan.Relation:
+        columns = self.columns(self.nodes[name], connection or self.homes[name])
+        return plan.Relation(node=name, connection=connection, name=table, columns=columns)
+
+    def parameters(self, names: Sequence[str]) -> list[plan.Parameter]:
+        used: set[str] = set()
+        for name in names:
+            node = self.nodes[name]
+            if isinstance(node, ir.TransformNode):
+                used |= {ref.parts[0] for ref in node.parameters}
+        return [
+            plan.Parameter(name=p.name, type=p.type) for p in self.pipeline.params if p.name in used
+        ]
+
+    def add(self, step_id: str, kind: plan.StepKind, node: AnyNode, **fields: Any) -> None:
+        fields["inputs"] = sorted(_unique(fields["inputs"]))
+        self.steps.append(
+            {
+                "id": step_id,
+                "kind": kind,
+                "node": node.name,
+                **_retry(node, self.pipeline),
+                **fields,
+            }
+        )
+
+    def node_infos(self, nodes: Mapping[str, AnyNode]) -> dict[str, plan.NodeInfo]:
+        infos = {}
+        for name, node in sorted(nodes.items()):
+            if node.unparsed:
+                continue
+            infos[name] = plan.NodeInfo(
+                kind=node.kind,
+                materialization=self.kinds.get(name),
+                connection=self.homes.get(name),
+                step=self.main.get(name) if name not in self.inlined else None,
+                inlined_into=self.inlined.get(name, []),
+                external=_external(node),
+            )
+        return infos
+
+
+def _external(node: AnyNode) -> str | None:
+    call = node.from_ if isinstance(node, ir.SourceNode) else None
+    if call is None or call.name != "table" or len(call.args) < 2:
+        return None
+    written = call.args[1]
+    return written.value if isinstance(written, ir.Str) else None
+
+
+def _unique(items: Sequence[str] | Iterator[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _seconds(value: ir.Str | None) -> float | None:
+    if value is None:
+        return None
+    duration = parse_duration(value.value)
+    return duration.total_seconds() if duration is not None else None
+
+
+def _retry(node: AnyNode, pipeline: ir.Pipeline) -> dict[str, Any]:
+    return {
+        "retries": node.retries if node.retries is not None else pipeline.retries,
+        "retry_delay_s": _seconds(node.retry_delay or pipeline.retry_delay),
+        "timeout_s": _seconds(node.timeout or pipeline.timeout),
+    }
+
+
+def _scalar(value: ir.Value | None) -> plan.JsonScalar:
+    if isinstance(value, ir.Str | ir.Num | ir.Bool):
+        return value.value
+    if isinstance(value, ir.Ref):
+        return value.dotted
+    return None
+
+
+def _source(call: ir.Call, columns: tuple[ir.Column, ...] | None) -> plan.Source:
+    first = _scalar(call.args[0]) if call.args else None
+    options = {k.name: _scalar(k.value) for k in call.keywords if k.name != "format"}
+    fmt = call.keyword("format")
+    declared = None
+    if columns is not None:
+        declared = [plan.Column(name=c.name, type=c.type, not_null=c.not_null) for c in columns]
+    return plan.Source(
+        kind=call.name,  # type: ignore[arg-type]
+        path=str(first) if first is not None else None,
+        format=str(_scalar(fmt.value)) if fmt else (None if call.name == "http" else call.name),
+        options=dict(sorted(options.items())),
+        columns=declared,
+    )
+
+
+def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
+    return [renderer.name(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
+
+
+def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
+    partition = call.keyword("partition_by")
+    partition_by = (
+        partition.value.items if partition and isinstance(partition.value, ir.ListValue) else ()
+    )
+    options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in ("partition_by",)}
+    first = call.args[0] if call.args else None
+    table = call.args[1] if call.name == "table" and len(call.args) > 1 else None
+    return plan.Sink(
+        kind=call.name,  # type: ignore[arg-type]
+        connection=first.dotted if isinstance(first, ir.Ref) else None,
+        table=table.value if isinstance(table, ir.Str) else None,
+        path=first.value if isinstance(first, ir.Str) else None,
+        mode=node.mode.dotted if node.mode else "replace",  # type: ignore[arg-type]
+        key=_names(node.key, renderer),
+        partition_by=_names(partition_by, renderer),
+        options=dict(sorted(options.items())),
+    )
+
+
+def _incremental(node: ir.TransformNode) -> plan.Incremental:
+    return plan.Incremental(
+        unique_key=[k.dotted for k in node.unique_key],
+        time_column=node.time_column.dotted if node.time_column else None,
+        lookback_s=_seconds(node.lookback),
+    )
+
+
+def _pipeline_info(spec: ir.Spec, pipeline: ir.Pipeline) -> plan.PipelineInfo:
+    return plan.PipelineInfo(
+        name=pipeline.name,
+        description=pipeline.description,
+        spec=_relative(spec.file, spec.root),
+        dialect=pipeline.dialect,
+        schedule=pipeline.schedule.value if pipeline.schedule else None,
+        catchup=pipeline.catchup.dotted if pipeline.catchup else None,
+    )
+
+
+def _relative(file: str, root: str) -> str:
+    try:
+        return Path(file).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(file).name
+
+
+def _param(param: ir.Param) -> plan.PipelineParam:
+    return plan.PipelineParam(name=param.name, type=param.type, default=_scalar(param.default))
+
+
+def file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""

@@ -1,0 +1,9 @@
+-- zones: load step on `local` (postgres)
+
+DROP TABLE IF EXISTS "zones" CASCADE;
+
+CREATE TABLE "zones" (
+  "zone_id" INT NOT NULL,
+  "name" VARCHAR,
+  "borough" VARCHAR
+);

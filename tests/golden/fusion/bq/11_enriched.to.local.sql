@@ -1,0 +1,5 @@
+-- enriched.to.local: transfer step on `warehouse` (bigquery)
+
+SELECT
+  *
+FROM `enriched`;

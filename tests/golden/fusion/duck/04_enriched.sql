@@ -1,0 +1,34 @@
+-- enriched: sql step on `warehouse` (duckdb)
+-- fused (ephemeral, inlined as CTEs): valid_orders, order_totals
+
+CREATE OR REPLACE TABLE "enriched" AS
+WITH "valid_orders" AS (
+  SELECT
+    *
+  FROM "orders"
+  WHERE
+    "status" NOT LIKE 'cancel%' AND "Amount" >= CAST($min_amount AS DOUBLE)
+), "order_totals" AS (
+  SELECT
+    "CustomerID",
+    SUM("Amount") AS "total",
+    COUNT(*) AS "n"
+  FROM "Valid_Orders"
+  GROUP BY
+    "CustomerID"
+), "big" AS (
+  SELECT
+    *
+  FROM "order_totals"
+  WHERE
+    "total" > 100
+)
+SELECT
+  "c"."Name",
+  "c"."Region",
+  "b"."CustomerID",
+  "b"."total",
+  "b"."n"
+FROM "big" AS "b"
+JOIN "customers" AS "c"
+  ON "c"."CustomerID" = "b"."CustomerID";

@@ -1,0 +1,5 @@
+-- by_region.to.local: transfer step on `warehouse` (duckdb)
+
+SELECT
+  *
+FROM "by_region";

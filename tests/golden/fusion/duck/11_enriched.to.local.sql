@@ -1,0 +1,5 @@
+-- enriched.to.local: transfer step on `warehouse` (duckdb)
+
+SELECT
+  *
+FROM "enriched";

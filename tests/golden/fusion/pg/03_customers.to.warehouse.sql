@@ -1,0 +1,5 @@
+-- customers.to.warehouse: transfer step on `local` (duckdb)
+
+SELECT
+  *
+FROM "customers";

@@ -1,0 +1,14 @@
+-- enriched_log: export step on `local` (duckdb)
+
+CREATE TABLE IF NOT EXISTS "enriched_log" AS
+SELECT * FROM (
+SELECT
+  *
+FROM "enriched"
+) AS _rows
+LIMIT 0;
+
+INSERT INTO "enriched_log"
+SELECT
+  *
+FROM "enriched";

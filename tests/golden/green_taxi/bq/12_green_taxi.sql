@@ -1,0 +1,8 @@
+-- green_taxi: export step on `warehouse` (bigquery)
+
+CREATE SCHEMA IF NOT EXISTS `ny_taxi`;
+
+CREATE OR REPLACE TABLE `ny_taxi`.`green_taxi` AS
+SELECT
+  *
+FROM `snake_trips`;

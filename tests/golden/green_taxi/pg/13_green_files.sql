@@ -1,0 +1,5 @@
+-- green_files: export step on `warehouse` (postgres)
+
+SELECT
+  *
+FROM "snake_trips";
