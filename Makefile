@@ -18,11 +18,18 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]' $(EDITABLE)
 
+DEMO := specs/green_taxi
+
 demo: install
-	$(BIN)/flowc check specs/green_taxi
+	@test -n "$$(ls $(DEMO)/data/green_tripdata_2020-1*.csv.gz 2>/dev/null)" \
+		|| $(BIN)/python $(DEMO)/generate_data.py
+	$(BIN)/flowc run $(DEMO)/specs/green_taxi.flow
 	@echo
-	@echo "The example project is specs/green_taxi (spec: specs/green_taxi/specs/green_taxi.flow)."
-	@echo "It checks clean; \`flowc run\` lands with the runtime (issue 4)."
+	@echo "Results of the green-taxi example (project $(DEMO)):"
+	@echo "  DuckDB warehouse: $(DEMO)/.flowc/warehouse.duckdb (tables ny_taxi.green_taxi, daily_stats, ...)"
+	@echo "  Parquet by day:   $(DEMO)/out/green_taxi/"
+	@echo "  daily summary:    $(DEMO)/out/daily_stats.csv"
+	@echo "  run history:      $(BIN)/flowc runs $(DEMO)/specs/green_taxi.flow"
 
 lint: install-test
 	$(BIN)/ruff check .

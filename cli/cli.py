@@ -7,6 +7,7 @@ error, with the traceback saved to a file to attach to a bug report.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -122,6 +123,207 @@ def explain(spec: Path, profile: str | None) -> None:
 
     result = _compiled(spec, profile)
     click.echo("\n".join(explain_plan(c.plan) for c in result.compiled), nl=False)
+
+
+@cli.command()
+@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--profile", "-p", default=None, help="Profile of flow.toml.")
+@click.option(
+    "--param",
+    "param_texts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A pipeline parameter's value, parsed by its declared type (repeatable).",
+)
+@click.option(
+    "--select",
+    "selects",
+    multiple=True,
+    metavar="[+]NODE[+]",
+    help="Run only NODE (NODE+: and downstream, +NODE: and upstream); repeatable.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per step event.")
+def run(
+    spec: Path,
+    profile: str | None,
+    param_texts: tuple[str, ...],
+    selects: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
+    from flowc.compiler import config
+    from flowc.runtime.executor import bind_params, run_plan, select_steps
+
+    given: dict[str, str] = {}
+    for text in param_texts:
+        name, equals, value = text.partition("=")
+        if not equals or not name.strip():
+            raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
+        given[name.strip()] = value
+    result = _compiled(spec, profile, single=True)
+    plan = result.compiled[0].plan
+    try:
+        params = bind_params(plan.params, given)
+        only = select_steps(plan, list(selects)) if selects else None
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    root = config.find_project_root(spec)
+    _, profiles, _ = config.load_project(root, profile=profile)
+    progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
+    with progress:
+        outcome = run_plan(
+            plan, profiles[0], root, params=params, listener=progress.event, only=only
+        )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "event": "run",
+                    "run_id": outcome.run_id,
+                    "status": outcome.status,
+                    "failed_step": outcome.failed_step,
+                    "error": outcome.error,
+                }
+            )
+        )
+    if outcome.status != "succeeded":
+        click.echo(
+            f"run {outcome.run_id} failed at step `{outcome.failed_step}`; nothing was "
+            f"changed (every table and file is as before the run):\n{outcome.error}",
+            err=True,
+        )
+        sys.exit(EXIT_ERRORS)
+    if not as_json:
+        ran = len(plan.steps) if only is None else len(only)
+        click.echo(f"run {outcome.run_id} succeeded: {ran} steps")
+
+
+class _Progress:
+    """How a run's step events are shown: plain lines, JSON lines, or a live table."""
+
+    def __init__(self, *, as_json: bool, live: bool) -> None:
+        self.as_json = as_json
+        self.rows: dict[str, tuple[str, str, str, str]] = {}
+        self._live: Any = None
+        if live:
+            from rich.live import Live
+
+            self._live = Live(self._table(), refresh_per_second=8, transient=False)
+
+    def __enter__(self) -> _Progress:
+        if self._live is not None:
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc_info)
+
+    def event(self, event: Any) -> None:
+        rows = "" if event.rows is None else str(event.rows)
+        seconds = "" if event.seconds is None else f"{event.seconds:.2f}s"
+        if self.as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "event": "step",
+                        "step": event.step,
+                        "node": event.node,
+                        "kind": event.kind,
+                        "status": event.status,
+                        "rows": event.rows,
+                        "seconds": event.seconds,
+                        "message": event.message,
+                    },
+                    default=str,
+                )
+            )
+            return
+        self.rows[event.step] = (event.step, event.status, rows, seconds)
+        if self._live is not None:
+            self._live.update(self._table())
+        elif event.status != "running":
+            click.echo(f"{event.step}  {event.status}  {rows or '-'}  {seconds or '-'}")
+        if event.status == "warned" and event.message:
+            click.echo(f"warning: {event.step}: {event.message}", err=True)
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table("step", "status", "rows", "time")
+        for row in self.rows.values():
+            table.add_row(*row)
+        return table
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--project",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The project folder (default: found from SPEC or the current folder).",
+)
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+def runs(spec: Path | None, project: Path | None, limit: int) -> None:
+    """List the latest runs of the project (of SPEC only, when given)."""
+    from flowc.compiler import config
+    from flowc.runtime.state import StateStore
+
+    root = project or config.find_project_root(spec or Path.cwd())
+    relative = None
+    if spec is not None:
+        relative = Path(os.path.relpath(spec.absolute(), root.absolute())).as_posix()
+    store = StateStore.open(root)
+    try:
+        found = store.list_runs(spec=relative, limit=limit)
+    finally:
+        store.close()
+    if not found:
+        click.echo("no runs yet")
+        return
+    for record in found:
+        took = f"{(record.ended - record.started).total_seconds():.1f}s" if record.ended else "-"
+        params = " ".join(f"{k}={v}" for k, v in record.params.items())
+        click.echo(
+            f"{record.id}  {record.status:<11}  {record.pipeline}  {record.profile}  "
+            f"{record.started:%Y-%m-%d %H:%M:%S}  {took}  {params}".rstrip()
+        )
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--project",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The project folder (default: found from the current folder).",
+)
+def show(run_id: str, project: Path | None) -> None:
+    """Show one run (a unique prefix of its id will do) and its steps."""
+    from flowc.compiler import config
+    from flowc.runtime.state import StateStore
+
+    root = project or config.find_project_root(Path.cwd())
+    store = StateStore.open(root)
+    try:
+        detail = store.show_run(run_id)
+    finally:
+        store.close()
+    if detail is None:
+        raise click.UsageError(f"no run `{run_id}` (or more than one) in {root}")
+    record = detail.run
+    params = " ".join(f"{k}={v}" for k, v in record.params.items())
+    click.echo(f"run {record.id}: {record.status}")
+    click.echo(f"pipeline {record.pipeline} ({record.spec}), profile {record.profile}")
+    click.echo(f"started {record.started:%Y-%m-%d %H:%M:%S}  params {params or '-'}")
+    for step in detail.steps:
+        rows = "-" if step.rows is None else str(step.rows)
+        took = "-" if step.seconds is None else f"{step.seconds:.2f}s"
+        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}")
+        if step.error:
+            for line in step.error.splitlines():
+                click.echo(f"      {line}")
 
 
 def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:

@@ -34,34 +34,86 @@ Mode = Literal["replace", "append", "merge"]
 ROWS_PER_GROUP = 131_072
 
 
+class Staged:
+    """A file or folder written completely under a hidden name next to its `target`, not yet
+    in place: `commit` moves it in (the old output is replaced), `discard` deletes it. The
+    executor stages every file sink of a run and commits them only once the run succeeded."""
+
+    def __init__(self, staging: Path, target: Path, rows: int) -> None:
+        self.staging = staging
+        self.target = target
+        self.rows = rows
+
+    def commit(self) -> None:
+        try:
+            if self.staging.is_dir():
+                _swap_in(self.staging, self.target)
+            else:
+                self.staging.replace(self.target)
+        finally:
+            _remove(self.staging)
+
+    def discard(self) -> None:
+        _remove(self.staging)
+
+
+def stage_parquet(
+    root: Path, directory: str, data: pa.RecordBatchReader, *, partition_by: Sequence[str] = ()
+) -> Staged:
+    """Write the Parquet files of `data` for the folder `directory` (relative to `root`)
+    aside; nothing at `directory` changes until the result is committed."""
+    target = root / directory
+    with _os_errors(target):
+        staging = _sibling(target, "tmp")
+    counter = _Counter(data)
+    try:
+        with _os_errors(target):
+            _write_dataset(counter.reader(), staging, partition_by)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Staged(staging, target, counter.rows)
+
+
+def stage_csv(root: Path, path: str, data: pa.RecordBatchReader) -> Staged:
+    """Write `data` as CSV with a header row (gzip for `.gz`) for the file `path`, aside."""
+    target = root / path
+    with _os_errors(target):
+        staging = _sibling(target, "tmp")
+    counter = _Counter(data)
+    try:
+        with _os_errors(target), _output(staging, gzipped=target.suffix == ".gz") as out:
+            _write_csv(counter.reader(), out)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return Staged(staging, target, counter.rows)
+
+
+@contextlib.contextmanager
+def _os_errors(target: Path) -> Iterator[None]:
+    """A file system failure (no space, a file where a folder should be) is the user's."""
+    try:
+        yield
+    except OSError as error:
+        raise StepError(f"cannot write {target}: {error}") from None
+
+
 def write_parquet(
     root: Path, directory: str, data: pa.RecordBatchReader, *, partition_by: Sequence[str] = ()
 ) -> int:
     """Replace the folder `directory` (relative to `root`) with Parquet files of `data`;
     the number of rows written."""
-    target = root / directory
-    staging = _sibling(target, "tmp")
-    counter = _Counter(data)
-    try:
-        _write_dataset(counter.reader(), staging, partition_by)
-        _swap_in(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return counter.rows
+    staged = stage_parquet(root, directory, data, partition_by=partition_by)
+    staged.commit()
+    return staged.rows
 
 
 def write_csv(root: Path, path: str, data: pa.RecordBatchReader) -> int:
     """Replace the file `path` with `data` as CSV with a header row (gzip for `.gz`)."""
-    target = root / path
-    staging = _sibling(target, "tmp")
-    counter = _Counter(data)
-    try:
-        with _output(staging, gzipped=target.suffix == ".gz") as out:
-            _write_csv(counter.reader(), out)
-        staging.replace(target)
-    finally:
-        staging.unlink(missing_ok=True)
-    return counter.rows
+    staged = stage_csv(root, path, data)
+    staged.commit()
+    return staged.rows
 
 
 def write_table(

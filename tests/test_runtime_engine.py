@@ -156,3 +156,25 @@ def test_merge_rejects_repeated_keys_and_changes_nothing(engine: DuckDBEngine) -
 def _tables(engine: DuckDBEngine) -> list[str]:
     result = engine.read_batches(Query("SELECT table_name FROM information_schema.tables"))
     return sorted(str(name) for name in result.read_all().column(0).to_pylist())
+
+
+def test_a_run_transaction_sees_its_own_writes_and_rolls_back(tmp_path: Path) -> None:
+    path = tmp_path / "run.duckdb"
+    with DuckDBEngine.connect(path) as engine:
+        engine.load_batches("t", SCHEMA, batches((1, "old")))
+        engine.begin()
+        assert engine.in_transaction
+        engine.replace_atomically("t", lambda s: engine.create_table(s, reader((2, "new"))))
+        engine.append("u", reader((3, "x")))
+        assert rows(engine, "t") == [(2, "new")]  # a read inside sees the uncommitted table
+        with pytest.raises(StepError):
+            engine.begin()
+        engine.rollback()
+        assert not engine.in_transaction
+        assert rows(engine, "t") == [(1, "old")]
+        assert not engine.table_exists("u")
+        engine.begin()
+        engine.append("u", reader((3, "x")))
+        engine.commit()
+    with DuckDBEngine.connect(path, read_only=True) as again:
+        assert rows(again, "u") == [(3, "x")]

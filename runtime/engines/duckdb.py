@@ -98,7 +98,9 @@ class DuckDBEngine:
         query = (
             source if isinstance(source, Query) else Query(f"SELECT * FROM {self.quote(source)}")
         )
-        cursor = self._con.cursor()  # its own snapshot; writes on the engine go on meanwhile
+        # its own snapshot, so writes on the engine go on meanwhile; inside an open
+        # transaction the connection itself, whose uncommitted writes a cursor cannot see
+        cursor = self._con if self._in_transaction else self._con.cursor()
         with _engine_errors():
             relation = cursor.sql(query.sql, params=_used_params(query.sql, query.params))
             return _reader(relation, batch_size)
@@ -156,6 +158,36 @@ class DuckDBEngine:
             )
             self.execute(f"DROP TABLE {staged}")
         return rows
+
+    # --- a transaction the caller holds open -----------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin(self) -> None:
+        """Open a transaction that every later write joins (the executor holds one for a
+        whole run). Reads inside it run on this connection, so they see its writes; each
+        read must then be consumed before the next statement runs."""
+        if self._in_transaction:
+            raise StepError("a transaction is already open on this DuckDB connection")
+        with _engine_errors():
+            self._con.begin()
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        with _engine_errors():
+            self._con.commit()
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        with _engine_errors():
+            self._con.rollback()
+        for view in self._stale_views:
+            with contextlib.suppress(duckdb.Error):
+                self._con.unregister(view)
+        self._stale_views.clear()
 
     # --- catalog --------------------------------------------------------------------------
 
@@ -244,20 +276,13 @@ class DuckDBEngine:
         if self._in_transaction:
             yield
             return
-        self._con.begin()
-        self._in_transaction = True
+        self.begin()
         try:
             yield
         except BaseException:
-            self._in_transaction = False
-            self._con.rollback()
-            for view in self._stale_views:
-                self._con.unregister(view)
-            self._stale_views.clear()
+            self.rollback()
             raise
-        self._in_transaction = False
-        with _engine_errors():
-            self._con.commit()
+        self.commit()
 
 
 class _Tap:
