@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # as shells report a process ended by SIGINT
 _REPORT_URL = "https://github.com/flowc/flowc/issues"
 
 
@@ -243,7 +244,8 @@ class _Progress:
         if self._live is not None:
             self._live.update(self._table())
         elif event.status != "running":
-            click.echo(f"{event.step}  {event.status}  {rows or '-'}  {seconds or '-'}")
+            line = f"{event.step:<30} {event.status:<10} {rows or '-':>10} {seconds or '-':>8}"
+            click.echo(line.rstrip())
         if event.status == "warned" and event.message:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
 
@@ -366,6 +368,9 @@ def _guarded(run: Callable[[], Any]) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return EXIT_ERRORS
+    except KeyboardInterrupt:  # Ctrl-C: a run has rolled back by now; no traceback
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
     except click.ClickException as error:
         error.show()
         return EXIT_USAGE

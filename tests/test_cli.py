@@ -98,3 +98,11 @@ def test_the_cli_module_runs_without_the_script(project: Path) -> None:
     )
     assert result.returncode == 0
     assert "0.1.0" in result.stdout
+
+
+def test_ctrl_c_is_reported_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    assert cli._guarded(interrupted) == cli.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted\n"
