@@ -44,7 +44,7 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
-from flowc.runtime import download, pyblocks, sinks, sources
+from flowc.runtime import download, sinks, sources
 from flowc.runtime.engine import Query
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc.runtime.errors import StepError
@@ -443,6 +443,8 @@ class Executor:
                 self.root, entry, columns=columns, params=self.params, node=step.node
             )
         else:
+            from flowc.runtime import pyblocks  # imports pandas: only Python steps pay for it
+
             inputs = {self.plan.step(i).node: self._take(i) for i in step.inputs}
             reader = pyblocks.run_transform(
                 self.root, entry, inputs, columns=columns, node=step.node

@@ -20,15 +20,17 @@ import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from flowc.runtime.columns import match_names
 from flowc.runtime.engine import Data, Engine, Table
 from flowc.runtime.errors import StepError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 Mode = Literal["replace", "append", "merge"]
 ROWS_PER_GROUP = 131_072
@@ -131,6 +133,8 @@ def write_table(
 
 
 def _write_dataset(reader: pa.RecordBatchReader, folder: Path, partition_by: Sequence[str]) -> None:
+    import pyarrow.dataset as ds  # it imports pandas: only Parquet sinks pay for it
+
     partitioning = _partitioning(reader.schema, partition_by)
     try:
         ds.write_dataset(
@@ -157,6 +161,8 @@ def _partitioning(schema: pa.Schema, partition_by: Sequence[str]) -> ds.Partitio
         return None
     names = match_names(list(partition_by), schema.names, "the sink's input")
     fields = [schema.field(name) for name in names.values() if name is not None]
+    import pyarrow.dataset as ds
+
     return ds.partitioning(pa.schema(fields), flavor="hive")
 
 

@@ -39,7 +39,6 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
-from flowc.runtime import userpy
 from flowc.runtime.columns import ColumnLike, Conformer, declared_schema
 from flowc.runtime.errors import DataError, StepError
 
@@ -145,6 +144,8 @@ def read_python(
     """Call a Python source `path.py:function` and stream what it returns (a DataFrame, an
     Arrow table or an iterator of record batches). Pipeline parameters are passed to the
     function's parameters of the same name; it need not declare any."""
+    from flowc.runtime import userpy  # pandas comes with it: only Python sources pay for it
+
     function = userpy.load_function(root, entry, node=node)
     kwargs = _wanted(function, params or {})
     what = f"`{entry}`"
