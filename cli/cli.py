@@ -31,6 +31,17 @@ def cli() -> None:
 
 
 @cli.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+def init(folder: Path) -> None:
+    """Scaffold a working project in FOLDER: flow.toml, specs/, blocks/ and sample data."""
+    from flowc.scaffold import scaffold
+
+    for path in scaffold(folder):
+        click.echo(f"created {path}")
+    click.echo(f"\nNext:\n  cd {folder}\n  flowc check\n  flowc run specs/example.flow")
+
+
+@cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--profile", "-p", default=None, help="Profile of flow.toml to check, or `all`.")
 @click.option(

@@ -1,0 +1,37 @@
+"""`flowc init`: the scaffolded project checks clean and runs as it is written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+FLOWC = [sys.executable, "-m", "flowc"]
+
+
+def flowc(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FLOWC, *arguments], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_a_new_project_checks_and_runs(tmp_path: Path) -> None:
+    created = flowc("init", "shop", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / "shop"
+    for relative in ("flow.toml", "specs/example.flow", "blocks/label.py", "data/orders.csv"):
+        assert (project / relative).is_file(), relative
+    checked = flowc("check", cwd=project)
+    assert (checked.returncode, checked.stdout.strip()) == (0, "checked 1 file: no problems found")
+    ran = flowc("run", "specs/example.flow", cwd=project)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    daily = (project / "out" / "daily_totals.csv").read_text().splitlines()
+    assert len(daily) == 8  # a header and the seven days of the sample orders
+
+
+def test_init_refuses_a_folder_that_holds_files(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine")
+    result = flowc("init", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "already exists and is not an empty folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
