@@ -91,7 +91,7 @@ def check_paths(
         root = config.find_project_root(path)
         if root not in projects:
             projects[root] = load_project(root, profile, env, use_cache=use_cache)
-            collected += _anchored(projects[root].diagnostics, root, path)
+            collected += anchored(projects[root].diagnostics, root, display(path))
         collected += check_file(path, projects[root])
     for project in projects.values():
         if project.cache is not None:
@@ -100,9 +100,9 @@ def check_paths(
     return CheckResult(diagnostics=ordered, files=[display(f) for f in files])
 
 
-def _anchored(diagnostics: list[Diagnostic], root: Path, spec: Path) -> list[Diagnostic]:
+def anchored(diagnostics: list[Diagnostic], root: Path, spec: str) -> list[Diagnostic]:
     """A project without flow.toml has no file to point at: report at the spec instead."""
-    here = point(display(spec))
+    here = point(spec)
     return [
         d.model_copy(update={"span": here}) if d.span.file == str(root) else d for d in diagnostics
     ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowc.compiler import config, ir, names, plan
-from flowc.compiler.check import Analysis, analyze, display
+from flowc.compiler.check import Analysis, analyze, anchored, display
 from flowc.compiler.codegen import Problem
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.sql import paused_gc, sql_span
@@ -66,7 +66,7 @@ def compile_spec(
     project, profiles, config_diagnostics = config.load_project(root, profile=profile, env=env)
     file = display(path)
     diagnostics = Diagnostics()
-    diagnostics.extend(_anchored(list(config_diagnostics), root, file))
+    diagnostics.extend(anchored(list(config_diagnostics), root, file))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -117,11 +117,6 @@ def _report(problem: Problem, spec: ir.Spec, profile: config.Profile, out: Diagn
         span = body.span if problem.start is None else sql_span(body, problem.start, problem.end)
     hint = problem.hint or "run the node on a connection whose engine has it (`target = ...`)"
     out.report("F0308", span, hint=hint, detail=f"{problem.detail} (profile `{profile.name}`)")
-
-
-def _anchored(found: list[Diagnostic], root: Path, file: str) -> list[Diagnostic]:
-    here = point(file)
-    return [d.model_copy(update={"span": here}) if d.span.file == str(root) else d for d in found]
 
 
 def sql_file(step: plan.Step, compiled: plan.Plan) -> str:
