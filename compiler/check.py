@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flowc.compiler import config, names, reads
+from flowc.compiler import config, ir, names, reads
 from flowc.compiler.cache import CheckCache, spec_key
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.errors import UsageError
-
-if TYPE_CHECKING:
-    from flowc.compiler import ir
 
 PASSES = (
     "config: flow.toml, profiles, connections, ${VAR} expansion",
@@ -41,6 +38,15 @@ class Project:
     scope: names.Scope
     diagnostics: list[Diagnostic]
     cache: CheckCache | None = None
+    name: str = ""
+    profiles: list[config.Profile] = field(default_factory=list)
+
+    def connection_types(self) -> dict[str, frozenset[str]]:
+        """Each profile's connections as `name:type`: what a cached result depends on."""
+        return {
+            p.name: frozenset(f"{n}:{c.type}" for n, c in p.connections.items()) | p.names
+            for p in self.profiles
+        }
 
 
 @dataclass
@@ -111,13 +117,15 @@ def anchored(diagnostics: list[Diagnostic], root: Path, spec: str) -> list[Diagn
 def load_project(
     root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
 ) -> Project:
-    _config, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
+    project, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
     connections = {p.name: p.names for p in profiles}
     return Project(
         root=root,
         scope=names.Scope(root=root, connections=connections),
         diagnostics=list(diagnostics),
         cache=CheckCache(root) if use_cache else None,
+        name=project.name,
+        profiles=profiles,
     )
 
 
@@ -130,12 +138,14 @@ def check_file(path: Path, project: Project) -> list[Diagnostic]:
     except (OSError, UnicodeDecodeError) as error:
         diagnostics.report("F0107", point(file), path=file, reason=_reason(error))
         return list(diagnostics)
-    key = spec_key(text, project.scope.connections)
+    key = spec_key(text, project.connection_types())
     cached = project.cache.lookup(file, key) if project.cache else None
     if cached is not None:
         return cached
     with reads.recording() as recorded:
-        analyze(text, file, project.scope, diagnostics)
+        analysis = analyze(text, file, project.scope, diagnostics)
+        if not diagnostics.has_errors:
+            check_dialects(analysis, project, diagnostics)
     if project.cache is not None:
         project.cache.store(file, key, recorded, list(diagnostics))
     return list(diagnostics)
@@ -173,6 +183,44 @@ def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) 
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)
     return Analysis(spec=spec, trees=dict(trees), order=order)
+
+
+def check_dialects(analysis: Analysis, project: Project, diagnostics: Diagnostics) -> None:
+    """SQL that a target engine cannot express is an error of `check` too, for every profile
+    checked, not a surprise at compile time. Only profiles whose connections in use speak
+    another dialect than the spec's are planned for it: the rest need no translation."""
+    from flowc.compiler.compile import report_problem
+    from flowc.compiler.planner import plan_spec
+    from flowc.compiler.sql import paused_gc
+
+    spec = analysis.spec
+    if spec.pipeline is None:
+        return
+    used = _connections_used(spec)
+    for profile in project.profiles:
+        types = {profile.connections[n].type for n in used if n in profile.connections}
+        if types <= {spec.pipeline.dialect}:
+            continue
+        with paused_gc():
+            planned = plan_spec(
+                spec, analysis.trees, analysis.order, project=project.name, profile=profile
+            )
+        for problem in planned.problems:
+            report_problem(problem, spec, profile, diagnostics)
+
+
+def _connections_used(spec: ir.Spec) -> set[str]:
+    default = spec.pipeline.target.dotted if spec.pipeline and spec.pipeline.target else "local"
+    used = {default}
+    for node in spec.nodes:
+        if node.target is not None:
+            used.add(node.target.dotted)
+        for call in (getattr(node, "from_", None), getattr(node, "to", None)):
+            if isinstance(call, ir.Call) and call.name == "table" and call.args:
+                connection = call.args[0]
+                if isinstance(connection, ir.Ref):
+                    used.add(connection.dotted)
+    return used
 
 
 def display(path: Path) -> str:

@@ -105,11 +105,13 @@ def _plan_all(
             consume=index == len(profiles) - 1,
         )
         for problem in planned.problems:
-            _report(problem, analysis.spec, chosen, diagnostics)
+            report_problem(problem, analysis.spec, chosen, diagnostics)
         result.compiled.append(Compiled(chosen.name, planned.plan))
 
 
-def _report(problem: Problem, spec: ir.Spec, profile: config.Profile, out: Diagnostics) -> None:
+def report_problem(
+    problem: Problem, spec: ir.Spec, profile: config.Profile, out: Diagnostics
+) -> None:
     node = spec.node(problem.node)
     body = node.sql if isinstance(node, ir.TransformNode) else None
     span = node.name_span if node is not None else point(spec.file)
