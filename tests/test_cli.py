@@ -5,20 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from flowc import cli
+from flowc_cli import FLOWC, flowc
 
 ROOT = Path(__file__).resolve().parent.parent
-FLOWC = [sys.executable, "-m", "flowc"]
-
-
-def flowc(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*FLOWC, *arguments], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
 
 
 @pytest.fixture

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-FLOWC = [sys.executable, "-m", "flowc"]
-
-
-def flowc(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*FLOWC, *arguments], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
+from flowc_cli import flowc
 
 
 def test_a_new_project_checks_and_runs(tmp_path: Path) -> None:

@@ -23,23 +23,13 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from flowc_cli import flowc
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "specs" / "green_taxi"
 SPEC = "specs/green_taxi.flow"
 WAREHOUSE = Path(".flowc") / "warehouse.duckdb"
 ROWS = 2_000
-
-
-def flowc(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "flowc", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
