@@ -105,5 +105,21 @@ class Engine(Protocol):
     def quote(self, table: Table) -> str:
         """The table's name as SQL of this engine, quoted per the compiler's policy."""
 
+    # The executor holds one transaction per connection for a whole run (executor.py): every
+    # write of the run joins it, and nothing is visible to other sessions until `commit`.
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction opened by `begin` is still open."""
+
+    def begin(self) -> None:
+        """Open the transaction every later write joins; reads see its uncommitted writes."""
+
+    def commit(self) -> None:
+        """Make every write since `begin` visible at once."""
+
+    def rollback(self) -> None:
+        """Undo every write since `begin`: each table is as it was before."""
+
     def close(self) -> None:
         """Release the connection; the engine is unusable afterwards."""

@@ -45,8 +45,8 @@ import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
 from flowc.runtime import download, sinks, sources
-from flowc.runtime.engine import Query
-from flowc.runtime.engines.duckdb import DuckDBEngine
+from flowc.runtime.engine import Engine, Query
+from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError
 from flowc.runtime.state import StateStore, StepStatus
 
@@ -244,7 +244,7 @@ class Executor:
         self.params = dict(params)
         self.store = store
         self.listener = listener
-        self._engines: dict[str, DuckDBEngine] = {}
+        self._engines: dict[str, Engine] = {}
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
@@ -347,7 +347,7 @@ class Executor:
 
     # --- connections
 
-    def engine(self, name: str | None) -> DuckDBEngine:
+    def engine(self, name: str | None) -> Engine:
         if name is None:
             raise StepError("the step names no connection")
         if name in self._engines:
@@ -355,13 +355,7 @@ class Executor:
         connection = self.profile.connections.get(name)
         if connection is None:
             raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
-        settings = connection.settings
-        if not isinstance(settings, config.DuckDBSettings):
-            raise StepError(
-                f"connection `{name}` is {connection.type}: that engine is not available yet "
-                "in `flowc run` (only duckdb is, for now)"
-            )
-        engine = DuckDBEngine.from_settings(settings, self.root)
+        engine = open_engine(connection, self.root)
         try:
             engine.begin()
         except StepError:
@@ -384,7 +378,7 @@ class Executor:
         }
         return handler[step.kind](step)
 
-    def _statements(self, engine: DuckDBEngine, step: Step) -> None:
+    def _statements(self, engine: Engine, step: Step) -> None:
         for statement in step.sql or []:
             engine.execute(statement, self.params)
 
@@ -562,7 +556,7 @@ def _consumers(plan: Plan) -> dict[str, int]:
     return found
 
 
-def _count(engine: DuckDBEngine, table: str) -> int | None:
+def _count(engine: Engine, table: str) -> int | None:
     found = engine.read_batches(Query(f"SELECT count(*) AS n FROM {engine.quote(table)}"))
     rows = found.read_all().to_pylist()
     return int(rows[0]["n"]) if rows else None

@@ -1,2 +1,25 @@
 """Engine adapters, one module per engine, each with a `DIALECT` constant and one class
-implementing `flowc.runtime.engine.Engine`."""
+implementing `flowc.runtime.engine.Engine`; `open_engine` picks the adapter a connection's
+type names. An adapter's module is imported only when a run uses it, so a DuckDB run never
+pays for a Postgres or BigQuery client library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flowc.compiler import config
+from flowc.runtime.engine import Engine
+from flowc.runtime.errors import StepError
+
+
+def open_engine(connection: config.Connection, root: Path) -> Engine:
+    """An engine on `connection` of a profile; paths in its settings are relative to `root`."""
+    settings = connection.settings
+    if isinstance(settings, config.DuckDBSettings):
+        from flowc.runtime.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine.from_settings(settings, root)
+    raise StepError(
+        f"connection `{connection.name}` is {connection.type}: that engine is not available "
+        "yet in `flowc run` (only duckdb is, for now)"
+    )
