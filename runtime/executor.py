@@ -248,6 +248,7 @@ class Executor:
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
+        self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
 
     # --- the run
 
@@ -292,6 +293,9 @@ class Executor:
             run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
         )
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
+        self._labels.update(run=run_id, step=step.id)
+        for engine in self._engines.values():
+            _label(engine, self._labels)
         started = time.perf_counter()
         status: StepStatus = "succeeded"
         message: str | None = None
@@ -357,6 +361,7 @@ class Executor:
             raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
         engine = open_engine(connection, self.root)
         try:
+            _label(engine, self._labels)
             engine.begin()
         except StepError:
             engine.close()
@@ -546,6 +551,13 @@ class Executor:
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
         del self._held[step_id]  # a stream is read once
         return data
+
+
+def _label(engine: Engine, labels: Mapping[str, str]) -> None:
+    """Name pipeline, run and step on the engine's jobs, where it has jobs (BigQuery)."""
+    set_labels = getattr(engine, "set_labels", None)
+    if set_labels is not None:
+        set_labels(labels)
 
 
 def _consumers(plan: Plan) -> dict[str, int]:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import pytest
+from bq_emulator import bigquery_emulator  # noqa: F401 - the session's BigQuery emulator
 from hypothesis import HealthCheck, settings
 
 EXAMPLES = 500  # per property test in the default profile
