@@ -43,6 +43,14 @@ _ENGINES = {"duckdb": "DuckDB", "postgres": "Postgres", "bigquery": "BigQuery"}
 
 
 @dataclass(frozen=True)
+class Layout:
+    """A table's physical layout clauses (`sql`), or why the target cannot have them."""
+
+    sql: str = ""
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class Problem:
     """Something the target cannot express, at offsets `start`..`end` of `node`'s SQL text
     (`start` None: somewhere in it)."""
@@ -237,13 +245,36 @@ class Renderer:
 
     # --- statements
 
-    def create(self, parts: Parts, query: str, *, view: bool = False) -> list[str]:
+    def create(
+        self, parts: Parts, query: str, *, view: bool = False, layout: str = ""
+    ) -> list[str]:
         """Statements that atomically replace table (or view) `parts` by `query`'s rows."""
         kind = "VIEW" if view else "TABLE"
         name = self.quoted(parts)
         if self.target == "postgres":
             return [f"DROP {kind} IF EXISTS {name} CASCADE", f"CREATE {kind} {name} AS\n{query}"]
-        return [f"CREATE OR REPLACE {kind} {name} AS\n{query}"]
+        return [f"CREATE OR REPLACE {kind} {name}{layout} AS\n{query}"]
+
+    def layout(
+        self, partition_by: Sequence[str], cluster_by: Sequence[str], types: Mapping[str, str]
+    ) -> Layout:
+        """BigQuery's `PARTITION BY` / `CLUSTER BY` clauses of a table ("" elsewhere: the
+        other engines have no such layout). A timestamp column partitions by its date."""
+        if self.target != "bigquery" or not (partition_by or cluster_by):
+            return Layout()
+        if len(partition_by) > 1 or len(cluster_by) > 4:
+            return Layout(problem="BigQuery partitions by one column and clusters by up to four")
+        sql = ""
+        for name in partition_by:
+            column = self.quoted((name,))
+            kind = types.get(name, "date").split("(")[0].strip().lower()
+            if kind not in ("date", "timestamp", "timestamptz", "datetime"):
+                problem = f"BigQuery partitions by a date or timestamp column; `{name}` is {kind}"
+                return Layout(problem=problem)
+            sql += f"\nPARTITION BY {column if kind == 'date' else f'DATE({column})'}"
+        if cluster_by:
+            sql += "\nCLUSTER BY " + ", ".join(self.quoted((c,)) for c in cluster_by)
+        return Layout(sql)
 
     def create_schema(self, parts: Parts) -> list[str]:
         if len(parts) < 2:
@@ -264,10 +295,10 @@ class Renderer:
     def type(self, flow_type: str) -> str:
         return _type(flow_type, self.target)
 
-    def append(self, parts: Parts, query: str) -> list[str]:
+    def append(self, parts: Parts, query: str, *, layout: str = "") -> list[str]:
         name = self.quoted(parts)
         return [
-            f"CREATE TABLE IF NOT EXISTS {name} AS\nSELECT * FROM (\n{query}\n) AS _rows\nLIMIT 0",
+            f"CREATE TABLE IF NOT EXISTS {name}{layout} AS\nSELECT * FROM (\n{query}\n) AS _rows\nLIMIT 0",
             f"INSERT INTO {name}\n{query}",
         ]
 

@@ -95,6 +95,7 @@ class Sink(Model):
     mode: Literal["replace", "append", "merge"] = "replace"
     options: dict[str, JsonScalar] = {}
     partition_by: list[str] = []
+    cluster_by: list[str] = []  # table sinks on BigQuery
     path: str | None = None
     table: str | None = None
 

@@ -451,12 +451,16 @@ class _Steps:
         assert sink.table is not None
         parts = renderer.parts(sink.table)
         statements = renderer.create_schema(parts)
+        columns = self.columns(node, self.homes[node.name])
+        types = {c.name: c.type for c in columns or []}
+        layout = renderer.layout(sink.partition_by, sink.cluster_by, types)
+        if layout.problem:
+            self.problems.append(Problem(node.name, layout.problem))
         if sink.mode == "replace":
-            return statements + renderer.create(parts, text)
-        statements += renderer.append(parts, text)
+            return statements + renderer.create(parts, text, layout=layout.sql)
+        statements += renderer.append(parts, text, layout=layout.sql)
         if sink.mode == "append":
             return statements
-        columns = self.columns(node, self.homes[node.name])
         if columns is None:
             detail = "a `merge` sink needs the columns of its input; declare them upstream"
             self.problems.append(Problem(node.name, detail))
@@ -610,12 +614,14 @@ def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
     return [renderer.name(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
 
 
+def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
+    given = call.keyword(keyword)
+    return given.value.items if given and isinstance(given.value, ir.ListValue) else ()
+
+
 def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
-    partition = call.keyword("partition_by")
-    partition_by = (
-        partition.value.items if partition and isinstance(partition.value, ir.ListValue) else ()
-    )
-    options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in ("partition_by",)}
+    layout = ("partition_by", "cluster_by")
+    options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in layout}
     first = call.args[0] if call.args else None
     table = call.args[1] if call.name == "table" and len(call.args) > 1 else None
     return plan.Sink(
@@ -625,7 +631,8 @@ def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
         path=first.value if isinstance(first, ir.Str) else None,
         mode=node.mode.dotted if node.mode else "replace",  # type: ignore[arg-type]
         key=_names(node.key, renderer),
-        partition_by=_names(partition_by, renderer),
+        partition_by=_names(_refs(call, "partition_by"), renderer),
+        cluster_by=_names(_refs(call, "cluster_by"), renderer),
         options=dict(sorted(options.items())),
     )
 

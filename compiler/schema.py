@@ -884,9 +884,10 @@ def _check_references(node: AnyNode, state: _State, diagnostics: Diagnostics) ->
         check.refs("time_column", (node.time_column,) if node.time_column else ())
     if isinstance(node, ir.SinkNode):
         check.refs("key", node.key)
-        partition = node.to.keyword("partition_by") if node.to else None
-        if partition is not None and isinstance(partition.value, ir.ListValue):
-            check.refs("partition_by", partition.value.items)
+        for keyword in ("partition_by", "cluster_by"):
+            given = node.to.keyword(keyword) if node.to else None
+            if given is not None and isinstance(given.value, ir.ListValue):
+                check.refs(keyword, given.value.items)
 
 
 class _ColumnCheck:
