@@ -298,7 +298,8 @@ class Renderer:
     def append(self, parts: Parts, query: str, *, layout: str = "") -> list[str]:
         name = self.quoted(parts)
         return [
-            f"CREATE TABLE IF NOT EXISTS {name}{layout} AS\nSELECT * FROM (\n{query}\n) AS _rows\nLIMIT 0",
+            f"CREATE TABLE IF NOT EXISTS {name}{layout} AS\n"
+            f"SELECT * FROM (\n{query}\n) AS _rows\nLIMIT 0",
             f"INSERT INTO {name}\n{query}",
         ]
 

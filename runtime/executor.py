@@ -26,8 +26,10 @@ connection, so a transfer into Python materializes its rows (an Arrow table) bef
 Python block runs; step `retries` are not applied (a failed statement aborts DuckDB's
 transaction; `http` sources retry their downloads themselves); `timeout_s` is not enforced.
 
-Only DuckDB connections can run for now; a step on a Postgres or BigQuery connection fails
-with a `StepError` saying so.
+DuckDB and BigQuery connections can run; a step on a Postgres connection fails with a
+`StepError` saying so. BigQuery has no transactional DDL: its adapter builds a run's tables in a
+scratch dataset and copies them into place at commit, one atomic copy per table
+(docs/bigquery.md). Engines that run jobs (BigQuery) label them with the pipeline, run and step.
 """
 
 from __future__ import annotations

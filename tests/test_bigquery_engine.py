@@ -16,9 +16,10 @@ import pyarrow as pa
 import pytest
 from bq_emulator import Emulator
 from flowc.compiler.config import BigQuerySettings
-from flowc.runtime.engine import Query, TableName
+from flowc.runtime.engine import Query
 from flowc.runtime.engines.bigquery import SCRATCH_PREFIX, BigQueryEngine
 from flowc.runtime.errors import StepError
+from pydantic import SecretStr
 
 
 def connect(emulator: Emulator, dataset: str) -> BigQueryEngine:
@@ -226,4 +227,26 @@ def test_merge_and_append_inside_a_run(engine: BigQueryEngine, other: BigQueryEn
         [{"id": 1, "vendor": "A"}, {"id": 10, "vendor": "new"}, {"id": 11, "vendor": "q"}],
         key=repr,
     )
-    assert TableName.parse("x.y").schema == "x"
+
+
+def test_jobs_carry_the_runs_labels(engine: BigQueryEngine) -> None:
+    engine.set_labels({"pipeline": "Green_Taxi", "run": "20201101-060000-ab12", "step": "a.b"})
+    job = engine._query("SELECT 1", None)
+    assert job.labels == {
+        "flowc_pipeline": "green_taxi",
+        "flowc_run": "20201101-060000-ab12",
+        "flowc_step": "a_b",
+    }
+
+
+@pytest.mark.parametrize("content", [None, "{not json"])
+def test_an_unreadable_service_account_file_is_a_step_error_without_its_path(
+    tmp_path: Path, content: str | None
+) -> None:
+    secret = tmp_path / "secret-sa-file.json"
+    if content is not None:
+        secret.write_text(content)
+    settings = BigQuerySettings(project="p", credentials=SecretStr(str(secret)))
+    with pytest.raises(StepError, match="cannot read the BigQuery service-account file") as raised:
+        BigQueryEngine.from_settings(settings, tmp_path)
+    assert "secret-sa-file" not in str(raised.value)

@@ -54,6 +54,8 @@ R = TypeVar("R")
 SCOPES = ("https://www.googleapis.com/auth/bigquery",)
 SCRATCH_PREFIX = "_flowc_run_"
 _RETRY = bigquery.DEFAULT_RETRY.with_deadline(600)
+# the first call of a run: an endpoint that does not answer is reported soon, not in minutes
+_FIRST_RETRY = bigquery.DEFAULT_RETRY.with_deadline(20)
 _JOB_RETRY = DEFAULT_JOB_RETRY
 _TRANSIENT = (
     api_errors.InternalServerError,
@@ -107,8 +109,10 @@ class BigQueryEngine:
         *,
         dataset: str | None = None,
         location: str | None = None,
+        endpoint: str = "https://bigquery.googleapis.com",
     ) -> None:
         self._client = client
+        self._endpoint = endpoint
         self._project: str = client.project
         self._dataset = dataset
         self._location = location
@@ -139,7 +143,8 @@ class BigQueryEngine:
                 f"{type(error).__name__} (set `credentials`, or run "
                 "`gcloud auth application-default login`)"
             ) from None
-        return cls(client, dataset=settings.dataset, location=settings.location)
+        endpoint = settings.api_endpoint or "https://bigquery.googleapis.com"
+        return cls(client, dataset=settings.dataset, location=settings.location, endpoint=endpoint)
 
     def __enter__(self) -> BigQueryEngine:
         return self
@@ -258,8 +263,14 @@ class BigQueryEngine:
         dataset.location = self._location
         dataset.labels = {"flowc": "scratch", **self._labels}
         dataset.description = "flowc: the tables of one run until it commits; safe to delete"
-        with _engine_errors():
-            self._client.create_dataset(dataset, retry=_RETRY)
+        try:
+            self._client.create_dataset(dataset, retry=_FIRST_RETRY, timeout=10)
+        except api_errors.RetryError as error:
+            raise StepError(
+                f"BigQuery does not answer at {self._endpoint} ({type(error.cause).__name__})"
+            ) from None
+        except api_errors.GoogleAPIError as error:
+            raise StepError(f"BigQuery: {_message(error)}") from error
         self._scratch = scratch
 
     def commit(self) -> None:
