@@ -196,6 +196,13 @@ def test_a_run_is_invisible_until_commit(
     table = other._client.get_table(f"{other._project}.{big}")
     assert table.time_partitioning is not None and table.time_partitioning.field == "day"
     assert table.clustering_fields == ["n"]
+    # the next run lays the table out otherwise: BigQuery cannot copy onto it, flowc drops it
+    engine.begin()
+    engine.execute(f"CREATE OR REPLACE TABLE {big} AS SELECT DATE '2020-01-01' AS day")
+    engine.commit()
+    table = other._client.get_table(f"{other._project}.{big}")
+    assert table.time_partitioning is None and not table.clustering_fields
+    assert rows(other, f"SELECT * FROM {big}") == [{"day": dt.date(2020, 1, 1)}]
 
 
 def test_a_rolled_back_run_leaves_every_table_as_it_was(

@@ -432,7 +432,7 @@ class BigQueryEngine:
             labels=dict(self._labels),
         )
         config.parquet_options = parquet
-        table = f"{self._project}.{destination.dataset}.{destination.name}"
+        table = _path(self._project, destination)
         with path.open("rb") as file, _engine_errors(transient=False):
             job = self._client.load_table_from_file(
                 file, table, job_config=config, location=self._location, rewind=True
@@ -447,8 +447,8 @@ class BigQueryEngine:
         )
         with _engine_errors():
             job = self._client.copy_table(
-                f"{self._project}.{source.dataset}.{source.name}",
-                f"{self._project}.{destination.dataset}.{destination.name}",
+                _path(self._project, source),
+                _path(self._project, destination),
                 job_config=config,
                 location=self._location,
                 retry=_RETRY,
@@ -456,16 +456,18 @@ class BigQueryEngine:
             job.result(retry=_RETRY)
 
     def _install(self, copy: _Ref, real: _Ref) -> None:
-        """Replace `real` by the run's `copy`, keeping the copy's partitioning and clustering:
-        by a copy job where it keeps them, else (BigQuery refuses to copy onto a table
-        partitioned otherwise; emulators drop them) by one CREATE OR REPLACE ... AS SELECT."""
+        """Replace `real` by the run's `copy` with one copy job (atomic), keeping the copy's
+        partitioning and clustering. BigQuery copies no table onto one laid out otherwise: a
+        change of layout (or a view in the way) drops `real` first, the one non-atomic case.
+        Where the copy loses the layout (emulators do), one CREATE OR REPLACE ... AS SELECT
+        puts it back."""
         built = self._get(copy)
         layout = _layout(built) if built is not None else ""
-        try:
-            self._copy(copy, real)
-        except StepError:
-            if not layout:
-                raise
+        existing = self._get(real)
+        if existing is not None and (existing.table_type != "TABLE" or _layout(existing) != layout):
+            with _engine_errors():
+                self._client.delete_table(_path(self._project, real), retry=_RETRY)
+        self._copy(copy, real)
         installed = self._get(real)
         if layout and (installed is None or _layout(installed) != layout):
             sql = f"CREATE OR REPLACE TABLE {real.sql(self._project)} {layout} AS SELECT * FROM "
@@ -487,9 +489,7 @@ class BigQueryEngine:
             else:
                 rows = self._load(name, data, "WRITE_EMPTY")
             with _engine_errors():
-                table = self._client.get_table(
-                    f"{self._project}.{name.dataset}.{name.name}", retry=_RETRY
-                )
+                table = self._client.get_table(_path(self._project, name), retry=_RETRY)
             yield _Staged(name, [field.name for field in table.schema], rows)
         finally:
             self._delete_quietly(name)
@@ -520,7 +520,7 @@ class BigQueryEngine:
 
     def _get(self, ref: _Ref) -> bigquery.Table | None:
         try:
-            return self._client.get_table(f"{self._project}.{ref.dataset}.{ref.name}", retry=_RETRY)
+            return self._client.get_table(_path(self._project, ref), retry=_RETRY)
         except api_errors.NotFound:
             return None
         except api_errors.GoogleAPIError as error:
@@ -552,9 +552,7 @@ class BigQueryEngine:
     def _delete_quietly(self, ref: _Ref) -> None:
         # the original failure matters more than a leftover staging table
         with contextlib.suppress(api_errors.GoogleAPIError):
-            self._client.delete_table(
-                f"{self._project}.{ref.dataset}.{ref.name}", not_found_ok=True, retry=_RETRY
-            )
+            self._client.delete_table(_path(self._project, ref), not_found_ok=True, retry=_RETRY)
 
 
 @dataclass(frozen=True)
@@ -562,6 +560,10 @@ class _Staged:
     name: _Ref
     columns: list[str]
     rows: int
+
+
+def _path(project: str, ref: _Ref) -> str:
+    return f"{project}.{ref.dataset}.{ref.name}"
 
 
 def _layout(table: bigquery.Table) -> str:
