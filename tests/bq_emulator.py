@@ -21,12 +21,14 @@ the `bigquery_emulator` fixture skips the tests that use it with that reason.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -45,6 +47,7 @@ PROJECT = "local"
 READY = "ready"  # the marker written last, inside the entry, before the rename
 INSTALL_TIMEOUT_S = 900
 START_TIMEOUT_S = 60
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Unavailable(Exception):
@@ -169,7 +172,12 @@ def running(entry: Path, data_dir: Path) -> Iterator[Emulator]:
     environment = {**os.environ, "HOME": str(entry / "home")}
     log = (data_dir.parent / "emulator.log").open("wb")
     process = subprocess.Popen(
-        command, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     try:
         endpoint = f"http://127.0.0.1:{port}"
@@ -178,6 +186,14 @@ def running(entry: Path, data_dir: Path) -> Iterator[Emulator]:
     finally:
         _stop(process)
         log.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, the kernel stops it when the test process dies
+    (a killed pytest skips its fixtures' teardown, and would leave the emulator running)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_until_up(endpoint: str, process: subprocess.Popen[bytes], log: Path) -> None:

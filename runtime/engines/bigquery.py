@@ -256,22 +256,33 @@ class BigQueryEngine:
         return self._scratch is not None
 
     def begin(self) -> None:
+        """Create the run's scratch dataset, next to the connection's dataset (created if
+        missing) and in its location: a copy job does not cross locations."""
         if self._scratch is not None:
             raise StepError("a run is already open on this BigQuery connection")
-        scratch = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-        dataset = bigquery.Dataset(f"{self._project}.{scratch}")
-        dataset.location = self._location
-        dataset.labels = {"flowc": "scratch", **self._labels}
-        dataset.description = "flowc: the tables of one run until it commits; safe to delete"
         try:
-            self._client.create_dataset(dataset, retry=_FIRST_RETRY, timeout=10)
+            if self._dataset:
+                home = self._client.create_dataset(
+                    self._new_dataset(self._dataset), exists_ok=True, retry=_FIRST_RETRY, timeout=10
+                )
+                self._location = self._location or home.location
+                self._known_datasets.add(self._dataset)
+            scratch = self._new_dataset(f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}")
+            scratch.labels = {"flowc": "scratch", **self._labels}
+            scratch.description = "flowc: the tables of one run until it commits; safe to delete"
+            self._client.create_dataset(scratch, retry=_FIRST_RETRY, timeout=10)
         except api_errors.RetryError as error:
             raise StepError(
                 f"BigQuery does not answer at {self._endpoint} ({type(error.cause).__name__})"
             ) from None
         except api_errors.GoogleAPIError as error:
             raise StepError(f"BigQuery: {_message(error)}") from error
-        self._scratch = scratch
+        self._scratch = scratch.dataset_id
+
+    def _new_dataset(self, name: str) -> bigquery.Dataset:
+        dataset = bigquery.Dataset(f"{self._project}.{name}")
+        dataset.location = self._location
+        return dataset
 
     def commit(self) -> None:
         """Copy every table the run built onto its real name (atomic per table), then
@@ -395,6 +406,7 @@ class BigQueryEngine:
             labels=dict(self._labels),
         )
         if self._dataset:
+            self._ensure_dataset(self._dataset)  # a job's default dataset must exist
             config.default_dataset = f"{self._project}.{self._dataset}"
         with _engine_errors():
             job = self._client.query(
@@ -543,10 +555,8 @@ class BigQueryEngine:
     def _ensure_dataset(self, name: str) -> None:
         if name in self._known_datasets:
             return
-        dataset = bigquery.Dataset(f"{self._project}.{name}")
-        dataset.location = self._location
         with _engine_errors():
-            self._client.create_dataset(dataset, exists_ok=True, retry=_RETRY)
+            self._client.create_dataset(self._new_dataset(name), exists_ok=True, retry=_RETRY)
         self._known_datasets.add(name)
 
     def _delete_quietly(self, ref: _Ref) -> None:
