@@ -214,6 +214,9 @@ def test_a_rolled_back_run_leaves_every_table_as_it_was(
     run_writes(engine)
     with pytest.raises(StepError):
         engine.execute("CREATE OR REPLACE TABLE trips AS SELECT nope FROM trips")
+    for refused in ("DECLARE x INT64", "INSERT INTO `elsewhere.d.t` (id) VALUES (1)"):
+        with pytest.raises(StepError, match="BigQuery: "):
+            engine.execute(refused)
     engine.rollback()
     assert rows(other, "SELECT * FROM trips") == before
     for table in ("daily", f"{dataset}_sink.big", "v_daily", "loaded"):

@@ -66,7 +66,16 @@ _TRANSIENT = (
 )
 _PARAM = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
 _LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
-_WRITES = (exp.Create, exp.Insert, exp.Merge, exp.Delete, exp.Update, exp.Drop)
+_WRITES = (
+    exp.Create,
+    exp.Insert,
+    exp.Merge,
+    exp.Delete,
+    exp.Update,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+)
 
 
 def quote_identifier(name: str) -> str:
@@ -354,11 +363,27 @@ class BigQueryEngine:
         return job
 
     def _write_target(self, statement: exp.Expr) -> _Ref | None:
+        """The table `statement` writes, None for a query. Within a run, a statement flowc
+        cannot redirect (not a query nor a known write, or a write to another project's
+        table) is refused: it would change a table before the commit."""
         if not isinstance(statement, _WRITES):
-            return None
+            if isinstance(statement, exp.Query):
+                return None
+            raise StepError(
+                f"BigQuery: flowc cannot run `{statement.sql(DIALECT)[:60]}` inside a run "
+                "(only queries and writes of tables)"
+            )
         node = statement.this
         table = node if isinstance(node, exp.Table) else statement.find(exp.Table)
-        return self._table_ref(table) if table is not None else None
+        if table is None:
+            return None
+        ref = self._table_ref(table)
+        if ref is None:
+            raise StepError(
+                f"BigQuery: a run writes tables of project {self._project} only, "
+                f"not {table.catalog}.{table.db}.{table.name}"
+            )
+        return ref
 
     def _rewrite(self, statement: exp.Expr) -> str:
         """The statement with every table this run wrote named by its scratch copy."""
