@@ -260,3 +260,21 @@ def test_an_unreadable_service_account_file_is_a_step_error_without_its_path(
     with pytest.raises(StepError, match="cannot read the BigQuery service-account file") as raised:
         BigQueryEngine.from_settings(settings, tmp_path)
     assert "secret-sa-file" not in str(raised.value)
+
+
+def test_a_failed_replace_inside_a_run_commits_nothing_of_it(
+    engine: BigQueryEngine, other: BigQueryEngine, dataset: str
+) -> None:
+    engine.load_batches("trips", TRIPS.schema, iter(reader(TRIPS)))
+    engine.begin()
+
+    def build(staging: object) -> int:
+        engine.create_table(staging, Query("SELECT 1 AS id"))  # type: ignore[arg-type]
+        raise StepError("the source broke")
+
+    with pytest.raises(StepError, match="the source broke"):
+        engine.replace_atomically("trips", build)
+    engine.commit()
+    names = [t.table_id for t in other._client.list_tables(dataset)]
+    assert names == ["trips"]
+    assert len(rows(other, "SELECT id FROM trips")) == 3

@@ -213,13 +213,17 @@ class BigQueryEngine:
         target = TableName.parse(table)
         staging = target.with_name(f"__flowc_staging_{target.name}_{uuid.uuid4().hex[:8]}")
         if self._scratch is not None:  # built in the scratch dataset; `commit` swaps it in
-            result = build(staging)
+            try:
+                result = build(staging)
+            except BaseException:
+                self._moved.pop(self._ref(staging), None)  # never committed
+                raise
             self._moved[self._ref(target)] = self._moved.pop(self._ref(staging))
             self._views.pop(self._ref(target), None)
             return result
         try:
             result = build(staging)
-            self._copy(self._ref(staging), self._ref(target))
+            self._install(self._ref(staging), self._ref(target))
         finally:
             self._delete_quietly(self._ref(staging))
         return result
