@@ -229,5 +229,6 @@ def test_a_failed_run_on_bigquery_changes_no_table(
         spec.write_text(original)
     assert result.returncode == 1
     assert "snake_trips.check.1" in result.stdout and "failed" in result.stdout
+    assert "Traceback" not in result.stderr
     assert bq_tables(client) == before
     assert scratch(client) == []
