@@ -12,6 +12,7 @@ _KIND_WORDS = {
     "int": "a whole number",
     "ref": "a name",
     "refs": "a list of names",
+    "partition": "a list of names (or `date(name)`)",
     "list": "a list",
     "dotted": "`node.column`",
 }
@@ -50,7 +51,26 @@ def fits(value: ir.Value, kind: str) -> bool:
         return isinstance(value, ir.ListValue) and all(fits(i, "ref") for i in value.items)
     if kind == "list":
         return isinstance(value, ir.ListValue)
+    if kind == "partition":
+        return isinstance(value, ir.ListValue) and all(
+            fits(i, "ref") or (isinstance(i, ir.Call) and date_of(i) is not None)
+            for i in value.items
+        )
     return choice(value) in kind.split("|")
+
+
+def date_of(call: ir.Call) -> ir.Ref | None:
+    """The column of `date(col)` (a table's partition: by the day of a timestamp)."""
+    if call.name == "date" and len(call.args) == 1 and not call.keywords:
+        [column] = call.args
+        if isinstance(column, ir.Ref) and len(column.parts) == 1:
+            return column
+    return None
+
+
+def unwrap_dates(values: tuple[ir.Value, ...]) -> list[ir.Value]:
+    """`[day, date(pickup_at)]` as the columns they name: `[day, pickup_at]`."""
+    return [(date_of(v) or v) if isinstance(v, ir.Call) else v for v in values]
 
 
 def choice(value: ir.Value) -> str | None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from flowc.compiler import checks, config, dag, ir, plan, schema
+from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
 from flowc.compiler.schedule import parse_duration
@@ -615,8 +616,10 @@ def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
 
 
 def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
+    """The columns a list argument names; `date(col)` names `col` (partitioned by day)."""
     given = call.keyword(keyword)
-    return given.value.items if given and isinstance(given.value, ir.ListValue) else ()
+    items = given.value.items if given and isinstance(given.value, ir.ListValue) else ()
+    return unwrap_dates(items)
 
 
 def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:

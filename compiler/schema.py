@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowc.compiler import ir, reads
-from flowc.compiler.arguments import argument
+from flowc.compiler.arguments import argument, unwrap_dates
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from flowc.compiler.sql import (
     SqlProblem,
@@ -887,7 +887,7 @@ def _check_references(node: AnyNode, state: _State, diagnostics: Diagnostics) ->
         for keyword in ("partition_by", "cluster_by"):
             given = node.to.keyword(keyword) if node.to else None
             if given is not None and isinstance(given.value, ir.ListValue):
-                check.refs(keyword, given.value.items)
+                check.refs(keyword, unwrap_dates(given.value.items))
 
 
 class _ColumnCheck:

@@ -123,7 +123,7 @@ SOURCE_KINDS: dict[str, Signature] = {
 SINK_KINDS: dict[str, Signature] = {
     "table": Signature(  # partition_by, cluster_by: BigQuery's table layout; others ignore it
         required=(("connection", "ref"), ("name", "string")),
-        optional=(("partition_by", "refs"), ("cluster_by", "refs")),
+        optional=(("partition_by", "partition"), ("cluster_by", "refs")),
     ),
     "parquet": Signature(required=(("path", "string"),), optional=(("partition_by", "refs"),)),
     "csv": Signature(

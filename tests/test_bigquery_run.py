@@ -88,9 +88,12 @@ def test_check_all_profiles_reports_what_googlesql_cannot_express(tmp_path: Path
     assert "--> p.flow:20:6" in result.stdout  # the sink
 
 
-def test_a_timestamp_column_partitions_by_its_date(tmp_path: Path) -> None:
+@pytest.mark.parametrize("partition", ["day", "date(day)"])
+def test_a_timestamp_column_partitions_by_its_date(tmp_path: Path, partition: str) -> None:
     (tmp_path / "flow.toml").write_text(PROFILES)
-    spec = CHECKED.replace("partition_by = [id]", "partition_by = [day], cluster_by = [id]")
+    spec = CHECKED.replace(
+        "partition_by = [id]", f"partition_by = [{partition}], cluster_by = [id]"
+    )
     spec = spec.replace("day  date", "day  timestamp")
     spec = spec.replace("list_transform(string_split(tags, ','), t -> upper(t))", "upper(tags)")
     (tmp_path / "p.flow").write_text(spec)
