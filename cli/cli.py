@@ -259,6 +259,8 @@ class _Progress:
             click.echo(line.rstrip())
         if event.status == "warned" and event.message:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
+        if event.status == "retrying" and event.message:
+            click.echo(f"retrying: {event.step}: {event.message}", err=True)
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -330,10 +332,12 @@ def show(run_id: str, project: Path | None) -> None:
     click.echo(f"run {record.id}: {record.status}")
     click.echo(f"pipeline {record.pipeline} ({record.spec}), profile {record.profile}")
     click.echo(f"started {record.started:%Y-%m-%d %H:%M:%S}  params {params or '-'}")
+    retried = {step.step_id for step in detail.steps if step.attempt > 1}
     for step in detail.steps:
         rows = "-" if step.rows is None else str(step.rows)
         took = "-" if step.seconds is None else f"{step.seconds:.2f}s"
-        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}")
+        attempt = f"  attempt {step.attempt}" if step.step_id in retried else ""
+        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}{attempt}")
         if step.error:
             for line in step.error.splitlines():
                 click.echo(f"      {line}")

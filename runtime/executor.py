@@ -23,8 +23,14 @@ between the commits and the file renames (the staged files are left under their 
 
 Consequences of the run-long transaction: a read inside the run happens on the writing
 connection, so a transfer into Python materializes its rows (an Arrow table) before the
-Python block runs; step `retries` are not applied (a failed statement aborts DuckDB's
-transaction; `http` sources retry their downloads themselves); `timeout_s` is not enforced.
+Python block runs; `timeout_s` is not enforced.
+
+Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
+Python block or loader raising a connection or timeout error) runs again, up to its
+`retries`, after `retry_delay_s` doubling per attempt; each attempt is recorded. Only a step
+that used no connection is retried (Python steps): a failed statement aborts the run's
+transaction, so a step that wrote to a database cannot be undone alone. `http` sources
+retry their downloads themselves (download.py).
 
 Only DuckDB connections can run for now; a step on a Postgres or BigQuery connection fails
 with a `StepError` saying so.
@@ -49,8 +55,16 @@ from flowc.runtime.engine import Engine, Query
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError
 from flowc.runtime.state import StateStore, StepStatus
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 SAMPLE_ROWS = 5
+DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
 _CSV_OPTIONS = frozenset({"header", "delimiter"})
 
 
@@ -201,7 +215,7 @@ class StepEvent:
     step: str
     node: str
     kind: str
-    status: str  # running, succeeded, warned, failed, skipped
+    status: str  # running, retrying, succeeded, warned, failed, skipped
     rows: int | None = None
     seconds: float | None = None
     message: str | None = None
@@ -248,6 +262,8 @@ class Executor:
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
+        self._step_engines: set[str] = set()  # the connections the current step used
+        self.sleep: Callable[[float], None] = time.sleep
 
     # --- the run
 
@@ -288,34 +304,86 @@ class Executor:
         return result
 
     def _run_step(self, run_id: str, step: Step, result: RunResult) -> str:
-        self.store.start_step(
-            run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
-        )
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
         started = time.perf_counter()
         status: StepStatus = "succeeded"
         message: str | None = None
         rows: int | None = None
         try:
-            rows, message = self._dispatch(step)
+            rows, message = self._with_retries(run_id, step, result)
             if message is not None:
                 status = "warned"
         except StepError as error:
-            if error.node is None:
-                error = StepError(
-                    error.message, node=step.node, user_traceback=error.user_traceback
-                )
             status, message = "failed", str(error)
             result.failed_step = step.id
             result.error = self.store.redact(message)
-        except BaseException as error:
-            self.store.finish_step(run_id, step.id, "failed", error=f"{type(error).__name__}")
-            raise
         seconds = time.perf_counter() - started
-        self.store.finish_step(run_id, step.id, status, rows=rows, error=message)
         shown = self.store.redact(message)
         self._emit(result, StepEvent(step.id, step.node, step.kind, status, rows, seconds, shown))
         return status
+
+    def _with_retries(
+        self, run_id: str, step: Step, result: RunResult
+    ) -> tuple[int | None, str | None]:
+        """Run `step`, again (up to its `retries`, the delay doubling from `retry_delay`) while
+        it fails in a way worth retrying and nothing it did is left to undo."""
+
+        def worth_retrying(error: BaseException) -> bool:
+            return isinstance(error, StepError) and error.retryable and not self._step_engines
+
+        def announce(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.upcoming_sleep
+            text = (
+                f"attempt {state.attempt_number} of {step.retries + 1} failed; retrying in "
+                f"{delay:g}s: {getattr(error, 'message', error)}"
+            )
+            shown = self.store.redact(text)
+            self._emit(result, StepEvent(step.id, step.node, step.kind, "retrying", message=shown))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(step.retries + 1),
+            wait=wait_exponential(multiplier=step.retry_delay_s or DEFAULT_RETRY_DELAY_S),
+            retry=retry_if_exception(worth_retrying),
+            before_sleep=announce,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt(run_id, step, attempt.retry_state.attempt_number)
+        raise AssertionError("tenacity ends with a result or the last exception")
+
+    def _attempt(self, run_id: str, step: Step, attempt: int) -> tuple[int | None, str | None]:
+        """One attempt at `step`, recorded in the state store as it starts and ends."""
+        self.store.start_step(
+            run_id,
+            step.id,
+            node=step.node,
+            kind=step.kind,
+            attempt=attempt,
+            fingerprint=step.fingerprint,
+        )
+        self._step_engines.clear()
+        try:
+            rows, message = self._dispatch(step)
+        except StepError as error:
+            if error.node is None:
+                error = StepError(
+                    error.message,
+                    node=step.node,
+                    user_traceback=error.user_traceback,
+                    retryable=error.retryable,
+                )
+            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+            raise error from None
+        except BaseException as error:
+            failure = type(error).__name__
+            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
+            raise
+        status: StepStatus = "succeeded" if message is None else "warned"
+        self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
+        return rows, message
 
     def _skip(self, run_id: str, step: Step, result: RunResult) -> None:
         self.store.start_step(
@@ -351,6 +419,7 @@ class Executor:
         if name is None:
             raise StepError("the step names no connection")
         if name in self._engines:
+            self._step_engines.add(name)  # the step changed state a retry cannot undo
             return self._engines[name]
         connection = self.profile.connections.get(name)
         if connection is None:
@@ -362,6 +431,7 @@ class Executor:
             engine.close()
             raise
         self._engines[name] = engine
+        self._step_engines.add(name)
         return engine
 
     # --- the kinds of step
@@ -439,7 +509,8 @@ class Executor:
         else:
             from flowc.runtime import pyblocks  # imports pandas: only Python steps pay for it
 
-            inputs = {self.plan.step(i).node: self._take(i) for i in step.inputs}
+            keep = step.retries > 0  # another attempt reads the same rows again
+            inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
             reader = pyblocks.run_transform(
                 self.root, entry, inputs, columns=columns, node=step.node
             )
@@ -538,10 +609,13 @@ class Executor:
             data = data.read_all()  # read by several steps: kept whole
         self._held[step_id] = data
 
-    def _take(self, step_id: str) -> pa.RecordBatchReader:
+    def _take(self, step_id: str, *, keep: bool = False) -> pa.RecordBatchReader:
+        """The rows a step holds in Python; a stream is read once, unless `keep`."""
         data = self._held.get(step_id)
         if data is None:
             raise StepError(f"the rows of step `{step_id}` are not available")
+        if keep and isinstance(data, pa.RecordBatchReader):
+            data = self._held[step_id] = data.read_all()
         if isinstance(data, pa.Table):
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
         del self._held[step_id]  # a stream is read once
