@@ -39,6 +39,10 @@ class StepError(FlowcError):
         super().__init__(f"{text}\n{user_traceback.rstrip()}" if user_traceback else text)
 
 
+class StepTimeout(StepError):
+    """A step ran longer than its `timeout`."""
+
+
 class DataError(StepError):
     """A value that does not fit its declared column: names where it is (`origin`: a file,
     a URL or a Python block), the 1-based `row` and the `column`.

@@ -23,7 +23,11 @@ between the commits and the file renames (the staged files are left under their 
 
 Consequences of the run-long transaction: a read inside the run happens on the writing
 connection, so a transfer into Python materializes its rows (an Arrow table) before the
-Python block runs; `timeout_s` is not enforced.
+Python block runs.
+
+Timeouts. A step with a `timeout_s` that runs longer is stopped: its engines' running
+statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM, when the
+run is on the main thread), and the step fails as timed out (and the run rolls back).
 
 Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
 Python block or loader raising a connection or timeout error) runs again, up to its
@@ -41,6 +45,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,9 +57,9 @@ import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
 from flowc.runtime import download, sinks, sources
-from flowc.runtime.engine import Engine, Query
+from flowc.runtime.engine import Engine, Interruptible, Query
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import StepError
+from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.state import StateStore, StepStatus
 from tenacity import (
     RetryCallState,
@@ -366,7 +372,7 @@ class Executor:
         )
         self._step_engines.clear()
         try:
-            rows, message = self._dispatch(step)
+            rows, message = self._within_timeout(step)
         except StepError as error:
             if error.node is None:
                 error = StepError(
@@ -384,6 +390,28 @@ class Executor:
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
+
+    def _within_timeout(self, step: Step) -> tuple[int | None, str | None]:
+        """`_dispatch(step)`, stopped when it runs past the step's `timeout_s`."""
+        if not step.timeout_s:
+            return self._dispatch(step)
+        deadline = _Deadline(step.timeout_s, self._interrupt_step)
+        try:
+            with deadline:
+                return self._dispatch(step)
+        except (Exception, _TimedOut) as error:  # whatever the cancelled code raised
+            if not deadline.fired:
+                raise
+            raise StepTimeout(
+                f"timed out after {step.timeout_s:g}s (its `timeout`)", retryable=True
+            ) from error
+
+    def _interrupt_step(self) -> None:
+        """Cancel what the running step does on its connections (from the timer's thread)."""
+        for name in list(self._step_engines):
+            engine = self._engines.get(name)
+            if isinstance(engine, Interruptible):
+                engine.interrupt()
 
     def _skip(self, run_id: str, step: Step, result: RunResult) -> None:
         self.store.start_step(
@@ -620,6 +648,47 @@ class Executor:
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
         del self._held[step_id]  # a stream is read once
         return data
+
+
+class _TimedOut(BaseException):
+    """Raised in the main thread by SIGALRM when a step's time is up (not an `Exception`, so
+    that a user's `except Exception` does not swallow it)."""
+
+
+class _Deadline:
+    """A step's time limit. When it passes, `on_expiry` runs on a timer thread (to cancel a
+    statement running in an engine) and, in the main thread, SIGALRM raises `_TimedOut`
+    (to stop Python code: a block, a loader, flowc's own streaming)."""
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._on_expiry = on_expiry
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._alarm = threading.current_thread() is threading.main_thread()
+        self._previous: Any = None
+
+    def __enter__(self) -> _Deadline:
+        if self._alarm:
+            self._previous = signal.signal(signal.SIGALRM, self._ring)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        if self._alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+    def _expire(self) -> None:
+        self.fired = True
+        self._on_expiry()
+
+    def _ring(self, signum: int, frame: object) -> None:
+        self.fired = True
+        raise _TimedOut
 
 
 def _consumers(plan: Plan) -> dict[str, int]:

@@ -131,3 +131,47 @@ def test_a_failed_sql_step_is_not_retried(tmp_path: Path) -> None:
 def _tables(root: Path) -> list[tuple[object, ...]]:
     with duckdb.connect(str(root / "w.duckdb")) as con:
         return con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+
+
+SLOW = """
+import time
+
+import pandas as pd
+
+
+def load() -> pd.DataFrame:
+    time.sleep(30)
+    return pd.DataFrame({"x": [1]})
+"""
+
+
+def test_a_python_step_past_its_timeout_is_stopped(tmp_path: Path) -> None:
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "flow.toml").write_text(FLOW_TOML)
+    (tmp_path / "blocks" / "slow.py").write_text(SLOW)
+    (tmp_path / "slow.flow").write_text(
+        "pipeline slow {\n  target = local\n}\n"
+        'source raw {\n  python = "blocks/slow.py:load"\n  timeout = "300ms"\n}\n'
+        'transform t {\n  sql = "SELECT * FROM raw"\n  materialize = table\n}\n'
+    )
+    done = flowc("run", "slow.flow", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "raw: timed out after 0.3s (its `timeout`)" in done.stderr
+    assert attempts(tmp_path, "raw.py") == ["failed"]
+
+
+def test_a_sql_step_past_its_timeout_is_cancelled_and_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "flow.toml").write_text(FLOW_TOML)
+    spec = (
+        "pipeline slow {{\n  target = local\n}}\n"
+        'transform t {{\n  sql = "{sql}"\n  materialize = table\n  timeout = "500ms"\n}}\n'
+    )
+    (tmp_path / "slow.flow").write_text(spec.format(sql="SELECT 1 AS n"))
+    assert flowc("run", "slow.flow", cwd=tmp_path).returncode == 0
+    endless = "SELECT count(*) AS n FROM range(100000000000)"
+    (tmp_path / "slow.flow").write_text(spec.format(sql=endless))
+    done = flowc("run", "slow.flow", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "t: timed out after 0.5s" in done.stderr
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert con.execute("SELECT n FROM t").fetchall() == [(1,)]
