@@ -259,6 +259,8 @@ class _Progress:
             click.echo(line.rstrip())
         if event.status == "warned" and event.message:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
+        if event.status == "retrying" and event.message:
+            click.echo(f"retrying: {event.step}: {event.message}", err=True)
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -330,13 +332,84 @@ def show(run_id: str, project: Path | None) -> None:
     click.echo(f"run {record.id}: {record.status}")
     click.echo(f"pipeline {record.pipeline} ({record.spec}), profile {record.profile}")
     click.echo(f"started {record.started:%Y-%m-%d %H:%M:%S}  params {params or '-'}")
+    retried = {step.step_id for step in detail.steps if step.attempt > 1}
     for step in detail.steps:
         rows = "-" if step.rows is None else str(step.rows)
         took = "-" if step.seconds is None else f"{step.seconds:.2f}s"
-        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}")
+        attempt = f"  attempt {step.attempt}" if step.step_id in retried else ""
+        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}{attempt}")
         if step.error:
             for line in step.error.splitlines():
                 click.echo(f"      {line}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--profile", "-p", default=None, help="Profile of flow.toml (default: its default).")
+@click.option("--list", "list_only", is_flag=True, help="Print the schedules and next runs; exit.")
+@click.option("--once", is_flag=True, help="Start what is due now, wait for it, and exit.")
+def schedule(paths: tuple[Path, ...], profile: str | None, list_only: bool, once: bool) -> None:
+    """Run the pipelines of PATHS on their `schedule`, in the foreground (catch-up after a
+    restart follows each pipeline's `catchup`). Stop with Ctrl-C or SIGTERM: runs going are
+    interrupted and roll back."""
+    import signal
+
+    from flowc.runtime import scheduler
+
+    jobs = scheduler.scheduled(_jobs(paths or (Path(),), profile))
+    if not jobs:
+        click.echo("nothing to schedule: no pipeline in these paths has a `schedule`", err=True)
+        sys.exit(EXIT_ERRORS)
+    if list_only:
+        now = scheduler.SystemClock().now()
+        for job in jobs:
+            upcoming = f"{scheduler.next_slot(job.cron, now):%Y-%m-%d %H:%M} UTC"
+            click.echo(f"{job.label}  {job.cron}  catchup={job.catchup}  next {upcoming}")
+        return
+    keeper = scheduler.Scheduler(jobs, log=_log_line)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a service manager's stop
+    try:
+        if once:
+            keeper.start()
+            keeper.tick()
+            keeper.wait_for_runs()
+        else:
+            keeper.run_forever()
+    except KeyboardInterrupt:
+        keeper.stop()
+        _log_line("scheduler stopped")
+    finally:
+        keeper.close()
+
+
+def _jobs(paths: tuple[Path, ...], profile: str | None) -> list[Any]:
+    from flowc.compiler import config
+    from flowc.compiler.check import discover
+    from flowc.runtime import scheduler
+
+    jobs = []
+    for spec in discover(list(paths)):
+        plan = _compiled(spec, profile, single=True).compiled[0].plan
+        if plan.pipeline.schedule is None:
+            continue
+        jobs.append(
+            scheduler.Job(
+                spec=spec.resolve(),
+                root=config.find_project_root(spec).resolve(),
+                pipeline=plan.pipeline.name,
+                profile=plan.profile,
+                cron=plan.pipeline.schedule,
+                catchup=plan.pipeline.catchup or scheduler.DEFAULT_CATCHUP,
+            )
+        )
+    return jobs
+
+
+def _log_line(text: str) -> None:
+    from datetime import UTC, datetime
+
+    click.echo(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {text}")
+    sys.stdout.flush()
 
 
 def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:

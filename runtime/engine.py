@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 import pyarrow as pa
 from flowc.runtime.errors import StepError
@@ -123,3 +123,12 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release the connection; the engine is unusable afterwards."""
+
+
+@runtime_checkable
+class Interruptible(Protocol):
+    """An engine whose running statement can be cancelled from another thread (step
+    timeouts); the transaction it ran in is then aborted, and the run rolls back."""
+
+    def interrupt(self) -> None:
+        """Cancel the statement running now, if any."""

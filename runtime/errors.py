@@ -12,6 +12,9 @@ from flowc.compiler.errors import FlowcError
 class StepError(FlowcError):
     """A step failed for a reason the user can act on.
 
+    `retryable` marks a failure that may go away on its own (a dropped connection, a
+    timeout, a serialization failure): the executor retries such a step per its `retries`.
+
     `node` names the spec node when the failing code knows it (the executor names it
     otherwise); `user_traceback` holds the frames of the user's own Python code, if any, and
     is part of the text, so that whoever prints the error shows the user where it happened.
@@ -21,13 +24,23 @@ class StepError(FlowcError):
     """
 
     def __init__(
-        self, message: str, *, node: str | None = None, user_traceback: str | None = None
+        self,
+        message: str,
+        *,
+        node: str | None = None,
+        user_traceback: str | None = None,
+        retryable: bool = False,
     ) -> None:
         self.message = message
         self.node = node
         self.user_traceback = user_traceback
+        self.retryable = retryable
         text = f"{node}: {message}" if node else message
         super().__init__(f"{text}\n{user_traceback.rstrip()}" if user_traceback else text)
+
+
+class StepTimeout(StepError):
+    """A step ran longer than its `timeout`."""
 
 
 class DataError(StepError):
@@ -43,3 +56,32 @@ class DataError(StepError):
         self.row = row
         self.column = column
         super().__init__(f"{origin}, row {row}{line}, column `{column}`: {problem}")
+
+
+# Exceptions of user code (Python blocks, loaders) worth another attempt: network trouble.
+# Third-party client libraries (requests, httpx, urllib3, ...) have their own classes of the
+# same names, not subclasses of the built-in ones, so classes are matched by name too.
+_TRANSIENT_NAMES = frozenset(
+    {
+        "ConnectionError",
+        "ConnectTimeout",
+        "ReadTimeout",
+        "Timeout",
+        "TimeoutError",
+        "TimeoutException",
+        "RemoteDisconnected",
+        "IncompleteRead",
+        "URLError",
+    }
+)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether user code failed in a way that may go away on its own.
+
+    >>> transient(ConnectionResetError()), transient(ValueError())
+    (True, False)
+    """
+    if isinstance(error, ConnectionError | TimeoutError):
+        return True
+    return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(error).__mro__)

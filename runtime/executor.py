@@ -23,8 +23,18 @@ between the commits and the file renames (the staged files are left under their 
 
 Consequences of the run-long transaction: a read inside the run happens on the writing
 connection, so a transfer into Python materializes its rows (an Arrow table) before the
-Python block runs; step `retries` are not applied (a failed statement aborts DuckDB's
-transaction; `http` sources retry their downloads themselves); `timeout_s` is not enforced.
+Python block runs.
+
+Timeouts. A step with a `timeout_s` that runs longer is stopped: its engines' running
+statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM, when the
+run is on the main thread), and the step fails as timed out (and the run rolls back).
+
+Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
+Python block or loader raising a connection or timeout error) runs again, up to its
+`retries`, after `retry_delay_s` doubling per attempt; each attempt is recorded. Only a step
+that used no connection is retried (Python steps): a failed statement aborts the run's
+transaction, so a step that wrote to a database cannot be undone alone. `http` sources
+retry their downloads themselves (download.py).
 
 DuckDB and BigQuery connections can run; a step on a Postgres connection fails with a
 `StepError` saying so. BigQuery has no transactional DDL: its adapter builds a run's tables in a
@@ -37,6 +47,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,12 +59,20 @@ import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
 from flowc.runtime import download, sinks, sources
-from flowc.runtime.engine import Engine, Query
+from flowc.runtime.engine import Engine, Interruptible, Query
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import StepError
+from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.state import StateStore, StepStatus
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 SAMPLE_ROWS = 5
+DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
 _CSV_OPTIONS = frozenset({"header", "delimiter"})
 
 
@@ -203,7 +223,7 @@ class StepEvent:
     step: str
     node: str
     kind: str
-    status: str  # running, succeeded, warned, failed, skipped
+    status: str  # running, retrying, succeeded, warned, failed, skipped
     rows: int | None = None
     seconds: float | None = None
     message: str | None = None
@@ -251,6 +271,8 @@ class Executor:
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
+        self._step_engines: set[str] = set()  # the connections the current step used
+        self.sleep: Callable[[float], None] = time.sleep
 
     # --- the run
 
@@ -291,9 +313,6 @@ class Executor:
         return result
 
     def _run_step(self, run_id: str, step: Step, result: RunResult) -> str:
-        self.store.start_step(
-            run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
-        )
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
         self._labels.update(run=run_id, step=step.id)
         for engine in self._engines.values():
@@ -303,25 +322,102 @@ class Executor:
         message: str | None = None
         rows: int | None = None
         try:
-            rows, message = self._dispatch(step)
+            rows, message = self._with_retries(run_id, step, result)
             if message is not None:
                 status = "warned"
         except StepError as error:
-            if error.node is None:
-                error = StepError(
-                    error.message, node=step.node, user_traceback=error.user_traceback
-                )
             status, message = "failed", str(error)
             result.failed_step = step.id
             result.error = self.store.redact(message)
-        except BaseException as error:
-            self.store.finish_step(run_id, step.id, "failed", error=f"{type(error).__name__}")
-            raise
         seconds = time.perf_counter() - started
-        self.store.finish_step(run_id, step.id, status, rows=rows, error=message)
         shown = self.store.redact(message)
         self._emit(result, StepEvent(step.id, step.node, step.kind, status, rows, seconds, shown))
         return status
+
+    def _with_retries(
+        self, run_id: str, step: Step, result: RunResult
+    ) -> tuple[int | None, str | None]:
+        """Run `step`, again (up to its `retries`, the delay doubling from `retry_delay`) while
+        it fails in a way worth retrying and nothing it did is left to undo."""
+
+        def worth_retrying(error: BaseException) -> bool:
+            return isinstance(error, StepError) and error.retryable and not self._step_engines
+
+        def announce(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.upcoming_sleep
+            text = (
+                f"attempt {state.attempt_number} of {step.retries + 1} failed; retrying in "
+                f"{delay:g}s: {getattr(error, 'message', error)}"
+            )
+            shown = self.store.redact(text)
+            self._emit(result, StepEvent(step.id, step.node, step.kind, "retrying", message=shown))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(step.retries + 1),
+            wait=wait_exponential(multiplier=step.retry_delay_s or DEFAULT_RETRY_DELAY_S),
+            retry=retry_if_exception(worth_retrying),
+            before_sleep=announce,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._attempt(run_id, step, attempt.retry_state.attempt_number)
+        raise AssertionError("tenacity ends with a result or the last exception")
+
+    def _attempt(self, run_id: str, step: Step, attempt: int) -> tuple[int | None, str | None]:
+        """One attempt at `step`, recorded in the state store as it starts and ends."""
+        self.store.start_step(
+            run_id,
+            step.id,
+            node=step.node,
+            kind=step.kind,
+            attempt=attempt,
+            fingerprint=step.fingerprint,
+        )
+        self._step_engines.clear()
+        try:
+            rows, message = self._within_timeout(step)
+        except StepError as error:
+            if error.node is None:
+                error = StepError(
+                    error.message,
+                    node=step.node,
+                    user_traceback=error.user_traceback,
+                    retryable=error.retryable,
+                )
+            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+            raise error from None
+        except BaseException as error:
+            failure = type(error).__name__
+            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
+            raise
+        status: StepStatus = "succeeded" if message is None else "warned"
+        self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
+        return rows, message
+
+    def _within_timeout(self, step: Step) -> tuple[int | None, str | None]:
+        """`_dispatch(step)`, stopped when it runs past the step's `timeout_s`."""
+        if not step.timeout_s:
+            return self._dispatch(step)
+        deadline = _Deadline(step.timeout_s, self._interrupt_step)
+        try:
+            with deadline:
+                return self._dispatch(step)
+        except (Exception, _TimedOut) as error:  # whatever the cancelled code raised
+            if not deadline.fired:
+                raise
+            raise StepTimeout(
+                f"timed out after {step.timeout_s:g}s (its `timeout`)", retryable=True
+            ) from error
+
+    def _interrupt_step(self) -> None:
+        """Cancel what the running step does on its connections (from the timer's thread)."""
+        for name in list(self._step_engines):
+            engine = self._engines.get(name)
+            if isinstance(engine, Interruptible):
+                engine.interrupt()
 
     def _skip(self, run_id: str, step: Step, result: RunResult) -> None:
         self.store.start_step(
@@ -357,6 +453,7 @@ class Executor:
         if name is None:
             raise StepError("the step names no connection")
         if name in self._engines:
+            self._step_engines.add(name)  # the step changed state a retry cannot undo
             return self._engines[name]
         connection = self.profile.connections.get(name)
         if connection is None:
@@ -369,6 +466,7 @@ class Executor:
             engine.close()
             raise
         self._engines[name] = engine
+        self._step_engines.add(name)
         return engine
 
     # --- the kinds of step
@@ -446,7 +544,8 @@ class Executor:
         else:
             from flowc.runtime import pyblocks  # imports pandas: only Python steps pay for it
 
-            inputs = {self.plan.step(i).node: self._take(i) for i in step.inputs}
+            keep = step.retries > 0  # another attempt reads the same rows again
+            inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
             reader = pyblocks.run_transform(
                 self.root, entry, inputs, columns=columns, node=step.node
             )
@@ -545,10 +644,13 @@ class Executor:
             data = data.read_all()  # read by several steps: kept whole
         self._held[step_id] = data
 
-    def _take(self, step_id: str) -> pa.RecordBatchReader:
+    def _take(self, step_id: str, *, keep: bool = False) -> pa.RecordBatchReader:
+        """The rows a step holds in Python; a stream is read once, unless `keep`."""
         data = self._held.get(step_id)
         if data is None:
             raise StepError(f"the rows of step `{step_id}` are not available")
+        if keep and isinstance(data, pa.RecordBatchReader):
+            data = self._held[step_id] = data.read_all()
         if isinstance(data, pa.Table):
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
         del self._held[step_id]  # a stream is read once
@@ -560,6 +662,47 @@ def _label(engine: Engine, labels: Mapping[str, str]) -> None:
     set_labels = getattr(engine, "set_labels", None)
     if set_labels is not None:
         set_labels(labels)
+
+
+class _TimedOut(BaseException):
+    """Raised in the main thread by SIGALRM when a step's time is up (not an `Exception`, so
+    that a user's `except Exception` does not swallow it)."""
+
+
+class _Deadline:
+    """A step's time limit. When it passes, `on_expiry` runs on a timer thread (to cancel a
+    statement running in an engine) and, in the main thread, SIGALRM raises `_TimedOut`
+    (to stop Python code: a block, a loader, flowc's own streaming)."""
+
+    def __init__(self, seconds: float, on_expiry: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._on_expiry = on_expiry
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._alarm = threading.current_thread() is threading.main_thread()
+        self._previous: Any = None
+
+    def __enter__(self) -> _Deadline:
+        if self._alarm:
+            self._previous = signal.signal(signal.SIGALRM, self._ring)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        if self._alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self._previous)
+
+    def _expire(self) -> None:
+        self.fired = True
+        self._on_expiry()
+
+    def _ring(self, signum: int, frame: object) -> None:
+        self.fired = True
+        raise _TimedOut
 
 
 def _consumers(plan: Plan) -> dict[str, int]:

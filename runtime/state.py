@@ -57,6 +57,12 @@ CREATE TABLE IF NOT EXISTS steps (
     PRIMARY KEY (run_id, step_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
+CREATE TABLE IF NOT EXISTS schedules (
+    pipeline TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    last_slot TEXT NOT NULL,
+    PRIMARY KEY (pipeline, profile)
+);
 """
 
 
@@ -187,6 +193,21 @@ class StateStore:
             "WHERE run_id = ? AND step_id = ? AND attempt = ?",
             (status, _iso(_now()), rows, self.redact(error), run_id, step_id, attempt),
         )
+
+    def set_last_slot(self, pipeline: str, profile: str, slot: datetime) -> None:
+        """Remember the last scheduled slot the scheduler dealt with (runtime/scheduler.py)."""
+        self._write(
+            "INSERT INTO schedules (pipeline, profile, last_slot) VALUES (?, ?, ?) "
+            "ON CONFLICT (pipeline, profile) DO UPDATE SET last_slot = excluded.last_slot",
+            (pipeline, profile, _iso(slot)),
+        )
+
+    def last_slot(self, pipeline: str, profile: str) -> datetime | None:
+        found = self._read(
+            "SELECT last_slot FROM schedules WHERE pipeline = ? AND profile = ?",
+            (pipeline, profile),
+        )
+        return _time(found[0][0]) if found else None
 
     def redact(self, text: str | None) -> str | None:
         """`text` with every secret value masked."""

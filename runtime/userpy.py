@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-from flowc.runtime.errors import StepError
+from flowc.runtime.errors import StepError, transient
 
 T = TypeVar("T")
 Guard = Callable[[Iterator[object]], Iterator[object]]
@@ -96,7 +96,7 @@ def user_error(error: BaseException, *, root: Path, node: str | None, what: str)
     _trim(summary, str(root.resolve()), set())
     text = "".join(summary.format())
     message = f"{what} raised {type(error).__name__}: {error}"
-    return StepError(message, node=node, user_traceback=text)
+    return StepError(message, node=node, user_traceback=text, retryable=transient(error))
 
 
 def _trim(summary: traceback.TracebackException, root: str, seen: set[int]) -> None:

@@ -159,6 +159,10 @@ class DuckDBEngine:
             self.execute(f"DROP TABLE {staged}")
         return rows
 
+    def interrupt(self) -> None:
+        """Cancel the running statement (from another thread): a step's timeout."""
+        self._con.interrupt()
+
     # --- a transaction the caller holds open -----------------------------------------------
 
     @property
