@@ -155,12 +155,16 @@ def explain(spec: Path, profile: str | None) -> None:
     help="Run only NODE (NODE+: and downstream, +NODE: and upstream); repeatable.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per step event.")
+@click.option(
+    "--full-refresh", is_flag=True, help="Rebuild incremental tables whole from their query."
+)
 def run(
     spec: Path,
     profile: str | None,
     param_texts: tuple[str, ...],
     selects: tuple[str, ...],
     as_json: bool,
+    full_refresh: bool,
 ) -> None:
     """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
     from flowc.compiler import config
@@ -184,7 +188,13 @@ def run(
     progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
     with progress:
         outcome = run_plan(
-            plan, profiles[0], root, params=params, listener=progress.event, only=only
+            plan,
+            profiles[0],
+            root,
+            params=params,
+            listener=progress.event,
+            only=only,
+            full_refresh=full_refresh,
         )
     if as_json:
         click.echo(

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from flowc.compiler.plan import SINCE
 from flowc.compiler.sql import declared_key, identifier_key
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -39,6 +40,7 @@ Parts = tuple[str, ...]  # a relation name: ("trips",), ("public", "taxi_zones")
 
 PLACEHOLDERS = {"duckdb": "$name", "postgres": "%(name)s", "bigquery": "@name"}
 _MARK = "flowcparam_"  # Postgres placeholders are marked while `%` is escaped
+_PLACEHOLDER = {"duckdb": "${}", "postgres": "%({})s", "bigquery": "@{}"}
 _ENGINES = {"duckdb": "DuckDB", "postgres": "Postgres", "bigquery": "BigQuery"}
 
 
@@ -314,6 +316,40 @@ class Renderer:
             f"MERGE INTO {q(parts)} AS _target\nUSING (\n{query}\n) AS _source\nON {on}"
             f"{update}\nWHEN NOT MATCHED THEN INSERT ({names}) VALUES ({values})"
         )
+
+    def incremental(
+        self, parts: Parts, query: str, time_column: str | None, unique_key: Sequence[str]
+    ) -> tuple[str | None, str | None, list[str]]:
+        """An incremental table's later runs: (the watermark query, the query finding a key
+        repeated among the new rows, the statements that add the new rows). The new rows are
+        the query's rows from `:flowc_since` (the watermark less the lookback) on; they
+        replace the rows of the same key (`unique_key`), else every row from the earliest
+        new row's time on, so that running one interval twice never duplicates a row."""
+        q = self.quoted
+        target = q(parts)
+        since = _PLACEHOLDER[self.target].format(SINCE)
+        new = f"SELECT * FROM (\n{query}\n) AS _query"
+        watermark = None
+        if time_column:
+            new += f"\nWHERE _query.{q((time_column,))} >= {since}"
+            watermark = f"SELECT MAX({q((time_column,))}) AS watermark FROM {target}"
+        insert = f"INSERT INTO {target}\n{new}"
+        if not unique_key:
+            assert time_column is not None  # F0221: one of the two is declared
+            column = q((time_column,))
+            earliest = f"SELECT MIN(_new.{column}) FROM (\n{new}\n) AS _new"
+            delete = f"DELETE FROM {target} WHERE {column} >= (\n{earliest}\n)"
+            return watermark, None, [delete, insert]
+        keys = ", ".join(q((k,)) for k in unique_key)
+        duplicates = (
+            f"SELECT {keys} FROM (\n{new}\n) AS _new GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
+        )
+        match = " AND ".join(f"_new.{q((k,))} = _old.{q((k,))}" for k in unique_key)
+        delete = (
+            f"DELETE FROM {target} AS _old WHERE EXISTS (\nSELECT 1 FROM (\n{new}\n) AS _new "
+            f"WHERE {match}\n)"
+        )
+        return watermark, duplicates, [delete, insert]
 
 
 def _star_modifier(star: exp.Star, target: str) -> str | None:

@@ -120,13 +120,24 @@ class Check(Model):
     on_fail: Literal["error", "warn"]
 
 
-class Incremental(Model):
-    """How an `incremental` transform would run; planned as a full refresh for now."""
+SINCE = "flowc_since"  # the parameter an incremental update binds: where its new rows start
 
+
+class Incremental(Model):
+    """How an `incremental` transform runs once its table exists (the step's `sql` builds it
+    whole: the first run, and `flowc run --full-refresh`). `watermark` reads the newest
+    `time_column` value; less `lookback_s` it is bound as `flowc_since`; `duplicates` finds a
+    `unique_key` repeated among the new rows (an error); `update` deletes the rows the new ones
+    supersede — those of the same key (`merge`), or every row from the earliest new row's time
+    on (`delete_insert`) — and inserts the new rows."""
+
+    duplicates: str | None = None
     lookback_s: float | None = None
-    strategy: Literal["full_refresh"] = "full_refresh"
+    strategy: Literal["merge", "delete_insert"]
     time_column: str | None = None
     unique_key: list[str] = []
+    update: list[str]
+    watermark: str | None = None
 
 
 class Step(Model):

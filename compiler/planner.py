@@ -391,7 +391,9 @@ class _Steps:
             materialization=kind,
             fused=query.fused,
             parameters=self.parameters([node.name, *query.fused]),
-            incremental=_incremental(node) if kind == "incremental" else None,
+            incremental=(
+                _incremental(node, renderer, parts, text) if kind == "incremental" else None
+            ),
         )
         self.finish(node.name, node.name)
 
@@ -640,11 +642,20 @@ def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
     )
 
 
-def _incremental(node: ir.TransformNode) -> plan.Incremental:
+def _incremental(
+    node: ir.TransformNode, renderer: Renderer, parts: tuple[str, ...], query: str
+) -> plan.Incremental:
+    key = [renderer.output_name(k.dotted) for k in node.unique_key]
+    time_column = renderer.output_name(node.time_column.dotted) if node.time_column else None
+    watermark, duplicates, update = renderer.incremental(parts, query, time_column, key)
     return plan.Incremental(
-        unique_key=[k.dotted for k in node.unique_key],
-        time_column=node.time_column.dotted if node.time_column else None,
+        strategy="merge" if key else "delete_insert",
+        unique_key=key,
+        time_column=time_column,
         lookback_s=_seconds(node.lookback),
+        watermark=watermark,
+        duplicates=duplicates,
+        update=update,
     )
 
 

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import math
 import signal
 import threading
 import time
@@ -57,7 +58,7 @@ from typing import Any
 
 import pyarrow as pa
 from flowc.compiler import config
-from flowc.compiler.plan import PipelineParam, Plan, Step
+from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import download, sinks, sources
 from flowc.runtime.engine import Engine, Interruptible, Query
 from flowc.runtime.engines import open_engine
@@ -258,9 +259,11 @@ class Executor:
         store: StateStore,
         listener: Listener | None = None,
         only: set[str] | None = None,
+        full_refresh: bool = False,
     ) -> None:
         self.plan = plan
         self.only = only
+        self.full_refresh = full_refresh
         self.profile = profile
         self.root = root
         self.params = dict(params)
@@ -524,11 +527,39 @@ class Executor:
 
     def _sql(self, step: Step) -> tuple[int | None, str | None]:
         engine = self.engine(step.connection)
-        self._statements(engine, step)
         output = step.outputs[0].name if step.outputs else None
+        later = step.incremental is not None and not self.full_refresh
+        exists = bool(later and output and engine.table_exists(output))
+        if exists and output and self._add_new_rows(engine, step, output):
+            return _count(engine, output), None
+        self._statements(engine, step)
         if output is None or step.materialization == "view":
             return None, None
         return _count(engine, output), None
+
+    def _add_new_rows(self, engine: Engine, step: Step, table: str) -> bool:
+        """An incremental table's later run: the rows from the watermark (less the lookback)
+        on replace the rows they supersede. False when the table is empty (built whole)."""
+        incremental = step.incremental
+        assert incremental is not None
+        params = dict(self.params)
+        if incremental.watermark is not None:
+            found = engine.read_batches(Query(incremental.watermark)).read_all().to_pylist()
+            newest = found[0]["watermark"] if found else None
+            if newest is None:
+                return False
+            params[SINCE] = _less(newest, incremental.lookback_s)
+        if incremental.duplicates is not None:
+            repeated = engine.read_batches(Query(incremental.duplicates, params)).read_all()
+            if repeated.num_rows:
+                key = _row_text(repeated.to_pylist()[0])
+                raise StepError(
+                    f"the new rows repeat a `unique_key` ({key}): which one to keep is "
+                    "ambiguous; make the key unique in the query"
+                )
+        for statement in incremental.update:
+            engine.execute(statement, params)
+        return True
 
     def _python(self, step: Step) -> tuple[int | None, str | None]:
         python = step.python
@@ -719,6 +750,21 @@ def _count(engine: Engine, table: str) -> int | None:
     return int(rows[0]["n"]) if rows else None
 
 
+def _less(newest: object, lookback_s: float | None) -> object:
+    """The watermark less the lookback (a date moves back whole days, rounded up)."""
+    if not lookback_s:
+        return newest
+    if isinstance(newest, dt.datetime):
+        return newest - dt.timedelta(seconds=lookback_s)
+    if isinstance(newest, dt.date):
+        return newest - dt.timedelta(days=math.ceil(lookback_s / 86_400))
+    if isinstance(newest, int):  # a sequence number, or epoch seconds
+        return newest - math.ceil(lookback_s)
+    if isinstance(newest, float):
+        return newest - lookback_s
+    return newest
+
+
 def _row_text(row: Mapping[str, object]) -> str:
     """`VendorID=3, fare_amount=8.50, ehail_fee=NULL`"""
     return ", ".join(f"{k}={'NULL' if v is None else v}" for k, v in row.items())
@@ -732,13 +778,21 @@ def run_plan(
     params: Mapping[str, object],
     listener: Listener | None = None,
     only: set[str] | None = None,
+    full_refresh: bool = False,
 ) -> RunResult:
     """Execute `plan` once (only the steps `only` names, when given), recording it in the
     project's `.flowc/state.db`."""
     store = StateStore.open(root, config.secret_values(profile))
     try:
         executor = Executor(
-            plan, profile, root, params=params, store=store, listener=listener, only=only
+            plan,
+            profile,
+            root,
+            params=params,
+            store=store,
+            listener=listener,
+            only=only,
+            full_refresh=full_refresh,
         )
         return executor.run()
     finally:
