@@ -3,11 +3,17 @@ watermark on, a batch seen twice never duplicates a row, `--full-refresh` rebuil
 
 from __future__ import annotations
 
+import os
+import subprocess
+import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
-from flowc_cli import flowc
+from bq_emulator import Emulator
+from flowc_cli import FLOWC, flowc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
 
 FLOW_TOML = '[project]\nname = "i"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -106,3 +112,48 @@ def test_a_key_repeated_in_the_new_rows_fails_and_changes_nothing(tmp_path: Path
     assert done.returncode == 1
     assert "repeat a `unique_key` (id=3)" in done.stderr
     assert rows(root) == EVERY_ROW[:2]
+
+
+# --- the same on BigQuery (the emulator) ---------------------------------------------------
+
+BQ_PROFILE = """
+[profiles.bq.local]
+type = "bigquery"
+project = "${GCP_PROJECT}"
+dataset = "events"
+api_endpoint = "${BQ_API_ENDPOINT}"
+"""
+
+
+@pytest.mark.parametrize("keys", KEYS.values(), ids=KEYS.keys())
+def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
+    tmp_path: Path, keys: str, bigquery_emulator: Emulator
+) -> None:
+    root = project(tmp_path, keys)
+    with (root / "flow.toml").open("a") as toml:
+        toml.write(BQ_PROFILE)
+    gcp_project = f"inc-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "GCP_PROJECT": gcp_project, "BQ_API_ENDPOINT": bigquery_emulator.endpoint}
+    for batches in ((1,), (2,), (2,), (3, 2)):
+        for old in (root / "data").glob("*.csv"):
+            old.unlink()
+        for index, batch in enumerate(batches):
+            (root / "data" / f"{index}_{batch}.csv").write_text(BATCHES[batch])
+        done = subprocess.run(
+            [*FLOWC, "run", "events.flow", "--profile", "bq"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    client = bigquery.Client(
+        project=gcp_project,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": bigquery_emulator.endpoint},
+    )
+    found = client.query_and_wait("SELECT id, amount FROM events.totals ORDER BY id, amount")
+    assert [tuple(row.values()) for row in found] == EVERY_ROW
+    client.close()  # type: ignore[no-untyped-call]
