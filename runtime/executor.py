@@ -521,13 +521,13 @@ class Executor:
             return (rows - had if rows is not None and had is not None else rows), None
         if not step.sql or sink.path is None:
             raise StepError(f"export `{step.id}` to a file has no query or path")
-        reader = engine.read_batches(Query(step.sql[-1], self.params))
+        query = Query(step.sql[-1], self.params)
         if sink.kind == "parquet":
-            staged = sinks.stage_parquet(
-                self.root, sink.path, reader, partition_by=sink.partition_by
+            staged = sinks.stage_parquet_query(
+                self.root, sink.path, engine, query, partition_by=sink.partition_by
             )
         else:
-            staged = sinks.stage_csv(self.root, sink.path, reader)
+            staged = sinks.stage_csv(self.root, sink.path, engine.read_batches(query))
         self._staged.append(staged)
         return staged.rows, None
 
@@ -542,9 +542,11 @@ class Executor:
         data = self._held.get(step_id)
         if data is None:
             raise StepError(f"the rows of step `{step_id}` are not available")
+        self._consumers[step_id] = self._consumers.get(step_id, 1) - 1
+        if isinstance(data, pa.RecordBatchReader) or self._consumers[step_id] <= 0:
+            del self._held[step_id]  # a stream is read once; a table until its last reader
         if isinstance(data, pa.Table):
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
-        del self._held[step_id]  # a stream is read once
         return data
 
 
