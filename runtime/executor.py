@@ -44,7 +44,7 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
-from flowc.runtime import download, sinks, sources
+from flowc.runtime import sinks, sources
 from flowc.runtime.engine import Engine, Query
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError
@@ -412,6 +412,8 @@ class Executor:
         if unknown:
             raise StepError(f"unknown csv option(s) {', '.join(unknown)}")
         if source.kind == "http":
+            from flowc.runtime import download  # urllib and tenacity: only http sources pay
+
             return download.read_http(source.path, file_format, columns=source.columns, **options)
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 from flowc.runtime.columns import match_names
 from flowc.runtime.engine import Data, Engine, Query, Table
 from flowc.runtime.errors import StepError
@@ -184,6 +183,8 @@ def _write_dataset(reader: pa.RecordBatchReader, folder: Path, partition_by: Seq
     if not folder.exists():  # no rows: still leave the folder, with the schema if it can
         folder.mkdir(parents=True)
         if partitioning is None:
+            import pyarrow.parquet as pq
+
             pq.write_table(reader.schema.empty_table(), folder / "part-0.parquet")
 
 

@@ -33,6 +33,11 @@ from flowc.runtime.errors import StepError
 
 DIALECT = "duckdb"
 MEMORY = ":memory:"
+# DuckDB's buffer pool per database, unless flow.toml sets `memory_limit`. DuckDB's own
+# default, 80% of the machine's memory, lets its cache of the tables a run writes grow with
+# the data (about 900 MB of RSS for a 5-million-row load); beyond the limit DuckDB evicts
+# written blocks and spills joins, sorts and aggregates to disk, so a run's memory stays flat.
+MEMORY_LIMIT = "256MB"
 R = TypeVar("R")
 _counter = itertools.count()
 
@@ -57,7 +62,9 @@ class DuckDBEngine:
         self._in_transaction = False
 
     @classmethod
-    def connect(cls, path: Path | str, *, read_only: bool = False) -> DuckDBEngine:
+    def connect(
+        cls, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+    ) -> DuckDBEngine:
         """Open (creating the file and its folder) the database at `path`.
 
         >>> DuckDBEngine.connect(":memory:").table_exists("t")
@@ -66,7 +73,8 @@ class DuckDBEngine:
         if str(path) != MEMORY and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            return cls(duckdb.connect(str(path), read_only=read_only))
+            config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+            return cls(duckdb.connect(str(path), read_only=read_only, config=config))
         except duckdb.Error as error:
             raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
 
@@ -74,7 +82,8 @@ class DuckDBEngine:
     def from_settings(cls, settings: DuckDBSettings, root: Path) -> DuckDBEngine:
         """The connection a profile declares; its `path` is relative to the project root."""
         path = settings.path if settings.path == MEMORY else root / settings.path
-        return cls.connect(path, read_only=settings.read_only)
+        limit = settings.memory_limit or MEMORY_LIMIT
+        return cls.connect(path, read_only=settings.read_only, memory_limit=limit)
 
     def __enter__(self) -> DuckDBEngine:
         return self
