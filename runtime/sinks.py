@@ -10,7 +10,9 @@ one). Table sinks delegate to the engine's atomic `replace`, `append` and `merge
 `parquet(dir, partition_by=[...])` writes Hive-style folders (`col=value/part-0.parquet`,
 one file per partition); the partition columns live in the folder names, not in the files,
 as Hive, Spark and DuckDB (`hive_partitioning`) expect. Without `partition_by` the folder
-holds one `part-0.parquet`.
+holds one `part-0.parquet`. The executor's Parquet sinks go through `stage_parquet_query`:
+an engine that writes Parquet itself (DuckDB's `COPY`) writes that same layout without the
+rows passing through Python; others stream through Arrow.
 """
 
 from __future__ import annotations
