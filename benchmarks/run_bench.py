@@ -310,6 +310,15 @@ def bench_overhead(flowc: list[str], runs: int) -> list[Row]:
         ),
         Row(
             "",
+            "CPU (user+sys)",
+            f"{found['flowc'].cpu:.2f} s",
+            f"{found['duckdb'].cpu:.2f} s",
+            f"{found['flowc'].cpu / found['duckdb'].cpu:.2f}x",
+            "-",
+            "",
+        ),
+        Row(
+            "",
             "peak RSS",
             f"{found['flowc'].peak_mb:.0f} MB",
             f"{found['duckdb'].peak_mb:.0f} MB",
