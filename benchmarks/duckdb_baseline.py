@@ -7,6 +7,7 @@ checks, the rename as a hand-writer does it (in SQL), same outputs: the warehous
 Parquet by day, the daily CSV. Outputs go to PROJECT/baseline/ (replaced on every run).
 """
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -51,3 +52,7 @@ con.execute(
 )
 con.execute(f"COPY daily_stats TO '{out}/daily_stats.csv' (HEADER)")
 con.commit()
+con.close()
+# Leave as `flowc` does: no interpreter teardown (which also, now and then, aborts in a
+# library's thread destructor).
+os._exit(0)
