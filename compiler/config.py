@@ -63,7 +63,7 @@ _SSLMODES: dict[str, SslMode] = {
     mode: mode for mode in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 }
 _KEYS: dict[ConnectionType, dict[str, tuple[type, ...]]] = {
-    "duckdb": {"path": (str,), "read_only": (bool, str)},
+    "duckdb": {"path": (str,), "read_only": (bool, str), "memory_limit": (str,)},
     "postgres": {
         **dict.fromkeys(("url", "host", "dbname", "user", "password", "schema"), (str,)),
         "port": (int, str),
@@ -85,6 +85,7 @@ _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>(?:[^}$]|\$(?!\{))*))?\}")
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -96,6 +97,9 @@ class DuckDBSettings(Model):
     type: Literal["duckdb"] = "duckdb"
     path: str
     read_only: bool = False
+    # DuckDB's buffer pool (e.g. "4GB"); beyond it DuckDB spills to disk. None: the runtime's
+    # default (runtime/engines/duckdb.py), not DuckDB's 80% of the machine's memory.
+    memory_limit: str | None = None
 
 
 class PostgresSettings(Model):
@@ -717,7 +721,14 @@ def _duckdb(conn: _Conn) -> DuckDBSettings | None:
     read_only = _flag(conn, "read_only")
     if path == "":
         conn.invalid("path", f"`path` of connection `{conn.where}` is empty")
-    return DuckDBSettings(path=path, read_only=read_only) if path else None
+    memory_limit = conn.get("memory_limit")
+    if memory_limit is not None and not _MEMORY.fullmatch(memory_limit.strip()):
+        detail = f"`memory_limit` of connection `{conn.where}` is not a size: `{memory_limit}`"
+        conn.invalid("memory_limit", detail, hint='write it like "512MB" or "4GB"')
+        memory_limit = None
+    if not path:
+        return None
+    return DuckDBSettings(path=path, read_only=read_only, memory_limit=memory_limit)
 
 
 def _flag(conn: _Conn, key: str) -> bool:

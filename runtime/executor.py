@@ -59,18 +59,11 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import download, sinks, sources
+from flowc.runtime import sinks, sources
 from flowc.runtime.engine import Engine, Interruptible, Query
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.state import StateStore, StepStatus
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 SAMPLE_ROWS = 5
 DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
@@ -342,6 +335,15 @@ class Executor:
     ) -> tuple[int | None, str | None]:
         """Run `step`, again (up to its `retries`, the delay doubling from `retry_delay`) while
         it fails in a way worth retrying and nothing it did is left to undo."""
+        if not step.retries:
+            return self._attempt(run_id, step, 1)
+        from tenacity import (  # only steps with retries pay for the import
+            RetryCallState,
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_exponential,
+        )
 
         def worth_retrying(error: BaseException) -> bool:
             return isinstance(error, StepError) and error.retryable and not self._step_engines
@@ -520,6 +522,8 @@ class Executor:
         if unknown:
             raise StepError(f"unknown csv option(s) {', '.join(unknown)}")
         if source.kind == "http":
+            from flowc.runtime import download  # urllib and tenacity: only http sources pay
+
             return download.read_http(source.path, file_format, columns=source.columns, **options)
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options
@@ -658,13 +662,13 @@ class Executor:
             return (rows - had if rows is not None and had is not None else rows), None
         if not step.sql or sink.path is None:
             raise StepError(f"export `{step.id}` to a file has no query or path")
-        reader = engine.read_batches(Query(step.sql[-1], self.params))
+        query = Query(step.sql[-1], self.params)
         if sink.kind == "parquet":
-            staged = sinks.stage_parquet(
-                self.root, sink.path, reader, partition_by=sink.partition_by
+            staged = sinks.stage_parquet_query(
+                self.root, sink.path, engine, query, partition_by=sink.partition_by
             )
         else:
-            staged = sinks.stage_csv(self.root, sink.path, reader)
+            staged = sinks.stage_csv(self.root, sink.path, engine.read_batches(query))
         self._staged.append(staged)
         return staged.rows, None
 
@@ -680,11 +684,15 @@ class Executor:
         data = self._held.get(step_id)
         if data is None:
             raise StepError(f"the rows of step `{step_id}` are not available")
-        if keep and isinstance(data, pa.RecordBatchReader):
-            data = self._held[step_id] = data.read_all()
+        if keep:  # held whole until the run ends: each attempt reads the rows again
+            if isinstance(data, pa.RecordBatchReader):
+                data = self._held[step_id] = data.read_all()
+            return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+        self._consumers[step_id] = self._consumers.get(step_id, 1) - 1
+        if isinstance(data, pa.RecordBatchReader) or self._consumers[step_id] <= 0:
+            del self._held[step_id]  # a stream is read once; a table until its last reader
         if isinstance(data, pa.Table):
             return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
-        del self._held[step_id]  # a stream is read once
         return data
 
 

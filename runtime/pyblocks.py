@@ -177,7 +177,11 @@ def as_form(reader: pa.RecordBatchReader, form: Form) -> object:
     if form == "batches":
         return iter(reader)
     table = reader.read_all()
-    return table if form == "arrow" else table.to_pandas(types_mapper=_pandas_type)
+    if form == "arrow":
+        return table
+    # each column's Arrow memory is released as soon as it is converted: the peak is about
+    # one copy of the input, not two
+    return table.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=True)
 
 
 def _pandas_type(arrow: pa.DataType) -> pd.ArrowDtype | None:

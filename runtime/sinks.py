@@ -10,7 +10,9 @@ one). Table sinks delegate to the engine's atomic `replace`, `append` and `merge
 `parquet(dir, partition_by=[...])` writes Hive-style folders (`col=value/part-0.parquet`,
 one file per partition); the partition columns live in the folder names, not in the files,
 as Hive, Spark and DuckDB (`hive_partitioning`) expect. Without `partition_by` the folder
-holds one `part-0.parquet`.
+holds one `part-0.parquet`. The executor's Parquet sinks go through `stage_parquet_query`:
+an engine that writes Parquet itself (DuckDB's `COPY`) writes that same layout without the
+rows passing through Python; others stream through Arrow.
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 from flowc.runtime.columns import match_names
-from flowc.runtime.engine import Data, Engine, Table
+from flowc.runtime.engine import Data, Engine, Query, Table
 from flowc.runtime.errors import StepError
 
 if TYPE_CHECKING:
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
 
 Mode = Literal["replace", "append", "merge"]
 ROWS_PER_GROUP = 131_072
+
+
+@runtime_checkable
+class ParquetExporter(Protocol):
+    """An engine that writes a query's rows as Parquet itself (DuckDB): the same layout as
+    `stage_parquet`, without the rows passing through Python."""
+
+    def export_parquet(
+        self, query: Query, folder: Path, partition_by: Sequence[str] = ()
+    ) -> int: ...
 
 
 class Staged:
@@ -75,6 +86,27 @@ def stage_parquet(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Staged(staging, target, counter.rows)
+
+
+def stage_parquet_query(
+    root: Path, directory: str, engine: Engine, query: Query, *, partition_by: Sequence[str] = ()
+) -> Staged:
+    """`stage_parquet` for the rows of `query` on `engine`: written by the engine itself when
+    it can (no Arrow table, no Python in the loop), else streamed through Arrow."""
+    if not isinstance(engine, ParquetExporter):
+        reader = engine.read_batches(query)
+        return stage_parquet(root, directory, reader, partition_by=partition_by)
+    target = root / directory
+    with _os_errors(target):
+        staging = _sibling(target, "tmp")
+    try:
+        with _os_errors(target):
+            rows = engine.export_parquet(query, staging, partition_by)
+            staging.mkdir(parents=True, exist_ok=True)  # partitioned, no rows: still a folder
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Staged(staging, target, rows)
 
 
 def stage_csv(root: Path, path: str, data: pa.RecordBatchReader) -> Staged:
@@ -153,6 +185,8 @@ def _write_dataset(reader: pa.RecordBatchReader, folder: Path, partition_by: Seq
     if not folder.exists():  # no rows: still leave the folder, with the schema if it can
         folder.mkdir(parents=True)
         if partitioning is None:
+            import pyarrow.parquet as pq
+
             pq.write_table(reader.schema.empty_table(), folder / "part-0.parquet")
 
 

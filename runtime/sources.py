@@ -37,8 +37,6 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
-import pyarrow.parquet as pq
 from flowc.runtime.columns import ColumnLike, Conformer, declared_schema
 from flowc.runtime.errors import DataError, StepError
 
@@ -321,6 +319,8 @@ def _open_text(path: Path) -> TextIO:
 def _parquet_batches(
     path: Path, origin: str, columns: Columns, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
+    import pyarrow.parquet as pq  # imported where used: a CSV-only run starts faster
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
@@ -358,6 +358,8 @@ def _line_chunks(path: Path, origin: str, chunk_bytes: int) -> Iterator[bytes]:
 
 
 def _parse_json(chunk: bytes, origin: str, first_row: int) -> pa.Table:
+    import pyarrow.json as pa_json  # imported where used: a CSV-only run starts faster
+
     try:
         return pa_json.read_json(io.BytesIO(chunk))
     except pa.ArrowInvalid as error:

@@ -302,6 +302,19 @@ def test_f0606_invalid_values(tmp_path: Path, line: str, needle: str) -> None:
         assert hint == "did you mean `require`?"
 
 
+def test_duckdb_memory_limit_is_a_size(tmp_path: Path) -> None:
+    toml = '[profiles.dev.db]\ntype = "duckdb"\nmemory_limit = "${LIMIT:-1.5GB}"\n'
+    _, [dev], diagnostics = load(tmp_path, toml)
+    assert dev.connections["db"].settings == DuckDBSettings(
+        path=".flowc/db.duckdb", memory_limit="1.5GB"
+    )
+    assert len(diagnostics) == 0
+    _, _, diagnostics = load(tmp_path, toml, env={"LIMIT": "lots"})
+    message, hint, at = only(diagnostics, "F0606")
+    assert "is not a size: `lots`" in message and hint == 'write it like "512MB" or "4GB"'
+    assert at == "3:16"
+
+
 def test_f0606_url_checks_never_show_the_url(tmp_path: Path) -> None:
     toml = '[profiles.dev.pg]\ntype = "postgres"\nurl = "mysql://u:hunter2@h/d"\nhost = "h"\n'
     _, _, diagnostics = load(tmp_path, toml)

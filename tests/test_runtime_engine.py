@@ -49,6 +49,19 @@ def test_connect_creates_the_file_and_its_folder(tmp_path: Path) -> None:
     assert DIALECT == "duckdb" == engine.dialect
 
 
+def memory_limit(engine: DuckDBEngine) -> object:
+    found = engine.read_batches(Query("SELECT current_setting('memory_limit') AS m"))
+    return found.read_all().to_pylist()[0]["m"]
+
+
+def test_the_buffer_pool_is_bounded_by_default_and_by_flow_toml(tmp_path: Path) -> None:
+    with DuckDBEngine.from_settings(DuckDBSettings(path="a.duckdb"), tmp_path) as engine:
+        assert memory_limit(engine) == "244.1 MiB"  # 256MB, not 80% of the machine
+    settings = DuckDBSettings(path="b.duckdb", memory_limit="1GB")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        assert memory_limit(engine) == "953.6 MiB"
+
+
 def test_load_and_read_batches_round_trip_in_a_new_schema(engine: DuckDBEngine) -> None:
     loaded = engine.load_batches("ny_taxi.people", SCHEMA, batches((1, "a"), (2, "b")))
     assert loaded == 2

@@ -16,7 +16,7 @@ import pytest
 from flowc.runtime.engine import Query
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc.runtime.errors import DataError, StepError
-from flowc.runtime.sinks import write_csv, write_parquet, write_table
+from flowc.runtime.sinks import stage_parquet_query, write_csv, write_parquet, write_table
 
 _TYPES: dict[str, pa.DataType] = {"day": pa.date32(), "trips": pa.int64(), "note": pa.string()}
 SCHEMA = pa.schema(list(_TYPES.items()))
@@ -87,6 +87,30 @@ def test_a_failing_parquet_write_leaves_the_old_output_intact(tmp_path: Path) ->
 def test_partition_by_an_unknown_column_fails(tmp_path: Path) -> None:
     with pytest.raises(StepError, match="no column `month`"):
         write_parquet(tmp_path, "out/t", stream((D1, 1, "a")), partition_by=["month"])
+
+
+def test_duckdb_writes_the_same_parquet_layout_itself(tmp_path: Path) -> None:
+    """The executor's route: DuckDB writes a query's rows, staged like the Arrow route."""
+    with DuckDBEngine.connect(tmp_path / "w.duckdb") as engine:
+        write_table(engine, "t", stream((D1, 1, "a"), (D2, 2, "b"), (D1, 3, None)))
+        query = Query("SELECT * FROM t WHERE trips >= $low", {"low": 1, "unused": 0})
+        staged = stage_parquet_query(tmp_path, "out/t", engine, query, partition_by=["DAY"])
+        assert staged.rows == 3 and not (tmp_path / "out" / "t").exists()  # not yet in place
+        staged.commit()
+        out = tmp_path / "out" / "t"
+        assert files(out) == ["day=2020-10-01/part-0.parquet", "day=2020-10-02/part-0.parquet"]
+        first = pq.read_table(out / "day=2020-10-01" / "part-0.parquet")
+        assert first.schema.names == ["trips", "note"]
+        assert first.column("note").to_pylist() == ["a", None]
+
+        none = Query("SELECT * FROM t WHERE trips > 9")
+        stage_parquet_query(tmp_path, "out/none", engine, none).commit()
+        assert pq.read_table(tmp_path / "out" / "none" / "part-0.parquet").num_rows == 0
+        stage_parquet_query(tmp_path, "out/t", engine, none, partition_by=["day"]).commit()
+        assert files(out) == []  # replaced by an empty folder
+        with pytest.raises(StepError, match="no column `month`"):
+            stage_parquet_query(tmp_path, "out/t", engine, query, partition_by=["month"])
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["none", "t"]
 
 
 def test_csv_has_a_header_and_is_replaced_atomically(tmp_path: Path) -> None:
