@@ -259,6 +259,8 @@ class _Progress:
             click.echo(line.rstrip())
         if event.status == "warned" and event.message:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
+        if event.status == "waiting" and event.message:  # another run holds the run lock
+            click.echo(f"{event.step}: {event.message}", err=True)
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -26,8 +26,8 @@ connection, so a transfer into Python materializes its rows (an Arrow table) bef
 Python block runs; step `retries` are not applied (a failed statement aborts DuckDB's
 transaction; `http` sources retry their downloads themselves); `timeout_s` is not enforced.
 
-Only DuckDB connections can run for now; a step on a Postgres or BigQuery connection fails
-with a `StepError` saying so.
+DuckDB and Postgres connections can run (Postgres: docs/postgres.md); a step on a BigQuery
+connection fails with a `StepError` saying so.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import PipelineParam, Plan, Step
-from flowc.runtime import download, sinks, sources
-from flowc.runtime.engine import Engine, Query
+from flowc.runtime import csv_copy, download, sinks, sources
+from flowc.runtime.engine import CsvCopying, Engine, Query, RunLocking
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError
 from flowc.runtime.state import StateStore, StepStatus
@@ -201,7 +201,7 @@ class StepEvent:
     step: str
     node: str
     kind: str
-    status: str  # running, succeeded, warned, failed, skipped
+    status: str  # running, waiting (message: for what), succeeded, warned, failed, skipped
     rows: int | None = None
     seconds: float | None = None
     message: str | None = None
@@ -248,6 +248,7 @@ class Executor:
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
+        self._current: Step | None = None  # the step running
 
     # --- the run
 
@@ -292,6 +293,7 @@ class Executor:
             run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
         )
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
+        self._current = step
         started = time.perf_counter()
         status: StepStatus = "succeeded"
         message: str | None = None
@@ -323,6 +325,12 @@ class Executor:
         )
         self.store.finish_step(run_id, step.id, "skipped")
         self._emit(result, StepEvent(step.id, step.node, step.kind, "skipped"))
+
+    def _waiting(self, message: str) -> None:
+        """A step waits (for another run's lock): said as a `waiting` event of that step."""
+        step = self._current
+        if step is not None and self.listener is not None:
+            self.listener(StepEvent(step.id, step.node, step.kind, "waiting", message=message))
 
     def _emit(self, result: RunResult, event: StepEvent) -> None:
         result.events.append(event)
@@ -358,6 +366,10 @@ class Executor:
         engine = open_engine(connection, self.root)
         try:
             engine.begin()
+            if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait here
+                plan = self.plan
+                key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
+                engine.lock_run(key, self._waiting)
         except StepError:
             engine.close()
             raise
@@ -391,6 +403,10 @@ class Executor:
         table = step.outputs[0].name
         if step.sql:  # the table with its declared columns, then the rows by name
             self._statements(engine, step)
+            if isinstance(engine, CsvCopying):  # the engine parses the CSV itself
+                copied = csv_copy.load(engine, self.root, step)
+                if copied is not None:
+                    return copied, None
             return engine.append(table, reader), None
         rows = engine.replace_atomically(
             table, lambda staging: engine.create_table(staging, reader)
@@ -495,7 +511,7 @@ class Executor:
             source = self.engine(transfer.from_connection)
             reader = source.read_batches(Query(step.sql[-1], self.params))
         if transfer.to_connection is None:  # into Python: held, materialized (see above)
-            table = reader.read_all()
+            table = _spelled(reader.read_all(), step)
             self._hold(step.id, table)
             return table.num_rows, None
         if transfer.table is None:
@@ -554,6 +570,18 @@ def _consumers(plan: Plan) -> dict[str, int]:
         for name in step.inputs:
             found[name] = found.get(name, 0) + 1
     return found
+
+
+def _spelled(table: pa.Table, step: Step) -> pa.Table:
+    """`table` with its columns named as the spec spells them (the transfer's output columns)
+    where the engine folded their case (Postgres: `vendorid` is the spec's `VendorID`)."""
+    declared = [c.name for c in step.outputs[0].columns or []] if step.outputs else []
+    names = table.column_names
+    if len(declared) != len(names) or declared == names:
+        return table
+    if [n.lower() for n in declared] != [n.lower() for n in names]:
+        return table
+    return table.rename_columns(declared)
 
 
 def _count(engine: Engine, table: str) -> int | None:

