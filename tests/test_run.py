@@ -205,7 +205,7 @@ def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
 
 def test_other_engines_are_a_step_error(fresh: Path, tmp_path: Path) -> None:
     root = copy(fresh, tmp_path)
-    result = flowc("run", SPEC, "--profile", "pg", cwd=root)
+    result = flowc("run", SPEC, "--profile", "bq", cwd=root)
     assert result.returncode == 1
     assert "not available yet" in result.stderr
     assert "Traceback" not in result.stderr
