@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench clean
+.PHONY: demo test test-slow install install-test lint typecheck bench bench-pg clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ test-slow: install-test
 
 bench: install
 	$(BIN)/python benchmarks/check_bench.py
+
+bench-pg: install-test
+	$(BIN)/python benchmarks/pg_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
