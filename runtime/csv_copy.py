@@ -56,7 +56,13 @@ def load(engine: CsvCopying, root: Path, step: Step) -> int | None:
         origin = _origin(root, path)
         with _open(path, origin) as data:
             rows += engine.copy_csv(
-                output.name, columns, data, origin=origin, header=header, delimiter=delimiter
+                output.name,
+                columns,
+                data,
+                origin=origin,
+                header=header,
+                delimiter=delimiter,
+                new_table=True,  # the step's statements have just created it
             )
     return rows
 

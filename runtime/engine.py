@@ -143,9 +143,11 @@ class CsvCopying(Protocol):
         origin: str,
         header: bool = True,
         delimiter: str = ",",
+        new_table: bool = False,
     ) -> int:
         """Append a CSV stream's rows to `table` (its `columns`, in the file's order); a value
-        the engine rejects is a `DataError` naming `origin`, the row and the column."""
+        the engine rejects is a `DataError` naming `origin`, the row and the column.
+        `new_table`: the table was created in the open transaction (the engine may use it)."""
         ...
 
 

@@ -183,3 +183,19 @@ def test_a_second_run_waits_for_the_run_lock_and_says_so(pg: PgDatabase) -> None
     finally:
         first.close()
         second.close()
+
+
+def test_copy_into_a_table_new_in_the_transaction_works_with_or_without_cursors(
+    engine: PostgresEngine, pg: PgDatabase
+) -> None:
+    engine.begin()
+    engine.execute('CREATE TABLE "t" ("x" INT)')
+    assert engine.copy_csv("t", ["x"], io.BytesIO(b"x\n1\n"), origin="a.csv", new_table=True) == 1
+    engine.execute('CREATE TABLE "u" ("x" INT)')
+    open_read = engine.read_batches(Query('SELECT * FROM "t"'))  # a cursor is open now
+    assert engine.copy_csv("u", ["x"], io.BytesIO(b"x\n2\n"), origin="b.csv", new_table=True) == 1
+    assert open_read.read_all().num_rows == 1
+    engine.commit()
+    assert pg.query('SELECT x FROM work."t" UNION ALL SELECT x FROM work."u"') == [(1,), (2,)]
+    # outside a transaction the table is not new to it: a plain COPY
+    assert engine.copy_csv("u", ["x"], io.BytesIO(b"x\n3\n"), origin="c.csv", new_table=True) == 1

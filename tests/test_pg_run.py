@@ -246,6 +246,12 @@ def test_kill_9_in_the_middle_of_a_load_leaves_the_table(project: Path, pg: PgDa
     assert pg_tables(pg) == before
 
 
+ADVISORY_HELD = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
 def test_two_runs_at_once_take_turns(project: Path, pg: PgDatabase) -> None:
     rename = project / "blocks" / "rename.py"  # the first run holds its lock a while
     rename.write_text(
@@ -256,7 +262,7 @@ def test_two_runs_at_once_take_turns(project: Path, pg: PgDatabase) -> None:
     )
     first = _start(project, "--param", "run_date=2020-10-01")
     try:
-        _wait_for(pg, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        _wait_for(pg, ADVISORY_HELD)
         second = flowc(
             "run", SPEC, "--profile", "pg", "--param", "run_date=2020-11-01", cwd=project
         )
