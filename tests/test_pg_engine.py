@@ -199,3 +199,33 @@ def test_copy_into_a_table_new_in_the_transaction_works_with_or_without_cursors(
     assert pg.query('SELECT x FROM work."t" UNION ALL SELECT x FROM work."u"') == [(1,), (2,)]
     # outside a transaction the table is not new to it: a plain COPY
     assert engine.copy_csv("u", ["x"], io.BytesIO(b"x\n3\n"), origin="c.csv", new_table=True) == 1
+
+
+def test_a_source_error_while_copying_is_raised_as_itself(
+    engine: PostgresEngine, pg: PgDatabase
+) -> None:
+    schema = pa.schema([pa.field("x", pa.int64())])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch([pa.array([1, 2])], schema=schema)
+        raise DataError("data/a.csv", 3, "x", "'y' is not a valid bigint")
+
+    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    with pytest.raises(DataError, match=r"data/a\.csv, row 3, column `x`"):
+        engine.replace_atomically("t", lambda staging: engine.create_table(staging, reader))
+    assert pg.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'work'") == [(0,)]
+
+
+def test_time_zones_bytes_and_durations_round_trip(engine: PostgresEngine) -> None:
+    table = pa.table(
+        {
+            "at": pa.array(
+                [dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC), None], pa.timestamp("us", "UTC")
+            ),
+            "raw": pa.array([b"\x00\xffab", None], pa.binary()),
+            "t": pa.array([dt.time(1, 2, 3), None], pa.time64("us")),
+            "took": pa.array([dt.timedelta(days=1, microseconds=5), None], pa.duration("us")),
+        }
+    )
+    engine.create_table("z", _reader(table))
+    assert engine.read_batches("z").read_all().equals(table)

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import psycopg2
 import psycopg2.extensions
@@ -186,7 +187,8 @@ class PostgresEngine:
         with self._transaction():
             self._ensure_schema(target)
             if isinstance(data, Query):
-                return self._rowcount(f"CREATE TABLE {self.quote(target)} AS {data.sql}", data)
+                sql = f"CREATE TABLE {self.quote(target)} AS {_body(data.sql)}"
+                return self._rowcount(sql, data)
             columns = ", ".join(f"{fold(f.name)} {postgres_type(f.type)}" for f in data.schema)
             self.execute(f"CREATE TABLE {self.quote(target)} ({columns})")
             return self._copy_batches(target, [n.lower() for n in data.schema.names], data)
@@ -339,12 +341,13 @@ class PostgresEngine:
 
     def _insert_query(self, target: TableName, names: Sequence[str], data: Query) -> int:
         with self._errors(), self._con.cursor() as cursor:
-            cursor.execute(f"SELECT * FROM ({data.sql}) AS _q LIMIT 0", dict(data.params))
+            cursor.execute(f"SELECT * FROM ({_body(data.sql)}) AS _q LIMIT 0", dict(data.params))
             given = [d.name for d in cursor.description or ()]
         columns = _match_columns(given, names, target)
         into = ", ".join(quote_identifier(c) for c in columns)
         picked = ", ".join('_q."' + g.replace('"', '""') + '"' for g in given)
-        sql = f"INSERT INTO {self.quote(target)} ({into}) SELECT {picked} FROM ({data.sql}) AS _q"
+        rows = f"({_body(data.sql)}) AS _q"
+        sql = f"INSERT INTO {self.quote(target)} ({into}) SELECT {picked} FROM {rows}"
         return self._rowcount(sql, data)
 
     def _rowcount(self, sql: str, data: Query) -> int:
@@ -445,13 +448,20 @@ def _errors(secrets: Sequence[str], what: str) -> Iterator[None]:
         raise StepError(f"{what}: {text}") from None
 
 
+def _body(sql: str) -> str:
+    """A query to nest in another statement: without its final `;`.
+
+    >>> _body("SELECT 1;\n")
+    'SELECT 1'
+    """
+    return sql.strip().rstrip(";").rstrip()
+
+
 def _url_passwords(url: str) -> list[str]:
     """The password inside a connection URL, as written and decoded, to keep out of messages."""
     with contextlib.suppress(psycopg2.Error):
         password = psycopg2.extensions.parse_dsn(url).get("password")
         if password:
-            from urllib.parse import quote
-
             return [password, quote(password, safe="")]
     return []
 
@@ -498,6 +508,7 @@ _TYPE_NAMES: list[tuple[Callable[[pa.DataType], bool], str]] = [
     (pa.types.is_date, "DATE"),
     (pa.types.is_time, "TIME"),
     (pa.types.is_duration, "INTERVAL"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTEA"),
 ]
 
 # result column type OIDs (pg_type) -> Arrow
