@@ -34,6 +34,7 @@ import hashlib
 import io
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +53,7 @@ from flowc.runtime.errors import DataError, StepError
 DIALECT = "postgres"
 R = TypeVar("R")
 COPY_CHUNK_BYTES = 1 << 20
+LOCK_POLL_SECONDS = 0.2
 _counter = itertools.count()
 
 
@@ -307,7 +309,10 @@ class PostgresEngine:
         )
         who = f" (Postgres backend {holder})" if holder is not None else ""
         on_wait(f"waiting for another run of {key} to finish{who}")
-        self._scalar("SELECT pg_advisory_xact_lock(%(k)s)", {"k": number})
+        # polled, not a blocking pg_advisory_xact_lock: a blocked libpq call would not see
+        # Ctrl-C, a sleep does
+        while not self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+            time.sleep(LOCK_POLL_SECONDS)
 
     # --- catalog --------------------------------------------------------------------------
 
