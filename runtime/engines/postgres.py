@@ -17,8 +17,11 @@ Rows in. Arrow batches are written as CSV by pyarrow, a batch at a time, into on
 the executor): the server parses and type-checks the values; a value it rejects fails the
 step naming the file, the row and the column (from Postgres's COPY error context).
 
-Rows out. A query's rows stream through a server-side (named) cursor, `batch_size` rows at
-a time, into Arrow batches typed from the result's column types.
+Rows out. A query's result is kept in a TEMP table and read back a range of pages at a
+time (`ctid`), each range by `COPY ... TO STDOUT (FORMAT csv)` parsed by pyarrow's CSV reader
+into the Arrow types of the result's columns: memory is bounded by a range (about
+`batch_size` rows), and no value becomes a Python object. Types that CSV text cannot carry to
+pyarrow (bytea, time, interval, ...) are read through a named cursor instead.
 
 Concurrency. `lock_run` takes a transaction-level advisory lock keyed by the run's
 (project, pipeline, profile): a second run of the same pipeline and profile waits, saying
