@@ -8,6 +8,7 @@ import decimal
 import io
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from flowc.runtime.engine import CsvCopying, Query, RunLocking, TableName
 from flowc.runtime.engines.postgres import PostgresEngine
 from flowc.runtime.errors import DataError, StepError
 from pg_server import PgDatabase
+from psycopg2.extensions import make_dsn
 from pydantic import SecretStr
 
 
@@ -229,3 +231,18 @@ def test_time_zones_bytes_and_durations_round_trip(engine: PostgresEngine) -> No
     )
     engine.create_table("z", _reader(table))
     assert engine.read_batches("z").read_all().equals(table)
+
+
+def test_a_user_who_may_not_create_schemas_works_in_an_existing_one(pg: PgDatabase) -> None:
+    role = f"flowc_reader_{uuid.uuid4().hex[:8]}"  # roles belong to the whole server
+    pg.execute(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'reader-pw'; GRANT CREATE ON SCHEMA public TO {role}"
+    )
+    try:
+        dsn = make_dsn(pg.dsn, user=role, password="reader-pw")
+        with PostgresEngine.connect(dsn, schema="public") as engine:
+            assert engine.create_table("t", Query("SELECT 1 AS x")) == 1
+        with pytest.raises(StepError, match="permission denied"):
+            PostgresEngine.connect(dsn, schema="elsewhere")
+    finally:
+        pg.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")

@@ -103,7 +103,10 @@ class PostgresEngine:
             connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
         engine = cls(connection, secrets=shown)
         try:
-            engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
+            # created only when missing: CREATE SCHEMA IF NOT EXISTS wants the right to
+            # create schemas even when the schema is there
+            if not engine._scalar(_SCHEMA_EXISTS, {"name": schema.lower()}):
+                engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
             path = [fold(schema)] + (["public"] if schema.lower() != "public" else [])
             engine.execute(f"SET search_path TO {', '.join(path)}")
             engine.execute("SET DateStyle TO ISO")  # the text form reads parse (_copy_out)
@@ -544,6 +547,7 @@ class PostgresEngine:
 
 
 _OPEN_CURSORS = "SELECT count(*) FROM pg_cursors"
+_SCHEMA_EXISTS = "SELECT count(*) FROM pg_namespace WHERE nspname = %(name)s"
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 
 
