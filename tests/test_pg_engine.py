@@ -246,3 +246,21 @@ def test_a_user_who_may_not_create_schemas_works_in_an_existing_one(pg: PgDataba
             PostgresEngine.connect(dsn, schema="elsewhere")
     finally:
         pg.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+
+
+def test_a_profile_connects_by_url_or_by_keys(pg: PgDatabase) -> None:
+    parts = pg.env()
+    by_keys = PostgresSettings(
+        host=parts["POSTGRES_HOST"],
+        port=int(parts["POSTGRES_PORT"]),
+        dbname=pg.dbname,
+        user=parts["POSTGRES_USER"],
+        password=SecretStr(parts["POSTGRES_PASSWORD"]) if parts["POSTGRES_PASSWORD"] else None,
+        db_schema="Staging",
+    )
+    for settings in (PostgresSettings(url=SecretStr(pg.url)), by_keys):
+        with PostgresEngine.from_settings(settings, Path()) as engine:
+            engine.create_table("t", Query("SELECT 1 AS x"))
+            engine.execute('DROP TABLE "t"')
+    # the schema's name is folded, as every name flowc creates
+    assert pg.query("SELECT nspname FROM pg_namespace WHERE nspname = 'staging'") == [("staging",)]
