@@ -144,6 +144,11 @@ def _bad_csv_value(root: Path) -> None:
         out.write(header + first + ",".join(cells))
 
 
+def _blocked_csv(root: Path) -> None:
+    (root / "out" / "blocker").write_text("a file where the sink wants a folder\n")
+    _edit(SPEC, 'csv("out/daily_stats.csv")', 'csv("out/blocker/daily_stats.csv")')(root)
+
+
 FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "load": (
         _bad_csv_value,
@@ -175,6 +180,7 @@ FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
         "daily_stats",
         "Postgres:",
     ),
+    "last export": (_blocked_csv, "daily_csv", "cannot write"),
 }
 
 
