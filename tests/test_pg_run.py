@@ -241,7 +241,7 @@ def test_kill_9_in_the_middle_of_a_load_leaves_the_table(project: Path, pg: PgDa
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'flowc' "
             "AND state = 'active' AND query LIKE 'COPY \"trips\"%%'",
         )
-        time.sleep(0.2)  # rows are flowing into the new table
+        time.sleep(0.05)  # rows are flowing into the new table
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
     finally:
@@ -263,7 +263,7 @@ def test_two_runs_at_once_take_turns(project: Path, pg: PgDatabase) -> None:
     rename.write_text(
         rename.read_text().replace(
             "    return clean_trips.rename",
-            "    __import__('time').sleep(1.5)\n    return clean_trips.rename",
+            "    __import__('time').sleep(3)\n    return clean_trips.rename",
         )
     )
     first = _start(project, "--param", "run_date=2020-10-01")
