@@ -276,6 +276,8 @@ class _Progress:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
         if event.status == "retrying" and event.message:
             click.echo(f"retrying: {event.step}: {event.message}", err=True)
+        if event.status == "waiting" and event.message:  # another run holds the run lock
+            click.echo(f"{event.step}: {event.message}", err=True)
 
     def _table(self) -> Any:
         from rich.table import Table

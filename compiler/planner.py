@@ -522,6 +522,11 @@ class _Steps:
 
     def relation(self, name: str, connection: str | None, table: str | None) -> plan.Relation:
         columns = self.columns(self.nodes[name], connection or self.homes[name])
+        if connection is None and columns is not None:  # into Python: the spec's spelling
+            named = schema.engine_columns(self.nodes[name], self.pipeline.dialect)
+            if len(named) == len(columns):
+                pairs = zip(columns, named, strict=True)
+                columns = [c.model_copy(update={"name": n.name}) for c, n in pairs]
         return plan.Relation(node=name, connection=connection, name=table, columns=columns)
 
     def parameters(self, names: Sequence[str]) -> list[plan.Parameter]:

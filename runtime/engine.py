@@ -13,6 +13,7 @@ all their rows or none.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
@@ -132,3 +133,38 @@ class Interruptible(Protocol):
 
     def interrupt(self) -> None:
         """Cancel the statement running now, if any."""
+
+
+# --- optional capabilities: the executor checks for them with isinstance --------------------
+
+
+@runtime_checkable
+class CsvCopying(Protocol):
+    """An engine that parses CSV itself (Postgres `COPY`): a CSV load whose header maps onto
+    the declared columns streams the file's bytes straight into the declared table."""
+
+    def copy_csv(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        data: io.BufferedIOBase | io.RawIOBase,
+        *,
+        origin: str,
+        header: bool = True,
+        delimiter: str = ",",
+        new_table: bool = False,
+    ) -> int:
+        """Append a CSV stream's rows to `table` (its `columns`, in the file's order); a value
+        the engine rejects is a `DataError` naming `origin`, the row and the column.
+        `new_table`: the table was created in the open transaction (the engine may use it)."""
+        ...
+
+
+@runtime_checkable
+class RunLocking(Protocol):
+    """An engine shared by concurrent runs (a database server): each run holds a lock named
+    by its project, pipeline and profile for its whole transaction."""
+
+    def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
+        """Take the lock `key` until the transaction ends; `on_wait` hears why, if it waits."""
+        ...

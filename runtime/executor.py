@@ -36,10 +36,11 @@ that used no connection is retried (Python steps): a failed statement aborts the
 transaction, so a step that wrote to a database cannot be undone alone. `http` sources
 retry their downloads themselves (download.py).
 
-DuckDB and BigQuery connections can run; a step on a Postgres connection fails with a
-`StepError` saying so. BigQuery has no transactional DDL: its adapter builds a run's tables in a
-scratch dataset and copies them into place at commit, one atomic copy per table
-(docs/bigquery.md). Engines that run jobs (BigQuery) label them with the pipeline, run and step.
+Engines: DuckDB, Postgres (docs/postgres.md: one transaction per run too, and a run lock so
+that two runs of one pipeline and profile take turns) and BigQuery. BigQuery has no
+transactional DDL: its adapter builds a run's tables in a scratch dataset and copies them into
+place at commit, one atomic copy per table (docs/bigquery.md). Engines that run jobs
+(BigQuery) label them with the pipeline, run and step.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import sinks, sources
-from flowc.runtime.engine import Engine, Interruptible, Query
+from flowc.runtime import csv_copy, sinks, sources
+from flowc.runtime.engine import CsvCopying, Engine, Interruptible, Query, RunLocking
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.state import StateStore, StepStatus
@@ -217,7 +218,9 @@ class StepEvent:
     step: str
     node: str
     kind: str
-    status: str  # running, retrying, succeeded, warned, failed, skipped
+    # running, waiting (for another run; message: for what), retrying (message: why),
+    # succeeded, warned, failed, skipped
+    status: str
     rows: int | None = None
     seconds: float | None = None
     message: str | None = None
@@ -269,6 +272,7 @@ class Executor:
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
         self._step_engines: set[str] = set()  # the connections the current step used
         self.sleep: Callable[[float], None] = time.sleep
+        self._current: Step | None = None  # the step running
 
     # --- the run
 
@@ -313,6 +317,7 @@ class Executor:
         self._labels.update(run=run_id, step=step.id)
         for engine in self._engines.values():
             _label(engine, self._labels)
+        self._current = step
         started = time.perf_counter()
         status: StepStatus = "succeeded"
         message: str | None = None
@@ -431,6 +436,12 @@ class Executor:
         self.store.finish_step(run_id, step.id, "skipped")
         self._emit(result, StepEvent(step.id, step.node, step.kind, "skipped"))
 
+    def _waiting(self, message: str) -> None:
+        """A step waits (for another run's lock): said as a `waiting` event of that step."""
+        step = self._current
+        if step is not None and self.listener is not None:
+            self.listener(StepEvent(step.id, step.node, step.kind, "waiting", message=message))
+
     def _emit(self, result: RunResult, event: StepEvent) -> None:
         result.events.append(event)
         if self.listener is not None:
@@ -467,6 +478,10 @@ class Executor:
         try:
             _label(engine, self._labels)
             engine.begin()
+            if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait here
+                plan = self.plan
+                key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
+                engine.lock_run(key, self._waiting)
         except StepError:
             engine.close()
             raise
@@ -501,6 +516,10 @@ class Executor:
         table = step.outputs[0].name
         if step.sql:  # the table with its declared columns, then the rows by name
             self._statements(engine, step)
+            if isinstance(engine, CsvCopying):  # the engine parses the CSV itself
+                copied = csv_copy.load(engine, self.root, step)
+                if copied is not None:
+                    return copied, None
             return engine.append(table, reader), None
         rows = engine.replace_atomically(
             table, lambda staging: engine.create_table(staging, reader)
@@ -636,7 +655,7 @@ class Executor:
             source = self.engine(transfer.from_connection)
             reader = source.read_batches(Query(step.sql[-1], self.params))
         if transfer.to_connection is None:  # into Python: held, materialized (see above)
-            table = reader.read_all()
+            table = _spelled(reader.read_all(), step)
             self._hold(step.id, table)
             return table.num_rows, None
         if transfer.table is None:
@@ -750,6 +769,18 @@ def _consumers(plan: Plan) -> dict[str, int]:
         for name in step.inputs:
             found[name] = found.get(name, 0) + 1
     return found
+
+
+def _spelled(table: pa.Table, step: Step) -> pa.Table:
+    """`table` with its columns named as the spec spells them (the transfer's output columns)
+    where the engine folded their case (Postgres: `vendorid` is the spec's `VendorID`)."""
+    declared = [c.name for c in step.outputs[0].columns or []] if step.outputs else []
+    names = table.column_names
+    if len(declared) != len(names) or declared == names:
+        return table
+    if [n.lower() for n in declared] != [n.lower() for n in names]:
+        return table
+    return table.rename_columns(declared)
 
 
 def _count(engine: Engine, table: str) -> int | None:

@@ -48,3 +48,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+pytest_plugins = ["pg_server"]  # the `pg_server` and `pg` fixtures: a real PostgreSQL

@@ -203,11 +203,12 @@ def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
     assert "no node `nope`" in bad.stderr
 
 
-def test_other_engines_are_a_step_error(fresh: Path, tmp_path: Path) -> None:
+def test_an_unreachable_warehouse_is_a_step_error(fresh: Path, tmp_path: Path) -> None:
     root = copy(fresh, tmp_path)
+    (root / ".env").write_text("POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=1\n")  # nothing there
     result = flowc("run", SPEC, "--profile", "pg", cwd=root)
     assert result.returncode == 1
-    assert "not available yet" in result.stderr
+    assert "failed at step `trips`" in result.stderr
     assert "Traceback" not in result.stderr
 
 

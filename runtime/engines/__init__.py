@@ -19,11 +19,12 @@ def open_engine(connection: config.Connection, root: Path) -> Engine:
         from flowc.runtime.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine.from_settings(settings, root)
+    if isinstance(settings, config.PostgresSettings):
+        from flowc.runtime.engines.postgres import PostgresEngine
+
+        return PostgresEngine.from_settings(settings, root)
     if isinstance(settings, config.BigQuerySettings):
         from flowc.runtime.engines.bigquery import BigQueryEngine
 
         return BigQueryEngine.from_settings(settings, root)
-    raise StepError(
-        f"connection `{connection.name}` is {connection.type}: that engine is not available "
-        "yet in `flowc run` (only duckdb and bigquery are, for now)"
-    )
+    raise StepError(f"connection `{connection.name}` has an unknown type {connection.type}")

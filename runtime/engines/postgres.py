@@ -1,0 +1,759 @@
+"""The PostgreSQL adapter, on psycopg2: SQL runs inside Postgres, rows move by `COPY`.
+
+Names. Postgres folds unquoted names to lower case, and the compiler creates every table
+with its declared names folded (docs/engines.md): `VendorID` is the column `vendorid`. The
+adapter follows the same policy: table names are folded and quoted, Arrow columns become
+lower-case columns, and columns are matched by name ignoring case.
+
+Transactions. Postgres DDL is transactional, so the executor's one transaction per run
+(`begin` .. `commit`) covers loads, CREATE TABLE AS, swaps and sinks alike: other sessions
+see every table as it was until the commit, and a failure (or a killed client: the server
+rolls back a transaction whose connection drops) leaves everything unchanged. Outside
+`begin` each write is its own transaction (the connection is in autocommit mode).
+
+Rows in. Arrow batches are written as CSV by pyarrow, a batch at a time, into one
+`COPY ... FROM STDIN (FORMAT csv)`: never row-by-row INSERTs, never the whole data in memory.
+`copy_csv` streams a CSV file's own bytes into COPY (the fast path of a CSV load, chosen by
+the executor): the server parses and type-checks the values; a value it rejects fails the
+step naming the file, the row and the column (from Postgres's COPY error context).
+
+Rows out. A query's result is kept in a TEMP table and read back a range of pages at a
+time (`ctid`), each range by `COPY ... TO STDOUT (FORMAT csv)` parsed by pyarrow's CSV reader
+into the Arrow types of the result's columns: memory is bounded by a range (about
+`batch_size` rows), and no value becomes a Python object. Types that CSV text cannot carry to
+pyarrow (bytea, time, interval, ...) are read through a named cursor instead.
+
+Concurrency. `lock_run` takes a transaction-level advisory lock keyed by the run's
+(project, pipeline, profile): a second run of the same pipeline and profile waits, saying
+what it waits for, until the first commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import io
+import itertools
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import psycopg2
+import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+from flowc.compiler.config import PostgresSettings
+from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.errors import DataError, StepError
+
+DIALECT = "postgres"
+R = TypeVar("R")
+COPY_CHUNK_BYTES = 1 << 20
+LOCK_POLL_SECONDS = 0.2
+_counter = itertools.count()
+
+
+def quote_identifier(name: str) -> str:
+    """`name` exactly, as a Postgres identifier: quoted, embedded quotes doubled.
+
+    >>> quote_identifier('Vendor"ID')
+    '"Vendor""ID"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def fold(name: str) -> str:
+    """`name` quoted as Postgres would read it unquoted (lower case): how flowc names the
+    tables it creates, and the columns it creates from Arrow data (docs/engines.md).
+
+    >>> fold("VendorID")
+    '"vendorid"'
+    """
+    return quote_identifier(name.lower())
+
+
+class PostgresEngine:
+    """An `Engine` over one Postgres connection, working in its schema (`db_schema`)."""
+
+    dialect = DIALECT
+
+    def __init__(
+        self, connection: psycopg2.extensions.connection, *, secrets: Sequence[str] = ()
+    ) -> None:
+        self._con = connection
+        self._con.autocommit = True
+        self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
+        self._in_transaction = False
+
+    @classmethod
+    def connect(
+        cls, dsn: str = "", *, schema: str = "public", secrets: Sequence[str] = (), **kwargs: Any
+    ) -> PostgresEngine:
+        """Connect (`dsn`: a URL or `key=value` string, `kwargs`: libpq keywords), create
+        `schema` when missing and put it first on the search path."""
+        shown = [*secrets, str(kwargs.get("password") or "")]
+        with _errors(shown, "cannot connect to Postgres"):
+            connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
+        engine = cls(connection, secrets=shown)
+        try:
+            # created only when missing: CREATE SCHEMA IF NOT EXISTS wants the right to
+            # create schemas even when the schema is there
+            if not engine._scalar(_SCHEMA_EXISTS, {"name": schema.lower()}):
+                engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
+            path = [fold(schema)] + (["public"] if schema.lower() != "public" else [])
+            engine.execute(f"SET search_path TO {', '.join(path)}")
+            engine.execute("SET DateStyle TO ISO")  # the text form reads parse (_copy_out)
+        except StepError:
+            engine.close()
+            raise
+        return engine
+
+    @classmethod
+    def from_settings(cls, settings: PostgresSettings, root: Path) -> PostgresEngine:
+        """The connection a profile declares: its `url`, or host/port/dbname/user/password."""
+        keywords: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "dbname": settings.dbname,
+            "user": settings.user,
+            "password": settings.password.get_secret_value() if settings.password else None,
+            "sslmode": settings.sslmode,
+            "connect_timeout": 10,
+        }
+        keywords = {k: v for k, v in keywords.items() if v not in (None, "")}
+        dsn = settings.url.get_secret_value() if settings.url else ""
+        secrets = [dsn, *_url_passwords(dsn)] if dsn else []
+        return cls.connect(dsn, schema=settings.db_schema, secrets=secrets, **keywords)
+
+    def __enter__(self) -> PostgresEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+    # --- statements and reads -------------------------------------------------------------
+
+    def execute(self, sql: str, params: Params | None = None) -> None:
+        with self._errors(), self._con.cursor() as cursor:
+            # always with a mapping: the compiler doubles every literal `%` (docs/engines.md)
+            cursor.execute(sql, dict(params or {}))
+
+    def read_batches(
+        self, source: Table | Query, *, batch_size: int = 65_536
+    ) -> pa.RecordBatchReader:
+        query = (
+            source if isinstance(source, Query) else Query(f"SELECT * FROM {self.quote(source)}")
+        )
+        with self._errors(), self._con.cursor() as cursor:  # the result's columns, no rows
+            cursor.execute(f"SELECT * FROM ({_body(query.sql)}) AS _q LIMIT 0", dict(query.params))
+            description = list(cursor.description or ())
+        names = [column.name for column in description]
+        if len(set(names)) == len(names) and all(c.type_code in _CSV_OIDS for c in description):
+            return self._copy_out(query, description, batch_size)
+        return self._cursor_out(query, batch_size)
+
+    def _copy_out(
+        self, query: Query, description: list[psycopg2.extensions.Column], batch_size: int
+    ) -> pa.RecordBatchReader:
+        """The result kept in a TEMP table, then read in page ranges (`ctid`, a TID range
+        scan from Postgres 14 on), each by `COPY TO` parsed by pyarrow's CSV reader: C speed
+        both sides, no Python object per value, memory bounded by a chunk."""
+        temp = f"__flowc_read_{uuid.uuid4().hex[:12]}"
+        # dropped by its own read; at the latest with the run's transaction
+        on_commit = " ON COMMIT DROP" if self._in_transaction else ""
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE {temp}{on_commit} AS {_body(query.sql)}", dict(query.params)
+            )
+            rows = max(cursor.rowcount, 0)
+            cursor.execute(_PAGES, {"table": temp})
+            pages = int(cursor.fetchone()[0])  # type: ignore[index]
+            schema = self._copy_schema(cursor, temp, description)
+        chunk = max(1, -(-batch_size * pages // max(rows, 1)))  # pages of about batch_size rows
+        batches = self._copy_chunks(temp, schema, pages, chunk)
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _copy_schema(
+        self,
+        cursor: psycopg2.extensions.cursor,
+        temp: str,
+        description: list[psycopg2.extensions.Column],
+    ) -> pa.Schema:
+        """Arrow types; an unconstrained NUMERIC gets the largest scale of its values."""
+        loose = [c.name for c in description if c.type_code == _NUMERIC and not _fits(c)]
+        scales: dict[str, int] = {}
+        if loose:
+            picked = ", ".join(f"max(scale({quote_identifier(n)}))" for n in loose)
+            cursor.execute(f"SELECT {picked} FROM {temp}")
+            found = cursor.fetchone() or ()
+            scales = {n: min(int(s or 0), _MAX_SCALE) for n, s in zip(loose, found, strict=True)}
+        fields = []
+        for column in description:
+            kind = _OID_TYPES.get(column.type_code, pa.string())
+            if column.type_code == _NUMERIC:
+                kind = (
+                    pa.decimal128(38, scales[column.name])
+                    if column.name in scales
+                    else _numeric_type(column, [])
+                )
+            fields.append(pa.field(column.name, kind))
+        return pa.schema(fields)
+
+    def _copy_chunks(
+        self, temp: str, schema: pa.Schema, pages: int, chunk: int
+    ) -> Iterator[pa.RecordBatch]:
+        # timestamptz is copied as UTC wall time: its text then needs no session time zone
+        selected = ", ".join(
+            f"({quote_identifier(f.name)} AT TIME ZONE 'UTC')"
+            if pa.types.is_timestamp(f.type) and f.type.tz
+            else quote_identifier(f.name)
+            for f in schema
+        )
+        text_types = {
+            f"c{i}": pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type
+            for i, f in enumerate(schema)
+        }
+        read = pa_csv.ReadOptions(column_names=list(text_types), block_size=1 << 22)
+        convert = pa_csv.ConvertOptions(
+            column_types=text_types,
+            true_values=["t"],
+            false_values=["f"],
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,  # `""` is an empty string, a bare empty NULL
+        )
+        try:
+            for start in range(0, pages, chunk):
+                sql = (
+                    f"COPY (SELECT {selected} FROM {temp} WHERE ctid >= '({start},0)'::tid "
+                    f"AND ctid < '({start + chunk},0)'::tid) TO STDOUT (FORMAT csv)"
+                )
+                buffer = io.BytesIO()
+                with self._errors(), self._con.cursor() as cursor:
+                    cursor.copy_expert(sql, buffer)
+                if not buffer.tell():
+                    continue
+                buffer.seek(0)
+                try:
+                    table = pa_csv.read_csv(buffer, read_options=read, convert_options=convert)
+                except pa.ArrowInvalid as error:  # a NaN numeric, a date before year 1
+                    raise StepError(f"cannot read a value of the result: {error}") from None
+                for batch in table.to_batches():
+                    arrays = [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)]
+                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+        finally:
+            with contextlib.suppress(psycopg2.Error), self._con.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+
+    def _cursor_out(self, query: Query, batch_size: int) -> pa.RecordBatchReader:
+        """Rows of types pyarrow's CSV reader cannot parse (bytea, time, interval, uuid, ...):
+        a named cursor on the server, `batch_size` rows at a time, converted by psycopg2."""
+        name = f"flowc_read_{next(_counter)}"
+        # outside a run's transaction the cursor must outlive the statement's own (WITH HOLD)
+        cursor = self._con.cursor(name, withhold=not self._in_transaction)
+        cursor.itersize = batch_size
+        with self._errors():
+            cursor.execute(query.sql, dict(query.params))
+            first = cursor.fetchmany(batch_size)
+        description = cursor.description or ()
+        schema = _arrow_schema(description, first)
+        batches = self._batches(cursor, schema, first, batch_size)
+        return pa.RecordBatchReader.from_batches(schema, batches)
+
+    def _batches(
+        self,
+        cursor: psycopg2.extensions.cursor,
+        schema: pa.Schema,
+        first: list[tuple[Any, ...]],
+        batch_size: int,
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            rows = first
+            while rows:
+                yield _record_batch(rows, schema)
+                with self._errors():
+                    rows = cursor.fetchmany(batch_size)
+        finally:
+            with contextlib.suppress(psycopg2.Error):
+                cursor.close()
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def load_batches(
+        self, table: Table, schema: pa.Schema, batches: Iterator[pa.RecordBatch]
+    ) -> int:
+        return self.create_table(table, pa.RecordBatchReader.from_batches(schema, batches))
+
+    def create_table(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        with self._transaction():
+            self._ensure_schema(target)
+            if isinstance(data, Query):
+                sql = f"CREATE TABLE {self.quote(target)} AS {_body(data.sql)}"
+                return self._rowcount(sql, data)
+            columns = ", ".join(f"{fold(f.name)} {postgres_type(f.type)}" for f in data.schema)
+            self.execute(f"CREATE TABLE {self.quote(target)} ({columns})")
+            return self._copy_batches(target, [n.lower() for n in data.schema.names], data)
+
+    def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
+        target = TableName.parse(table)
+        staging = target.with_name(f"__flowc_staging_{target.name}_{uuid.uuid4().hex[:8]}")
+        with self._transaction():
+            result = build(staging)
+            self._drop(target)
+            self.execute(f"ALTER TABLE {self.quote(staging)} RENAME TO {fold(target.name)}")
+        return result
+
+    def append(self, table: Table, data: Data) -> int:
+        target = TableName.parse(table)
+        with self._transaction():
+            existing = self.table_schema(target)
+            if existing is None:
+                return self.create_table(target, data)
+            names = existing.names
+            if isinstance(data, Query):
+                return self._insert_query(target, names, data)
+            columns = _match_columns(data.schema.names, names, target)
+            return self._copy_batches(target, columns, data)
+
+    def merge(self, table: Table, key: Sequence[str], data: Data) -> int:
+        target = TableName.parse(table)
+        if not key:
+            raise StepError(f"a merge into {target} needs a `key`")
+        with self._transaction():
+            existing = self.table_schema(target)
+            if existing is None:
+                return self.create_table(target, data)
+            key = _match_columns(key, existing.names, target)
+            staged = TableName(f"__flowc_merge_{uuid.uuid4().hex[:8]}")
+            self.create_table(staged, data)
+            self._check_unique(staged, key, target)
+            match = " AND ".join(f"t.{quote_identifier(k)} = s.{quote_identifier(k)}" for k in key)
+            self.execute(
+                f"DELETE FROM {self.quote(target)} AS t USING {self.quote(staged)} AS s "
+                f"WHERE {match}"
+            )
+            rows = self.append(target, Query(f"SELECT * FROM {self.quote(staged)}"))
+            self.execute(f"DROP TABLE {self.quote(staged)}")
+        return rows
+
+    def copy_csv(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        data: io.BufferedIOBase | io.RawIOBase,
+        *,
+        origin: str,
+        header: bool = True,
+        delimiter: str = ",",
+        new_table: bool = False,
+    ) -> int:
+        """Append the rows of a CSV byte stream to `table`; `columns` are the table's columns
+        in the file's order. The server parses and checks every value; a value it rejects
+        fails naming `origin`, its row (1-based, after the header) and its column.
+
+        `new_table`: the table was created in the open transaction, so the rows may be
+        written frozen (`FREEZE`: no hint bits for the next reader to set; about 10% faster
+        here), which Postgres allows only while this session holds no cursor."""
+        target = TableName.parse(table)
+        names = ", ".join(quote_identifier(c) for c in columns)
+        quoted = "'" + delimiter.replace("'", "''") + "'"
+        options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {quoted}"
+        if new_table and self._in_transaction and not self._scalar(_OPEN_CURSORS, {}):
+            options += ", FREEZE"
+        sql = f"COPY {self.quote(target)} ({names}) FROM STDIN ({options})"
+        with self._transaction(), self._con.cursor() as cursor:
+            try:
+                cursor.copy_expert(sql, data, size=COPY_CHUNK_BYTES)
+            except psycopg2.Error as error:
+                raise self._copy_error(error, origin, header) from None
+            return int(cursor.rowcount)
+
+    # --- a transaction the caller holds open -----------------------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._in_transaction
+
+    def begin(self) -> None:
+        if self._in_transaction:
+            raise StepError("a transaction is already open on this Postgres connection")
+        with self._errors():
+            self._con.autocommit = False  # psycopg2 opens the transaction at the next statement
+        self._in_transaction = True
+
+    def commit(self) -> None:
+        self._in_transaction = False
+        with self._errors():
+            self._con.commit()
+            self._con.autocommit = True
+
+    def rollback(self) -> None:
+        self._in_transaction = False
+        with self._errors():
+            self._con.rollback()
+            self._con.autocommit = True
+
+    def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
+        """Hold the run lock named `key` until the transaction ends; when another session
+        holds it, tell `on_wait` so, then wait for it."""
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        if not self._in_transaction:
+            raise StepError("the run lock is taken inside the run's transaction")
+        if self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+            return
+        holder = self._scalar(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %(high)s AND objid = %(low)s AND objsubid = 1",
+            {"high": (number >> 32) & 0xFFFFFFFF, "low": number & 0xFFFFFFFF},
+        )
+        who = f" (Postgres backend {holder})" if holder is not None else ""
+        on_wait(f"waiting for another run of {key} to finish{who}")
+        # polled, not a blocking pg_advisory_xact_lock: a blocked libpq call would not see
+        # Ctrl-C, a sleep does
+        while not self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+            time.sleep(LOCK_POLL_SECONDS)
+
+    # --- catalog --------------------------------------------------------------------------
+
+    def table_exists(self, table: Table) -> bool:
+        return self._relkind(TableName.parse(table)) is not None
+
+    def table_schema(self, table: Table) -> pa.Schema | None:
+        if not self.table_exists(table):
+            return None
+        return self.read_batches(Query(f"SELECT * FROM {self.quote(table)} LIMIT 0")).schema
+
+    def quote(self, table: Table) -> str:
+        name = TableName.parse(table)
+        return f"{fold(name.schema)}.{fold(name.name)}" if name.schema else fold(name.name)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _copy_batches(
+        self, target: TableName, columns: Sequence[str], data: pa.RecordBatchReader
+    ) -> int:
+        names = ", ".join(quote_identifier(c) for c in columns)
+        sql = f"COPY {self.quote(target)} ({names}) FROM STDIN (FORMAT csv)"
+        stream = _CsvStream(data)
+        with self._errors(), self._con.cursor() as cursor:
+            try:
+                cursor.copy_expert(sql, stream, size=COPY_CHUNK_BYTES)
+            except psycopg2.Error:
+                stream.reraise()  # a source's own error (a DataError) says more
+                raise
+            return int(cursor.rowcount)
+
+    def _insert_query(self, target: TableName, names: Sequence[str], data: Query) -> int:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM ({_body(data.sql)}) AS _q LIMIT 0", dict(data.params))
+            given = [d.name for d in cursor.description or ()]
+        columns = _match_columns(given, names, target)
+        into = ", ".join(quote_identifier(c) for c in columns)
+        picked = ", ".join('_q."' + g.replace('"', '""') + '"' for g in given)
+        rows = f"({_body(data.sql)}) AS _q"
+        sql = f"INSERT INTO {self.quote(target)} ({into}) SELECT {picked} FROM {rows}"
+        return self._rowcount(sql, data)
+
+    def _rowcount(self, sql: str, data: Query) -> int:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, dict(data.params))
+            return max(int(cursor.rowcount), 0)
+
+    def _scalar(self, sql: str, params: Params) -> Any:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, dict(params))
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    def _relkind(self, table: TableName) -> str | None:
+        sql = (
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = coalesce(%(schema)s, current_schema()) AND c.relname = %(name)s"
+        )
+        schema = table.schema.lower() if table.schema else None
+        kind = self._scalar(sql, {"schema": schema, "name": table.name.lower()})
+        return str(kind) if kind is not None else None
+
+    def _ensure_schema(self, table: TableName) -> None:
+        if table.schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(table.schema)}")
+
+    def _drop(self, table: TableName) -> None:
+        kind = self._relkind(table)
+        if kind is not None:
+            what = "VIEW" if kind == "v" else "MATERIALIZED VIEW" if kind == "m" else "TABLE"
+            self.execute(f"DROP {what} {self.quote(table)} CASCADE")
+
+    def _check_unique(self, staged: TableName, key: Sequence[str], target: TableName) -> None:
+        columns = ", ".join(quote_identifier(k) for k in key)
+        row = self._scalar(
+            f"SELECT ROW({columns})::text FROM {self.quote(staged)} "
+            f"GROUP BY {columns} HAVING count(*) > 1 LIMIT 1",
+            {},
+        )
+        if row is not None:
+            raise StepError(
+                f"merge into {target}: the new rows repeat the key {row} of ({columns})"
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction; nested uses, and the executor's run, join the outer one."""
+        if self._in_transaction:
+            yield
+            return
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(StepError):
+                self.rollback()
+            raise
+        self.commit()
+
+    def _errors(self, what: str = "Postgres") -> contextlib.AbstractContextManager[None]:
+        return _errors(self._secrets, what)
+
+    def _copy_error(self, error: psycopg2.Error, origin: str, header: bool) -> StepError:
+        """A COPY failure as the user's: `origin, row N, column c: problem`."""
+        diag = error.diag
+        problem = self._redact(diag.message_primary or str(error).strip())
+        found = _COPY_CONTEXT.search(diag.context or "")
+        if found is None:
+            return StepError(f"{origin}: Postgres COPY: {problem}")
+        line = int(found.group("line"))
+        row = line - 1 if header else line
+        column = found.group("column") or diag.column_name
+        where = f" (line {line})"
+        if column is None:
+            return StepError(f"{origin}, row {row}{where}: {problem}")
+        return DataError(origin, row, column, problem, line=where)
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+_OPEN_CURSORS = "SELECT count(*) FROM pg_cursors"
+_SCHEMA_EXISTS = "SELECT count(*) FROM pg_namespace WHERE nspname = %(name)s"
+_COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
+
+
+@contextmanager
+def _errors(secrets: Sequence[str], what: str) -> Iterator[None]:
+    """The server's (or libpq's) failures are the user's to fix; never a password shown."""
+    try:
+        yield
+    except psycopg2.Error as error:
+        text = (getattr(error, "pgerror", None) or str(error)).strip()
+        text = text.removeprefix("ERROR:").strip()
+        for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+            text = text.replace(secret, "***")
+        raise StepError(f"{what}: {text}") from None
+
+
+def _body(sql: str) -> str:
+    """A query to nest in another statement: without its final `;`.
+
+    >>> _body("SELECT 1;\n")
+    'SELECT 1'
+    """
+    return sql.strip().rstrip(";").rstrip()
+
+
+def _url_passwords(url: str) -> list[str]:
+    """The password inside a connection URL, as written and decoded, to keep out of messages."""
+    with contextlib.suppress(psycopg2.Error):
+        password = psycopg2.extensions.parse_dsn(url).get("password")
+        if password:
+            return [password, quote(password, safe="")]
+    return []
+
+
+def _match_columns(given: Sequence[str], existing: Sequence[str], target: TableName) -> list[str]:
+    """The existing column each given column goes into, compared ignoring case."""
+    by_key = {name.lower(): name for name in existing}
+    unknown = [name for name in given if name.lower() not in by_key]
+    if unknown:
+        listed = ", ".join(f"`{n}`" for n in unknown)
+        raise StepError(f"{target} has no column {listed} (it has {', '.join(existing)})")
+    return [by_key[name.lower()] for name in given]
+
+
+# --- Arrow <-> Postgres types ---------------------------------------------------------------
+
+
+def postgres_type(kind: pa.DataType) -> str:
+    """The Postgres column type for an Arrow type.
+
+    >>> postgres_type(pa.decimal128(10, 2))
+    'NUMERIC(10, 2)'
+    """
+    if pa.types.is_decimal(kind):
+        return f"NUMERIC({kind.precision}, {kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
+    for test, name in _TYPE_NAMES:
+        if test(kind):
+            return name
+    raise StepError(f"Arrow type {kind} has no Postgres column type in flowc")
+
+
+_TYPE_NAMES: list[tuple[Callable[[pa.DataType], bool], str]] = [
+    (lambda t: pa.types.is_int8(t) or pa.types.is_int16(t) or pa.types.is_uint8(t), "SMALLINT"),
+    (lambda t: pa.types.is_int32(t) or pa.types.is_uint16(t), "INTEGER"),
+    (lambda t: pa.types.is_int64(t) or pa.types.is_uint32(t), "BIGINT"),
+    (pa.types.is_uint64, "NUMERIC(20, 0)"),
+    (lambda t: pa.types.is_float16(t) or pa.types.is_float32(t), "REAL"),
+    (pa.types.is_float64, "DOUBLE PRECISION"),
+    (pa.types.is_boolean, "BOOLEAN"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "TEXT"),
+    (pa.types.is_null, "TEXT"),
+    (pa.types.is_date, "DATE"),
+    (pa.types.is_time, "TIME"),
+    (pa.types.is_duration, "INTERVAL"),
+    (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BYTEA"),
+]
+
+# result column type OIDs (pg_type) -> Arrow
+_OID_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    26: pa.int64(),
+    700: pa.float32(),
+    701: pa.float64(),
+    1082: pa.date32(),
+    1083: pa.time64("us"),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    1186: pa.duration("us"),
+    17: pa.binary(),
+}
+_NUMERIC = 1700
+# result types whose COPY text pyarrow's CSV reader parses into the Arrow type above
+_CSV_OIDS = frozenset({16, 20, 21, 23, 26, 700, 701, _NUMERIC, 1082, 1114, 1184, 25, 1043, 1042})
+_PAGES = "SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::int"
+_MAX_SCALE = 18
+
+
+def _arrow_schema(
+    description: Sequence[psycopg2.extensions.Column], first: list[tuple[Any, ...]]
+) -> pa.Schema:
+    fields = []
+    for index, column in enumerate(description):
+        kind = _OID_TYPES.get(column.type_code, pa.string())
+        if column.type_code == _NUMERIC:
+            kind = _numeric_type(column, [row[index] for row in first])
+        fields.append(pa.field(column.name, kind))
+    return pa.schema(fields)
+
+
+def _fits(column: psycopg2.extensions.Column) -> bool:
+    """A NUMERIC(p, s) with p <= 38 (an unconstrained NUMERIC says 65535, 65535)."""
+    precision, scale = column.precision, column.scale
+    return precision is not None and scale is not None and 0 < precision <= 38
+
+
+def _numeric_type(column: psycopg2.extensions.Column, sample: list[Any]) -> pa.DataType:
+    """NUMERIC(p, s) is decimal(p, s); an unconstrained NUMERIC (a SUM, an AVG) gets the
+    largest scale of its first batch (at most 18) within 38 digits."""
+    if _fits(column):
+        return pa.decimal128(column.precision, column.scale)
+    scales = [
+        -int(value.as_tuple().exponent)
+        for value in sample
+        if isinstance(value, decimal.Decimal) and value.is_finite()
+    ]
+    return pa.decimal128(38, min(max([0, *scales]), _MAX_SCALE))
+
+
+def _record_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    arrays = [_array(list(values), f.type) for values, f in zip(columns, schema, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], kind: pa.DataType) -> pa.Array[Any]:
+    if pa.types.is_string(kind):
+        values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+    elif pa.types.is_decimal(kind):
+        quantum = decimal.Decimal(1).scaleb(-kind.scale)
+        values = [
+            v.quantize(quantum) if isinstance(v, decimal.Decimal) and v.is_finite() else v
+            for v in values
+        ]
+    elif pa.types.is_timestamp(kind) and kind.tz:
+        values = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in values]
+    elif pa.types.is_binary(kind):
+        values = [bytes(v) if v is not None else None for v in values]
+    return pa.array(values, type=kind)
+
+
+class _CsvStream(io.RawIOBase):
+    """Arrow batches as CSV bytes, written a batch at a time as COPY reads them. Strings are
+    always quoted, so an empty string stays one and an unquoted empty field is NULL."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._batches = iter(reader)
+        self._buffer = b""
+        self._options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        self.error: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def _next_chunk(self) -> bytes | None:
+        try:
+            batch = next(self._batches, None)
+        except BaseException as error:  # kept to re-raise once COPY has been aborted
+            self.error = error
+            raise
+        if batch is None:
+            return None
+        sink = io.BytesIO()
+        pa_csv.write_csv(_copyable(batch), sink, self._options)
+        return sink.getvalue()
+
+    def reraise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _copyable(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Columns whose CSV text Postgres would not read as such, in a form it does: bytes as
+    `\\x` hex, durations as microseconds."""
+    arrays = []
+    for array in batch.columns:
+        if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+            text = ["\\x" + v.hex() if v is not None else None for v in array.to_pylist()]
+            array = pa.array(text, pa.string())
+        elif pa.types.is_duration(array.type):
+            micros = array.cast(pa.duration("us")).cast(pa.int64()).to_pylist()
+            array = pa.array([f"{v} microseconds" if v is not None else None for v in micros])
+        arrays.append(array)
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
