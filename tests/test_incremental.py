@@ -14,6 +14,7 @@ from bq_emulator import Emulator
 from flowc_cli import FLOWC, flowc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from pg_server import PgDatabase
 
 FLOW_TOML = '[project]\nname = "i"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -50,12 +51,20 @@ def project(tmp_path: Path, keys: str) -> Path:
     return tmp_path
 
 
-def feed(root: Path, *batches: int, extra: str = "") -> None:
-    """The source's folder holds exactly these batches, then the pipeline runs."""
+def place(root: Path, batches: tuple[int, ...]) -> None:
+    """The source's folder holds exactly these batches."""
     for old in (root / "data").glob("*.csv"):
         old.unlink()
     for index, batch in enumerate(batches):
         (root / "data" / f"{index}_{batch}.csv").write_text(BATCHES[batch])
+
+
+TWICE = ((1,), (2,), (2,), (3, 2))  # batch 2 again, then a late copy of it next to batch 3
+
+
+def feed(root: Path, *batches: int, extra: str = "") -> None:
+    """The source's folder holds exactly these batches, then the pipeline runs."""
+    place(root, batches)
     done = flowc("run", "events.flow", *([extra] if extra else []), cwd=root)
     assert done.returncode == 0, done.stderr
 
@@ -76,10 +85,8 @@ KEYS = {
 @pytest.mark.parametrize("keys", KEYS.values(), ids=KEYS.keys())
 def test_three_batches_one_of_them_twice_leave_no_duplicate(tmp_path: Path, keys: str) -> None:
     root = project(tmp_path, keys)
-    feed(root, 1)
-    feed(root, 2)
-    feed(root, 2)  # the same batch again
-    feed(root, 3, 2)  # a late copy of batch 2 next to batch 3
+    for batches in TWICE:
+        feed(root, *batches)
     assert rows(root) == EVERY_ROW
 
 
@@ -134,11 +141,8 @@ def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
         toml.write(BQ_PROFILE)
     gcp_project = f"inc-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "GCP_PROJECT": gcp_project, "BQ_API_ENDPOINT": bigquery_emulator.endpoint}
-    for batches in ((1,), (2,), (2,), (3, 2)):
-        for old in (root / "data").glob("*.csv"):
-            old.unlink()
-        for index, batch in enumerate(batches):
-            (root / "data" / f"{index}_{batch}.csv").write_text(BATCHES[batch])
+    for batches in TWICE:
+        place(root, batches)
         done = subprocess.run(
             [*FLOWC, "run", "events.flow", "--profile", "bq"],
             cwd=root,
@@ -157,3 +161,32 @@ def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
     found = client.query_and_wait("SELECT id, amount FROM events.totals ORDER BY id, amount")
     assert [tuple(row.values()) for row in found] == EVERY_ROW
     client.close()  # type: ignore[no-untyped-call]
+
+
+# --- the same on Postgres -------------------------------------------------------------------
+
+PG_PROFILE = """
+[profiles.pg.local]
+type = "postgres"
+host = "${POSTGRES_HOST}"
+port = "${POSTGRES_PORT}"
+dbname = "${POSTGRES_DBNAME}"
+user = "${POSTGRES_USER}"
+password = "${POSTGRES_PASSWORD:-}"
+"""
+
+
+@pytest.mark.parametrize("keys", KEYS.values(), ids=KEYS.keys())
+def test_on_postgres_a_batch_fed_twice_leaves_no_duplicate(
+    tmp_path: Path, keys: str, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = project(tmp_path, keys)
+    with (root / "flow.toml").open("a") as toml:
+        toml.write(PG_PROFILE)
+    for name, value in pg.env().items():
+        monkeypatch.setenv(name, value)
+    for batches in TWICE:
+        place(root, batches)
+        done = flowc("run", "events.flow", "--profile", "pg", cwd=root)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert pg.query("SELECT id, amount FROM totals ORDER BY id, amount") == EVERY_ROW
