@@ -168,3 +168,18 @@ class RunLocking(Protocol):
     def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
         """Take the lock `key` until the transaction ends; `on_wait` hears why, if it waits."""
         ...
+
+
+@runtime_checkable
+class Savepoints(Protocol):
+    """An engine that can undo one step inside the run's transaction (Postgres), so that a
+    step failing in a way worth retrying can run again without failing the run."""
+
+    def savepoint(self) -> None:
+        """Mark the start of a step."""
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo everything since the last `savepoint`; the transaction goes on."""
+
+    def release_savepoint(self) -> None:
+        """Forget the last `savepoint` (the step succeeded)."""

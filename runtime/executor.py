@@ -30,11 +30,13 @@ statements are cancelled (`Interruptible`), Python code gets an exception (SIGAL
 run is on the main thread), and the step fails as timed out (and the run rolls back).
 
 Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
-Python block or loader raising a connection or timeout error) runs again, up to its
-`retries`, after `retry_delay_s` doubling per attempt; each attempt is recorded. Only a step
-that used no connection is retried (Python steps): a failed statement aborts the run's
-transaction, so a step that wrote to a database cannot be undone alone. `http` sources
-retry their downloads themselves (download.py).
+Python block or loader raising a connection or timeout error; on Postgres a serialization
+failure, a deadlock, a lock timeout) runs again, up to its `retries`, after `retry_delay_s`
+doubling per attempt; each attempt is recorded. Only what can be undone is retried: a step
+that used no connection (Python), or only connections with savepoints (`Savepoints`:
+Postgres, where a step with retries starts with a SAVEPOINT and a retry rolls back to it).
+A failed DuckDB statement aborts the run's transaction, so such a step fails the run. `http`
+sources retry their downloads themselves (download.py).
 
 Engines: DuckDB, Postgres (docs/postgres.md: one transaction per run too, and a run lock so
 that two runs of one pipeline and profile take turns) and BigQuery. BigQuery has no
@@ -61,7 +63,14 @@ import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, sinks, sources
-from flowc.runtime.engine import CsvCopying, Engine, Interruptible, Query, RunLocking
+from flowc.runtime.engine import (
+    CsvCopying,
+    Engine,
+    Interruptible,
+    Query,
+    RunLocking,
+    Savepoints,
+)
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.state import StateStore, StepStatus
@@ -271,6 +280,7 @@ class Executor:
         self._consumers = _consumers(plan)
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
         self._step_engines: set[str] = set()  # the connections the current step used
+        self._undoable: set[str] = set()  # ... with a savepoint where the step started
         self.sleep: Callable[[float], None] = time.sleep
         self._current: Step | None = None  # the step running
 
@@ -351,7 +361,10 @@ class Executor:
         )
 
         def worth_retrying(error: BaseException) -> bool:
-            return isinstance(error, StepError) and error.retryable and not self._step_engines
+            # a step is retried when what it did can be undone: nothing on a connection, or
+            # only on connections with savepoints (a failed DuckDB statement aborts the run)
+            undoable = self._step_engines <= self._undoable
+            return isinstance(error, StepError) and error.retryable and undoable
 
         def announce(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -362,6 +375,7 @@ class Executor:
             )
             shown = self.store.redact(text)
             self._emit(result, StepEvent(step.id, step.node, step.kind, "retrying", message=shown))
+            self._undo_step()
 
         retrying = Retrying(
             stop=stop_after_attempt(step.retries + 1),
@@ -387,6 +401,7 @@ class Executor:
             fingerprint=step.fingerprint,
         )
         self._step_engines.clear()
+        self._undoable.clear()
         try:
             rows, message = self._within_timeout(step)
         except StepError as error:
@@ -403,6 +418,7 @@ class Executor:
             failure = type(error).__name__
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
             raise
+        self._release_step()
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
@@ -469,8 +485,7 @@ class Executor:
         if name is None:
             raise StepError("the step names no connection")
         if name in self._engines:
-            self._step_engines.add(name)  # the step changed state a retry cannot undo
-            return self._engines[name]
+            return self._used(name, self._engines[name])
         connection = self.profile.connections.get(name)
         if connection is None:
             raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
@@ -486,8 +501,34 @@ class Executor:
             engine.close()
             raise
         self._engines[name] = engine
-        self._step_engines.add(name)
+        return self._used(name, engine)
+
+    def _used(self, name: str, engine: Engine) -> Engine:
+        """Note that the running step uses `engine`; for a step that may be retried, mark
+        where it starts on engines that can go back there (savepoints)."""
+        if name not in self._step_engines:
+            self._step_engines.add(name)
+            if (
+                self._current is not None
+                and self._current.retries
+                and isinstance(engine, Savepoints)
+            ):
+                engine.savepoint()
+                self._undoable.add(name)
         return engine
+
+    def _undo_step(self) -> None:
+        """Before a retry: take back what the failed attempt did on its connections."""
+        for name in self._undoable:
+            engine = self._engines[name]
+            assert isinstance(engine, Savepoints)
+            engine.rollback_to_savepoint()
+
+    def _release_step(self) -> None:
+        for name in self._undoable:
+            engine = self._engines[name]
+            assert isinstance(engine, Savepoints)
+            engine.release_savepoint()
 
     # --- the kinds of step
 

@@ -164,3 +164,18 @@ def pg(pg_server: PgServer) -> Iterator[PgDatabase]:
         yield database
     finally:
         pg_server.drop_database(database.dbname)
+
+
+def profile_section(profile: str, connection: str) -> str:
+    """A flow.toml section: `connection` of `profile` is the Postgres the `POSTGRES_*`
+    variables of `PgDatabase.env` name."""
+    return f"""
+[profiles.{profile}.{connection}]
+type = "postgres"
+host = "${{POSTGRES_HOST}}"
+port = "${{POSTGRES_PORT}}"
+dbname = "${{POSTGRES_DBNAME}}"
+user = "${{POSTGRES_USER}}"
+password = "${{POSTGRES_PASSWORD:-}}"
+schema = "${{POSTGRES_SCHEMA:-public}}"
+"""

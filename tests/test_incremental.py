@@ -14,7 +14,7 @@ from bq_emulator import Emulator
 from flowc_cli import FLOWC, flowc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
-from pg_server import PgDatabase
+from pg_server import PgDatabase, profile_section
 
 FLOW_TOML = '[project]\nname = "i"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -165,16 +165,6 @@ def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
 
 # --- the same on Postgres -------------------------------------------------------------------
 
-PG_PROFILE = """
-[profiles.pg.local]
-type = "postgres"
-host = "${POSTGRES_HOST}"
-port = "${POSTGRES_PORT}"
-dbname = "${POSTGRES_DBNAME}"
-user = "${POSTGRES_USER}"
-password = "${POSTGRES_PASSWORD:-}"
-"""
-
 
 @pytest.mark.parametrize("keys", KEYS.values(), ids=KEYS.keys())
 def test_on_postgres_a_batch_fed_twice_leaves_no_duplicate(
@@ -182,7 +172,7 @@ def test_on_postgres_a_batch_fed_twice_leaves_no_duplicate(
 ) -> None:
     root = project(tmp_path, keys)
     with (root / "flow.toml").open("a") as toml:
-        toml.write(PG_PROFILE)
+        toml.write(profile_section("pg", "local"))
     for name, value in pg.env().items():
         monkeypatch.setenv(name, value)
     for batches in TWICE:

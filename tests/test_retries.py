@@ -3,10 +3,14 @@ every attempt is recorded; other failures, and steps that changed a database, ar
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import duckdb
-from flowc_cli import flowc
+import pytest
+from flowc_cli import FLOWC, flowc
+from pg_server import PgDatabase, profile_section
 
 FLOW_TOML = '[project]\nname = "r"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -175,3 +179,53 @@ def test_a_sql_step_past_its_timeout_is_cancelled_and_changes_nothing(tmp_path: 
     assert "t: timed out after 0.5s" in done.stderr
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert con.execute("SELECT n FROM t").fetchall() == [(1,)]
+
+
+# --- a SQL step on Postgres: retried after a rollback to its savepoint -----------------------
+
+LOCKED = """
+pipeline locked {
+  target = warehouse
+  retries = 8
+  retry_delay = "200ms"
+}
+source held {
+  from = table(warehouse, "public.held")
+}
+transform copied {
+  sql = "SELECT n * 2 AS n FROM held"
+  materialize = table
+}
+"""
+
+
+def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
+    tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flow.toml").write_text('[project]\nname = "l"\ndefault_profile = "pg"\n')
+    with (tmp_path / "flow.toml").open("a") as toml:
+        toml.write(profile_section("pg", "warehouse"))
+    (tmp_path / "locked.flow").write_text(LOCKED)
+    for name, value in pg.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=150")  # libpq passes it to the server
+    pg.execute("CREATE TABLE held AS SELECT 21 AS n")
+    holder = pg.connect()  # another session holds the table for a while
+    holder.cursor().execute("LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+    running = subprocess.Popen(
+        [*FLOWC, "run", "locked.flow"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    holder.rollback()
+    holder.close()
+    _, stderr = running.communicate(timeout=120)
+    assert running.returncode == 0, stderr
+    assert "lock timeout" in stderr and "retrying: copied:" in stderr
+    statuses = attempts(tmp_path, "copied")
+    assert statuses[-1] == "succeeded" and set(statuses[:-1]) == {"failed"}
+    assert len(statuses) >= 2
+    assert pg.query("SELECT n FROM copied") == [(42,)]

@@ -404,6 +404,20 @@ class PostgresEngine:
             self._con.rollback()
             self._con.autocommit = True
 
+    def savepoint(self) -> None:
+        """Mark where a step starts inside the run's transaction (a retry goes back to it)."""
+        with self._errors():
+            self._con.cursor().execute("SAVEPOINT flowc_step")
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo the step since `savepoint`; the run's transaction goes on."""
+        with self._errors():
+            self._con.cursor().execute("ROLLBACK TO SAVEPOINT flowc_step")
+
+    def release_savepoint(self) -> None:
+        with self._errors():
+            self._con.cursor().execute("RELEASE SAVEPOINT flowc_step")
+
     def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
         """Hold the run lock named `key` until the transaction ends; when another session
         holds it, tell `on_wait` so, then wait for it."""
@@ -546,6 +560,15 @@ class PostgresEngine:
         return text
 
 
+# Failures another attempt may not meet: the transaction lost a race, not a mistake. The run's
+# transaction survives them (rolled back to the step's savepoint), so the step can run again.
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (lock_timeout)
+    }
+)
 _OPEN_CURSORS = "SELECT count(*) FROM pg_cursors"
 _SCHEMA_EXISTS = "SELECT count(*) FROM pg_namespace WHERE nspname = %(name)s"
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
@@ -561,7 +584,8 @@ def _errors(secrets: Sequence[str], what: str) -> Iterator[None]:
         text = text.removeprefix("ERROR:").strip()
         for secret in sorted((s for s in secrets if s), key=len, reverse=True):
             text = text.replace(secret, "***")
-        raise StepError(f"{what}: {text}") from None
+        retryable = getattr(error, "pgcode", None) in TRANSIENT_SQLSTATES
+        raise StepError(f"{what}: {text}", retryable=retryable) from None
 
 
 def _body(sql: str) -> str:
