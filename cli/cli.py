@@ -317,9 +317,11 @@ def runs(spec: Path | None, project: Path | None, limit: int) -> None:
     for record in found:
         took = f"{(record.ended - record.started).total_seconds():.1f}s" if record.ended else "-"
         params = " ".join(f"{k}={v}" for k, v in record.params.items())
+        retried = f", {record.retries} retried" if record.retries else ""
+        work = f"{record.steps} steps{retried}, {record.rows} rows"
         click.echo(
             f"{record.id}  {record.status:<11}  {record.pipeline}  {record.profile}  "
-            f"{record.started:%Y-%m-%d %H:%M:%S}  {took}  {params}".rstrip()
+            f"{record.started:%Y-%m-%d %H:%M:%S}  {took}  {work}  {params}".rstrip()
         )
 
 

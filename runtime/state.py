@@ -76,6 +76,9 @@ class RunRecord:
     started: datetime
     ended: datetime | None
     status: str
+    steps: int = 0  # steps that ran (each counted once)
+    retries: int = 0  # attempts beyond each step's first
+    rows: int = 0  # rows written or checked by its steps' last attempts
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,15 @@ class StateStore:
         """The latest runs, newest first; only those of `spec` when given."""
         where, args = ("WHERE spec = ?", (spec,)) if spec else ("", ())
         rows = self._read(
-            f"SELECT * FROM runs {where} ORDER BY started DESC, rowid DESC LIMIT ?", (*args, limit)
+            "SELECT runs.*, "
+            "(SELECT count(DISTINCT step_id) FROM steps WHERE run_id = runs.id "
+            " AND status != 'skipped') AS step_count, "
+            "(SELECT count(*) - count(DISTINCT step_id) FROM steps WHERE run_id = runs.id) "
+            " AS retry_count, "
+            "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id "
+            " AND status IN ('succeeded', 'warned')) AS row_count "
+            f"FROM runs {where} ORDER BY started DESC, rowid DESC LIMIT ?",
+            (*args, limit),
         )
         return [_run(row) for row in rows]
 
@@ -296,6 +307,15 @@ def _run(row: sqlite3.Row) -> RunRecord:
         started=datetime.fromisoformat(row["started"]),
         ended=_time(row["ended"]),
         status=row["status"],
+        **{
+            field: int(row[column])
+            for field, column in (
+                ("steps", "step_count"),
+                ("retries", "retry_count"),
+                ("rows", "row_count"),
+            )
+            if column in row.keys()  # noqa: SIM118 (a sqlite3.Row has keys, not `in`)
+        },
     )
 
 
