@@ -92,7 +92,7 @@ def test_a_step_that_fails_twice_then_succeeds_is_retried_and_recorded(tmp_path:
     assert "attempt 1 of 3 failed; retrying in 0.01s" in done.stderr
     assert "attempt 2 of 3 failed; retrying in 0.02s" in done.stderr  # the delay doubles
     assert attempts(root, "doubled.py") == ["failed", "failed", "succeeded"]
-    assert "5 steps, 2 retried, " in flowc("runs", cwd=root).stdout
+    assert "6 steps, 2 retried, " in flowc("runs", cwd=root).stdout
     with duckdb.connect(str(root / "w.duckdb")) as con:
         assert con.execute("SELECT sum(x) FROM result").fetchone() == (12,)
 
