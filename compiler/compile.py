@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowc.compiler import config, ir, names, plan
-from flowc.compiler.check import Analysis, analyze, anchored, display
+from flowc.compiler.check import Analysis, analyze, anchored, cached_clean, display
 from flowc.compiler.codegen import Problem
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.sql import paused_gc, sql_span
@@ -73,17 +73,50 @@ def compile_spec(
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
     scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
-    analysis = analyze(text, file, scope, diagnostics)
+    analysis, known = _analyze(root, text, file, scope, profiles, diagnostics)
     result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
     if diagnostics.has_errors or analysis.spec.pipeline is None:
         result.diagnostics = diagnostics.sorted()
         return result
     with paused_gc():
-        _plan_all(analysis, project.name, profiles, result, diagnostics)
+        _plan_all(analysis, project.name, profiles, result, diagnostics, known)
     result.diagnostics = diagnostics.sorted()
     if result.has_errors:
         result.compiled = []
     return result
+
+
+def _analyze(
+    root: Path,
+    text: str,
+    file: str,
+    scope: names.Scope,
+    profiles: list[config.Profile],
+    diagnostics: Diagnostics,
+) -> tuple[Analysis, set[str] | None]:
+    """The analysis of the spec, and the nodes whose columns it inferred (None: all).
+
+    When `flowc check` found this very spec clean for these profiles (its cache entry is
+    valid: same text, compiler, connection types and files read), its diagnostics stand and
+    the schema pass, the costliest, infers only the columns the plan shows. Anything odd
+    (an error after all) falls back to the full analysis.
+    """
+    from flowc.compiler.planner import columns_needed
+
+    cached = cached_clean(root, file, text, profiles)
+    if cached is not None:
+        found = Diagnostics()
+        needed: set[str] = set()
+
+        def wanted(spec: ir.Spec) -> set[str]:
+            needed.update(columns_needed(spec))
+            return needed
+
+        analysis = analyze(text, file, scope, found, columns_of=wanted)
+        if not found.has_errors:
+            diagnostics.extend(cached)
+            return analysis, needed
+    return analyze(text, file, scope, diagnostics), None
 
 
 def _plan_all(
@@ -92,6 +125,7 @@ def _plan_all(
     profiles: list[config.Profile],
     result: CompileResult,
     diagnostics: Diagnostics,
+    known: set[str] | None = None,
 ) -> None:
     from flowc.compiler.planner import plan_spec
 
@@ -103,6 +137,7 @@ def _plan_all(
             project=project,
             profile=chosen,
             consume=index == len(profiles) - 1,
+            known=known,
         )
         for problem in planned.problems:
             report_problem(problem, analysis.spec, chosen, diagnostics)

@@ -51,11 +51,13 @@ def plan_spec(
     project: str,
     profile: config.Profile,
     consume: bool = False,
+    known: set[str] | None = None,
 ) -> Planned:
     """The plan of a checked, error-free `spec` for `profile`.
 
     `trees` are the analysis' parsed queries. With `consume`, they are rewritten in place
-    (the caller will not read them again); otherwise each is copied first.
+    (the caller will not read them again); otherwise each is copied first. `known`: the
+    nodes whose columns were inferred, when not all were (see `columns_needed`).
     """
     pipeline = spec.pipeline
     assert pipeline is not None, "a spec without errors has a pipeline"
@@ -64,6 +66,7 @@ def plan_spec(
     homes = place(spec, pipeline, graph)
     kinds = materialize(spec, graph, homes)
     builder = _Steps(spec, pipeline, trees, list(order), graph, homes, kinds, profile, consume)
+    builder.known = known
     for name in order:
         builder.node(nodes[name])
     steps = fingerprint_steps(builder.steps)
@@ -79,6 +82,30 @@ def plan_spec(
     )
     problems = [p for r in builder.renderers.values() for p in r.problems]
     return Planned(result, builder.problems + problems)
+
+
+def columns_needed(spec: ir.Spec) -> set[str]:
+    """The nodes whose columns a plan of `spec` may show, on any profile: what is not a SQL
+    transform (loads, Python steps, sinks), what one of those reads, what a query reads from
+    another connection (a transfer) and what a check names. The planner asks for no other
+    node's columns, so `flowc compile` infers only these when the check cache vouches that
+    the spec is clean (`infer_schemas(only=...)`)."""
+    if spec.pipeline is None:
+        return {node.name for node in spec.nodes}
+    graph = dag.upstream_edges(spec)
+    homes = place(spec, spec.pipeline, graph)
+    names = {node.name for node in spec.nodes}
+    needed: set[str] = set()
+    for node in spec.nodes:
+        if not _is_sql(node):
+            needed.add(node.name)
+        for edge in graph[node.name]:
+            if not _is_sql(node) or homes[node.name] != homes[edge.upstream]:
+                needed.add(edge.upstream)
+        for expectation in node.expectations:
+            values = [*expectation.call.args, *(k.value for k in expectation.call.keywords)]
+            needed |= {v.dotted for v in values if isinstance(v, ir.Ref) and v.dotted in names}
+    return needed
 
 
 # --- pass 1: placement ------------------------------------------------------------------------
@@ -192,6 +219,7 @@ class _Steps:
         self.problems: list[Problem] = []
         self.used_connections: set[str] = set()
         self.taken: set[str] = set()
+        self.known: set[str] | None = None  # None: every node's columns were inferred
 
     # --- connections and renderers
 
@@ -504,6 +532,7 @@ class _Steps:
 
     def columns(self, node: AnyNode, connection: str) -> list[plan.Column] | None:
         renderer = self.renderer(connection)
+        assert self.known is None or node.name in self.known, f"columns of {node.name} unknown"
         if node.output is None:
             return None
         if isinstance(node, ir.SinkNode):

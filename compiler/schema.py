@@ -39,12 +39,13 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowc.compiler import ir, reads
 from flowc.compiler.arguments import argument
+from flowc.compiler.dag import upstream_edges
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from flowc.compiler.sql import (
     SqlProblem,
@@ -95,10 +96,18 @@ def infer_schemas(
     *,
     dialect: str,
     order: list[str],
+    only: Callable[[ir.Spec], Collection[str]] | None = None,
 ) -> ir.Spec:
-    """Fill in `output` of every node in `order`; report column errors and F0307 warnings."""
+    """Fill in `output` of every node in `order`; report column errors and F0307 warnings.
+
+    With `only`, just the nodes it names and every node they read, directly or not (a node's
+    output depends on nothing else): for `flowc compile` when the check cache vouches that
+    the spec is clean, so only the columns the plan shows are needed.
+    """
     nodes = spec.node_map()
     state = _State(spec, trees, diagnostics, dialect)
+    if only is not None:
+        order = _with_upstreams(spec, order, only(spec))
     with paused_gc():
         for name in order:
             if name in nodes:
@@ -108,6 +117,19 @@ def infer_schemas(
                 _check_references(state.updated[name], state, diagnostics)
     new_nodes = tuple(state.updated.get(n.name, n) for n in spec.nodes)
     return spec.model_copy(update={"nodes": new_nodes})
+
+
+def _with_upstreams(spec: ir.Spec, order: list[str], wanted: Collection[str]) -> list[str]:
+    """The names in `order` that are in `wanted` or read by one of them, in that order."""
+    graph = upstream_edges(spec)
+    keep: set[str] = set()
+    stack = [name for name in wanted if name in graph]
+    while stack:
+        name = stack.pop()
+        if name not in keep:
+            keep.add(name)
+            stack += [edge.upstream for edge in graph[name]]
+    return [name for name in order if name in keep]
 
 
 @dataclass

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
-from flowc.compiler import plan
+from flowc.compiler import config, plan
+from flowc.compiler.check import cached_clean, check_paths, display
 from flowc.compiler.compile import compile_spec, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,20 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds(tmp_path: Path
         subprocess.run(command, check=True, env=env, cwd=tmp_path, timeout=120)
         runs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
     assert runs[0] and runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_clean_check_cache_changes_nothing_in_the_plan(case: str, tmp_path: Path) -> None:
+    """With a valid check cache, compile infers only the columns the plan shows: same files."""
+    project = tmp_path / "project"
+    spec_dir = CASES[case].parent.parent
+    shutil.copytree(spec_dir, project, ignore=shutil.ignore_patterns(".flowc", "data", "out"))
+    spec = project / CASES[case].relative_to(spec_dir)
+    before = compiled_files(spec, tmp_path / "before")
+    assert not check_paths([spec], profile="all", env={}).has_errors
+    project_profiles = config.load_project(project, profile="all", env={})[1]
+    assert cached_clean(project, display(spec), spec.read_text(), project_profiles) is not None
+    assert compiled_files(spec, tmp_path / "after") == before
 
 
 def test_plan_json_has_sorted_keys_and_a_trailing_newline(tmp_path: Path) -> None:
