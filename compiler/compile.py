@@ -151,9 +151,22 @@ def report_problem(
     body = node.sql if isinstance(node, ir.TransformNode) else None
     span = node.name_span if node is not None else point(spec.file)
     if body is not None:
-        span = body.span if problem.start is None else sql_span(body, problem.start, problem.end)
+        span = body.span if problem.start is None else sql_span(body, *_extent(problem, body))
     hint = problem.hint or "run the node on a connection whose engine has it (`target = ...`)"
     out.report("F0308", span, hint=hint, detail=f"{problem.detail} (profile `{profile.name}`)")
+
+
+def _extent(problem: Problem, body: ir.SqlBody) -> tuple[int, int]:
+    """Offsets of the problem in the node's SQL text: found by its words when it has them."""
+    start, end = problem.start or 0, problem.end
+    if problem.find is None:
+        return start, end
+    window = body.text[start:end] if problem.find_last else body.text[start:]
+    matches = list(re.finditer(problem.find, window, re.IGNORECASE))
+    if not matches:  # where the search started (before: ended), so near the construct
+        return (end, end + 1) if problem.find_last else (start, start + 1)
+    found = matches[-1] if problem.find_last else matches[0]
+    return start + found.start(), start + found.end()
 
 
 def sql_file(step: plan.Step, compiled: plan.Plan) -> str:

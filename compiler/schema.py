@@ -504,7 +504,7 @@ class _Resolver:
         }
         info = _SelectInfo(select, aliases, self._using(select, sources))
         for column in columns_in(scope):
-            if not _in_star(column):
+            if not _in_star(column) and not _comprehension_variable(column):
                 self._resolve(column, scope, sources, info)
         return self._select_output(select, sources, info.using)
 
@@ -813,6 +813,24 @@ def columns_in(scope: Scope) -> list[exp.Column]:
         for node in walk_in_scope(scope.expression)
         if type(node) is exp.Column and not isinstance(node.this, exp.Star)
     ]
+
+
+def _comprehension_variable(column: exp.Column) -> bool:
+    """`x` in DuckDB's `[x * 2 FOR x IN list]`: the loop's variable, not a column."""
+    if column.args.get("table"):
+        return False
+    child: exp.Expr = column
+    parent = column.parent
+    while parent is not None:
+        if (
+            isinstance(parent, exp.Comprehension)
+            and child.arg_key != "iterator"
+            and parent.expression is not None
+            and parent.expression.name.lower() == column.name.lower()
+        ):
+            return True
+        child, parent = parent, parent.parent
+    return False
 
 
 def _in_star(column: exp.Column) -> bool:
