@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from flowc.compiler.sql import declared_key, identifier_key
+from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
@@ -158,6 +158,8 @@ class Renderer:
         ident = table.this
         if not isinstance(ident, exp.Identifier) or table.args.get("db"):
             return
+        if table.meta.get(CTE_REFERENCE):
+            return  # the query's own CTE, whatever node shares its name
         key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.source, table=True)
         parts = keys.get(key)
         if parts is None:

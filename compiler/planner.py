@@ -282,21 +282,49 @@ class _Steps:
         found = {name: self.read(name, connection) for name in reads}
         fused = self._merged([f for r in found.values() for f in r.fused])
         deps = _unique([d for r in found.values() for d in r.deps])
-        refs = {name: r.parts for name, r in found.items()}
+        named = self.cte_names(tree, fused, renderer)
+        refs = {name: named.get(name) or r.parts for name, r in found.items()}
         ctes: list[tuple[str, exp.Query]] = []
         owners: dict[int, str] = {}
         for name in fused:
-            inner = {e.upstream: self.read(e.upstream, connection).parts for e in self.graph[name]}
+            inner = {
+                e.upstream: named.get(e.upstream) or self.read(e.upstream, connection).parts
+                for e in self.graph[name]
+            }
             prepared = renderer.prepare(
                 self.tree(name), inner, name, has_params=self.has_params(name)
             )
-            ctes.append((renderer.name(name), prepared))
+            ctes.append((named[name][0], prepared))
         has_params = self.has_params(node) if node else False
         query = renderer.fuse(renderer.prepare(tree, refs, node, has_params=has_params), ctes)
         with_ = query.args.get("with_")
         for (name, _), cte in zip(ctes, with_.expressions if with_ else [], strict=False):
             owners[id(cte)] = name
         return _Query(query, fused, deps, owners)
+
+    def cte_names(
+        self, tree: exp.Query, fused: Sequence[str], renderer: Renderer
+    ) -> dict[str, Parts]:
+        """The CTE name of each fused node: its own, unless the query or a fused one already
+        names a CTE (or a table) so; then `<name>_ephemeral` (`_2`, ... if taken too). The
+        query keeps its own CTE under its name, and every reference to the node follows."""
+        if not fused:
+            return {}
+        taken = _aliases(tree)
+        for name in fused:
+            taken |= _aliases(self.trees[name])
+        named: dict[str, Parts] = {}
+        for name in fused:
+            cte = renderer.name(name)
+            if cte.lower() in taken:
+                base, suffix = f"{cte}_ephemeral", 1
+                cte = base
+                while cte.lower() in taken:
+                    suffix += 1
+                    cte = f"{base}_{suffix}"
+            taken.add(cte.lower())
+            named[name] = (cte,)
+        return named
 
     def tree(self, name: str) -> exp.Query:
         """`name`'s query to rewrite: the analysis' own tree the first time when consuming."""
@@ -582,6 +610,11 @@ class _Steps:
                 external=_external(node),
             )
         return infos
+
+
+def _aliases(tree: exp.Expr) -> set[str]:
+    """The names a query gives CTEs and tables (lower case: engines compare them so)."""
+    return {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
 
 
 def _external(node: AnyNode) -> str | None:

@@ -29,6 +29,7 @@ CASES = {
     "reference": ROOT / "specs" / "reference" / "specs" / "green_taxi.flow",
     "fusion": GOLDEN / "fusion" / "specs" / "fusion.flow",
     "checks": GOLDEN / "checks" / "specs" / "checks.flow",
+    "cte_clash": GOLDEN / "cte_clash" / "specs" / "cte_clash.flow",
 }
 SECRET = "example-secret"  # specs/reference/.env's dummy password
 
