@@ -31,6 +31,7 @@ from flowc.compiler import checks, config, dag, ir, plan, schema
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
 from flowc.compiler.schedule import parse_duration
+from flowc.compiler.sql import ALIASES
 from sqlglot import exp
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
@@ -613,7 +614,11 @@ class _Steps:
 
 
 def _aliases(tree: exp.Expr) -> set[str]:
-    """The names a query gives CTEs and tables (lower case: engines compare them so)."""
+    """The names a query gives CTEs and tables (lower case: engines compare them so), as the
+    SQL pass recorded them for a user's query, else found now."""
+    recorded = tree.meta.get(ALIASES)
+    if recorded is not None:
+        return set(recorded)
     return {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
 
 

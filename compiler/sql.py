@@ -183,7 +183,12 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
         elif node.this and (isinstance(node, exp.Placeholder) or dialect == "bigquery"):
             names.add(node.name)
     reads = [t for t in tables if t.db or not _is_cte(t, ctes, dialect)]
+    aliases = {t.alias.lower() for t in tables if t.alias} | {c.name.lower() for c in ctes.values()}
+    tree.meta[ALIASES] = frozenset(aliases)
     return sorted(reads, key=_start), frozenset(names)
+
+
+ALIASES = "flowc_aliases"  # meta of a parsed query: the names it gives CTEs and tables
 
 
 CTE_REFERENCE = "flowc_cte"  # meta of a table reference that names a CTE, not a node
