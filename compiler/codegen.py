@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
+from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -84,7 +85,7 @@ class Renderer:
         if self.fold_quoted:
             kinds += (exp.Identifier,)
         if target != "duckdb":
-            kinds += (exp.Star, exp.Lambda, *_LACKING)
+            kinds += (exp.Star, exp.Lambda, exp.Column, *_LACKING)
         self.kinds = kinds
 
     # --- names
@@ -140,6 +141,8 @@ class Renderer:
                     part.set("this", part.name.lower())
             elif isinstance(part, exp.Star | exp.Lambda):
                 self._unsupported(node, part)
+            elif isinstance(part, exp.Column):
+                self._alias_reference(node, part)
             elif isinstance(part, _LACKING):
                 self._lacking(node, part)
             elif part.this and (isinstance(part, exp.Placeholder) or self.source == "bigquery"):
@@ -223,6 +226,22 @@ class Renderer:
             detail = f"{what} has no {_ENGINES[self.target]} equivalent"
             found = _problem_at(node, part, detail, {})
             self.problems.append(dataclasses.replace(found, hint=hint))
+
+    def _alias_reference(self, node: str, column: exp.Column) -> None:
+        """A column naming an alias of its SELECT list where the target does not look for
+        one (DuckDB: anywhere after it; Postgres: GROUP BY, ORDER BY; BigQuery: also HAVING
+        and QUALIFY). The engine would look for a column of that name and fail."""
+        clause = column.meta.get(ALIAS_REFERENCE)
+        if clause is None or clause in ALIAS_CLAUSES.get(self.target, set()):
+            return
+        where = CLAUSE_WORDS.get(clause, f"in {clause.upper()}")
+        detail = (
+            f"`{column.name}` refers to a SELECT alias {where}, which "
+            f"{_ENGINES[self.target]} does not allow"
+        )
+        hint = "repeat the expression, or compute it in a CTE (or subquery) first"
+        found = _problem_at(node, column, detail, {})
+        self.problems.append(dataclasses.replace(found, hint=hint))
 
     def _lacking(self, node: str, part: exp.Expr) -> None:
         """DuckDB constructs that sqlglot writes unchanged (or rewrites into something else)

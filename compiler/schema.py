@@ -65,12 +65,14 @@ from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope, walk_in_sc
 Columns = tuple[ir.Column, ...]
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
 
-_ALIAS_CLAUSES = {
+ALIAS_CLAUSES = {
     "duckdb": {"expressions", "where", "group", "having", "qualify", "order", "windows"},
     "bigquery": {"group", "having", "qualify", "order"},
     "postgres": {"group", "order"},
 }
-_CLAUSE_WORDS = {
+# meta of a column that names an alias of its SELECT list: the clause that holds it
+ALIAS_REFERENCE = "flowc_alias"
+CLAUSE_WORDS = {
     "expressions": "in the SELECT list",
     "where": "in WHERE",
     "group": "in GROUP BY",
@@ -772,9 +774,12 @@ class _Resolver:
         if key not in select.aliases:
             return False
         clause, index = _clause(column, select.node)
-        if clause not in _ALIAS_CLAUSES.get(self.dialect, set()):
+        if clause not in ALIAS_CLAUSES.get(self.dialect, set()):
             return False
-        return clause != "expressions" or select.aliases[key] < index
+        if clause == "expressions" and select.aliases[key] >= index:
+            return False
+        column.meta[ALIAS_REFERENCE] = clause  # code generation checks the target allows it
+        return True
 
     def _names_in_scope(self, sources: dict[str, _Source], select: _SelectInfo | None) -> list[str]:
         names = [c.name for s in sources.values() if s.table for c in s.table.columns]
@@ -861,7 +866,7 @@ def _duplicate_alias(expression: exp.Expr, report: Callable[[exp.Expr, str], Non
 
 
 def _alias_hint(name: str, clause: str, dialect: str) -> str:
-    where = _CLAUSE_WORDS.get(clause, "here")
+    where = CLAUSE_WORDS.get(clause, "here")
     if clause == "expressions" and dialect == "duckdb":
         return f"`{name}` is a SELECT alias defined later in the list; move it before this use"
     engine = _ENGINES.get(dialect, dialect)
