@@ -155,12 +155,9 @@ def check_file(path: Path, project: Project) -> list[Diagnostic]:
     return list(diagnostics)
 
 
-def cached_clean(
-    root: Path, file: str, text: str, profiles: Sequence[config.Profile]
-) -> list[Diagnostic] | None:
-    """What `flowc check` found in this spec (`file`, holding `text`), from the check cache,
-    when it is still valid for `profiles` and found no error; else None."""
-    key = spec_key(text, connection_types(profiles))
+def cached_clean(root: Path, file: str, key: str) -> list[Diagnostic] | None:
+    """What `flowc check` found in spec `file`, from the check cache, when its entry is still
+    valid for `key` (`spec_key`: the text and the profiles) and found no error; else None."""
     found = CheckCache(root).lookup(file, key)
     if found is None or any(d.severity == "error" for d in found):
         return None

@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowc.compiler import config, ir, names, plan
-from flowc.compiler.check import Analysis, analyze, anchored, cached_clean, display
+from flowc.compiler import config, ir, names, plan, reads
+from flowc.compiler.cache import CheckCache, spec_key
+from flowc.compiler.check import (
+    Analysis,
+    analyze,
+    anchored,
+    cached_clean,
+    connection_types,
+    display,
+)
 from flowc.compiler.codegen import Problem
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.sql import paused_gc, sql_span
@@ -73,17 +81,27 @@ def compile_spec(
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
     scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
-    analysis, known = _analyze(root, text, file, scope, profiles, diagnostics)
+    analysed = _analyze(root, text, file, scope, profiles, diagnostics)
+    analysis = analysed.analysis
     result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
     if diagnostics.has_errors or analysis.spec.pipeline is None:
         result.diagnostics = diagnostics.sorted()
         return result
     with paused_gc():
-        _plan_all(analysis, project.name, profiles, result, diagnostics, known)
+        _plan_all(analysis, project.name, profiles, result, diagnostics, analysed.known)
     result.diagnostics = diagnostics.sorted()
     if result.has_errors:
         result.compiled = []
+    elif analysed.remember is not None:
+        analysed.remember()
     return result
+
+
+@dataclass
+class _Analysed:
+    analysis: Analysis
+    known: set[str] | None = None  # the nodes whose columns were inferred (None: all)
+    remember: Callable[[], None] | None = None  # puts a full analysis in the check cache
 
 
 def _analyze(
@@ -93,17 +111,20 @@ def _analyze(
     scope: names.Scope,
     profiles: list[config.Profile],
     diagnostics: Diagnostics,
-) -> tuple[Analysis, set[str] | None]:
-    """The analysis of the spec, and the nodes whose columns it inferred (None: all).
+) -> _Analysed:
+    """The analysis of the spec, shared with `flowc check` through its cache.
 
     When `flowc check` found this very spec clean for these profiles (its cache entry is
     valid: same text, compiler, connection types and files read), its diagnostics stand and
     the schema pass, the costliest, infers only the columns the plan shows. Anything odd
-    (an error after all) falls back to the full analysis.
+    (an error after all) falls back to the full analysis. A full analysis of a spec that
+    then compiles without error is what check would find (check plans the same profiles with
+    the same planner), so it is remembered for the next check or compile.
     """
     from flowc.compiler.planner import columns_needed
 
-    cached = cached_clean(root, file, text, profiles)
+    key = spec_key(text, connection_types(profiles))
+    cached = cached_clean(root, file, key)
     if cached is not None:
         found = Diagnostics()
         needed: set[str] = set()
@@ -115,8 +136,18 @@ def _analyze(
         analysis = analyze(text, file, scope, found, columns_of=wanted)
         if not found.has_errors:
             diagnostics.extend(cached)
-            return analysis, needed
-    return analyze(text, file, scope, diagnostics), None
+            return _Analysed(analysis, needed)
+    found = Diagnostics()
+    with reads.recording() as recorded:
+        analysis = analyze(text, file, scope, found)
+    diagnostics.extend(found)
+
+    def remember() -> None:
+        cache = CheckCache(root)
+        cache.store(file, key, recorded, list(found))
+        cache.save()
+
+    return _Analysed(analysis, remember=remember)
 
 
 def _plan_all(

@@ -19,7 +19,8 @@ import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
 from flowc.compiler import config, plan
-from flowc.compiler.check import cached_clean, check_paths, display
+from flowc.compiler.cache import spec_key
+from flowc.compiler.check import cached_clean, check_paths, connection_types, display
 from flowc.compiler.compile import compile_spec, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +107,24 @@ def test_a_clean_check_cache_changes_nothing_in_the_plan(case: str, tmp_path: Pa
     before = compiled_files(spec, tmp_path / "before")
     assert not check_paths([spec], profile="all", env={}).has_errors
     project_profiles = config.load_project(project, profile="all", env={})[1]
-    assert cached_clean(project, display(spec), spec.read_text(), project_profiles) is not None
+    key = spec_key(spec.read_text(), connection_types(project_profiles))
+    assert cached_clean(project, display(spec), key) is not None
     assert compiled_files(spec, tmp_path / "after") == before
+
+
+def test_a_clean_compile_fills_the_check_cache(tmp_path: Path) -> None:
+    """Compile's full analysis of a spec it compiles cleanly is what check would find."""
+    project = tmp_path / "project"
+    ignored = shutil.ignore_patterns(".flowc", "data", "out")
+    shutil.copytree(CASES["reference"].parent.parent, project, ignore=ignored)
+    spec = project / "specs" / CASES["reference"].name
+    profiles = config.load_project(project, profile="all", env={})[1]
+    key = spec_key(spec.read_text(), connection_types(profiles))
+    compiled_files(spec, tmp_path / "out")
+    remembered = cached_clean(project, display(spec), key)
+    assert remembered  # the example has a warning (F0307)
+    shutil.rmtree(project / ".flowc")
+    assert set(check_paths([spec], profile="all", env={}).diagnostics) == set(remembered)
 
 
 def test_plan_json_has_sorted_keys_and_a_trailing_newline(tmp_path: Path) -> None:
