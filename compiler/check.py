@@ -8,7 +8,7 @@ another's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,11 +42,15 @@ class Project:
     profiles: list[config.Profile] = field(default_factory=list)
 
     def connection_types(self) -> dict[str, frozenset[str]]:
-        """Each profile's connections as `name:type`: what a cached result depends on."""
-        return {
-            p.name: frozenset(f"{n}:{c.type}" for n, c in p.connections.items()) | p.names
-            for p in self.profiles
-        }
+        return connection_types(self.profiles)
+
+
+def connection_types(profiles: Sequence[config.Profile]) -> dict[str, frozenset[str]]:
+    """Each profile's connections as `name:type`: what a cached result depends on."""
+    return {
+        p.name: frozenset(f"{n}:{c.type}" for n, c in p.connections.items()) | p.names
+        for p in profiles
+    }
 
 
 @dataclass
@@ -151,6 +155,15 @@ def check_file(path: Path, project: Project) -> list[Diagnostic]:
     return list(diagnostics)
 
 
+def cached_clean(root: Path, file: str, key: str) -> list[Diagnostic] | None:
+    """What `flowc check` found in spec `file`, from the check cache, when its entry is still
+    valid for `key` (`spec_key`: the text and the profiles) and found no error; else None."""
+    found = CheckCache(root).lookup(file, key)
+    if found is None or any(d.severity == "error" for d in found):
+        return None
+    return found
+
+
 @dataclass
 class Analysis:
     """A checked spec with what later stages reuse: the parsed SQL trees and the DAG order."""
@@ -160,16 +173,30 @@ class Analysis:
     order: list[str]
 
 
-def analyze(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> Analysis:
-    """All passes over one spec's text, in order."""
+def analyze(
+    text: str,
+    file: str,
+    scope: names.Scope,
+    diagnostics: Diagnostics,
+    *,
+    columns_of: Callable[[ir.Spec], Collection[str]] | None = None,
+) -> Analysis:
+    """All passes over one spec's text, in order. With `columns_of`, the schema pass infers
+    only the columns of the nodes it names (and of what they read): see `infer_schemas`."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
     from flowc.compiler import sql
 
     with sql.paused_gc():
-        return _passes(text, file, scope, diagnostics)
+        return _passes(text, file, scope, diagnostics, columns_of)
 
 
-def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) -> Analysis:
+def _passes(
+    text: str,
+    file: str,
+    scope: names.Scope,
+    diagnostics: Diagnostics,
+    columns_of: Callable[[ir.Spec], Collection[str]] | None,
+) -> Analysis:
     from flowc.compiler import dag, params, schedule, schema, sql
     from flowc.compiler.parser import parse
 
@@ -179,7 +206,9 @@ def _passes(text: str, file: str, scope: names.Scope, diagnostics: Diagnostics) 
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
     order = dag.order(spec, diagnostics)
-    spec = schema.infer_schemas(spec, trees, diagnostics, dialect=dialect, order=order)
+    spec = schema.infer_schemas(
+        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of
+    )
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)
     return Analysis(spec=spec, trees=dict(trees), order=order)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from flowc.compiler.plan import SINCE
-from flowc.compiler.sql import declared_key, identifier_key
+from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS
+from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
@@ -62,6 +63,11 @@ class Problem:
     start: int | None = None
     end: int = 0
     hint: str | None = None
+    # A construct without a position of its own (`GROUP BY ALL`) is found by its words: the
+    # first match of `find` in the text from `start` on (with `find_last`: the last match in
+    # the text before `end`).
+    find: str | None = None
+    find_last: bool = False
 
 
 class Renderer:
@@ -89,7 +95,7 @@ class Renderer:
         if self.fold_quoted:
             kinds += (exp.Identifier,)
         if target != "duckdb":
-            kinds += (exp.Star, exp.Lambda)
+            kinds += (exp.Star, exp.Lambda, exp.Column, *_LACKING)
         self.kinds = kinds
 
     # --- names
@@ -145,6 +151,10 @@ class Renderer:
                     part.set("this", part.name.lower())
             elif isinstance(part, exp.Star | exp.Lambda):
                 self._unsupported(node, part)
+            elif isinstance(part, exp.Column):
+                self._alias_reference(node, part)
+            elif isinstance(part, _LACKING):
+                self._lacking(node, part)
             elif part.this and (isinstance(part, exp.Placeholder) or self.source == "bigquery"):
                 part.replace(self.parameter(part.name))
         return tree
@@ -161,6 +171,8 @@ class Renderer:
         ident = table.this
         if not isinstance(ident, exp.Identifier) or table.args.get("db"):
             return
+        if table.meta.get(CTE_REFERENCE):
+            return  # the query's own CTE, whatever node shares its name
         key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.source, table=True)
         parts = keys.get(key)
         if parts is None:
@@ -225,6 +237,32 @@ class Renderer:
             found = _problem_at(node, part, detail, {})
             self.problems.append(dataclasses.replace(found, hint=hint))
 
+    def _alias_reference(self, node: str, column: exp.Column) -> None:
+        """A column naming an alias of its SELECT list where the target does not look for
+        one (DuckDB: anywhere after it; Postgres: GROUP BY, ORDER BY; BigQuery: also HAVING
+        and QUALIFY). The engine would look for a column of that name and fail."""
+        clause = column.meta.get(ALIAS_REFERENCE)
+        if clause is None or clause in ALIAS_CLAUSES.get(self.target, set()):
+            return
+        where = CLAUSE_WORDS.get(clause, f"in {clause.upper()}")
+        detail = (
+            f"`{column.name}` refers to a SELECT alias {where}, which "
+            f"{_ENGINES[self.target]} does not allow"
+        )
+        hint = "repeat the expression, or compute it in a CTE (or subquery) first"
+        found = _problem_at(node, column, detail, {})
+        self.problems.append(dataclasses.replace(found, hint=hint))
+
+    def _lacking(self, node: str, part: exp.Expr) -> None:
+        """DuckDB constructs that sqlglot writes unchanged (or rewrites into something else)
+        for an engine that has no such thing (`_LACKING`)."""
+        found = _lacking(part, self.target)
+        if found is None:
+            return
+        what, hint, where = found
+        detail = f"{what} has no {_ENGINES[self.target]} equivalent"
+        self.problems.append(dataclasses.replace(where, node=node, detail=detail, hint=hint))
+
     def _locate(
         self, node: str, tree: exp.Expr, message: str, owners: Mapping[int, str]
     ) -> Problem:
@@ -240,7 +278,14 @@ class Renderer:
         detail = f"{message.strip()} in {_ENGINES[self.target]}"
         if culprit is None:
             return Problem(node, detail)
-        return _problem_at(node, culprit, detail, owners)
+        found = _problem_at(node, culprit, detail, owners)
+        if "start" in culprit.meta or found.start is None:
+            return found
+        # A clause is found by its keyword (`PIVOT`), before the first position inside it.
+        where = _before(culprit, rf"\b(?:UN)?{culprit.key}\b")
+        return dataclasses.replace(
+            found, start=where.start, end=where.end, find=where.find, find_last=where.find_last
+        )
 
     def select_all(self, parts: Parts) -> exp.Select:
         return exp.select("*").from_(_table_of(parts))
@@ -359,6 +404,167 @@ def _star_modifier(star: exp.Star, target: str) -> str | None:
         if star.args.get(arg) and (target == "postgres" or arg == "rename"):
             return f"`SELECT * {word} (...)`"
     return None
+
+
+# --- DuckDB constructs other engines lack ----------------------------------------------------
+#
+# Each was generated with sqlglot for Postgres and BigQuery and compared with what the engine
+# accepts: sqlglot passes these through as DuckDB wrote them (ASOF/POSITIONAL joins, GROUP BY
+# ALL on Postgres, ORDER BY ALL, COLUMNS(...), BY NAME set operations on Postgres, list
+# comprehensions, MAP values, GLOB), turns them into text the engine refuses (a struct literal
+# becomes `STRUCT(...)` on Postgres, `arg_max` stays `ARG_MAX`) or into another meaning (a
+# sample of N rows becomes `TABLESAMPLE RESERVOIR (N)`, read by nothing but DuckDB).
+
+_BOTH = frozenset({"postgres", "bigquery"})
+_PG = frozenset({"postgres"})
+_LACKING: tuple[type[exp.Expr], ...] = (
+    exp.Join,
+    exp.Group,
+    exp.Ordered,
+    exp.Columns,
+    exp.SetOperation,
+    exp.TableSample,
+    exp.Comprehension,
+    exp.Struct,
+    exp.ToMap,
+    exp.Map,
+    exp.ArgMax,
+    exp.ArgMin,
+    exp.Glob,
+)
+_AGGREGATE_WORDS = r"\b(?:arg_?max|arg_?min|max_by|min_by)\b"
+
+
+def _lacking(part: exp.Expr, target: str) -> tuple[str, str, Problem] | None:
+    """(what it is, a hint, where it is) for a construct `target` lacks, else None."""
+    found = _construct(part)
+    if found is None or target not in found[0]:
+        return None
+    _, what, hint, where = found
+    return what, hint, where
+
+
+def _construct(part: exp.Expr) -> tuple[frozenset[str], str, str, Problem] | None:
+    if isinstance(part, exp.Join):
+        return _join(part)
+    if isinstance(part, exp.Group) and part.args.get("all"):
+        where = _after(part.parent, r"\bGROUP\s+BY\s+ALL\b", "group")
+        return _PG, "`GROUP BY ALL`", "list the grouping columns", where
+    if isinstance(part, exp.Ordered) and _is_all(part.this):
+        clause = part.parent
+        where = _after(clause.parent if clause else None, r"\bORDER\s+BY\s+ALL\b", "order")
+        return _BOTH, "`ORDER BY ALL`", "list the columns to sort by", where
+    if isinstance(part, exp.Columns):
+        hint = "list the columns (or their expressions) one by one"
+        return _BOTH, "a `COLUMNS(...)` expression", hint, _before(part, r"\bCOLUMNS\b")
+    if isinstance(part, exp.SetOperation) and part.args.get("by_name"):
+        left = _extent(part.this)
+        words = rf"\b{part.key}\b(\s+(ALL|DISTINCT))?\s+BY\s+NAME\b"
+        where = Problem("", "", left[1] if left else 0, find=words)
+        hint = "select the same columns in the same order on both sides"
+        return _PG, f"`{part.key.upper()} ... BY NAME`", hint, where
+    if isinstance(part, exp.TableSample):
+        return _sample(part)
+    if isinstance(part, exp.Comprehension):
+        hint = "unnest the list in a subquery and aggregate it back (`ARRAY(SELECT ...)`)"
+        return _BOTH, "a list comprehension (`[x FOR x IN ...]`)", hint, _before(part, r"\[")
+    if isinstance(part, exp.Struct) and not isinstance(part.parent, exp.ToMap):
+        hint = "return the fields as columns of their own (or build JSON: `json_build_object`)"
+        where = _before(part, r"\{|\bstruct_pack\b|\bstruct\b|\brow\b")
+        return _PG, "a struct value (`{'k': v}`, `struct_pack`)", hint, where
+    if isinstance(part, exp.ToMap | exp.Map):
+        hint = "keep keys and values in columns of their own (or build JSON)"
+        return _BOTH, "a MAP value", hint, _before(part, r"\bMAP\b")
+    if isinstance(part, exp.ArgMax | exp.ArgMin):
+        what = "`arg_max`/`max_by`" if isinstance(part, exp.ArgMax) else "`arg_min`/`min_by`"
+        hint = "keep the row with `ROW_NUMBER() OVER (...) = 1`, or aggregate an ordered array"
+        return _PG, what, hint, _before(part, _AGGREGATE_WORDS)
+    if isinstance(part, exp.Glob):
+        where = _between(part.this, part.expression, r"\bGLOB\b")
+        return _BOTH, "`GLOB`", "use LIKE (`%` for `*`, `_` for `?`)", where
+    return None
+
+
+def _join(join: exp.Join) -> tuple[frozenset[str], str, str, Problem] | None:
+    method = str(join.args.get("method") or "").upper()
+    if method == "ASOF":
+        hint = "join on the key and keep each row's latest match (`ROW_NUMBER() ... = 1`)"
+        return _BOTH, "an ASOF join", hint, _before(join, r"\bASOF\b")
+    if method == "POSITIONAL":
+        hint = "number the rows of both sides (`ROW_NUMBER()`) and join on the numbers"
+        return _BOTH, "a POSITIONAL join", hint, _before(join, r"\bPOSITIONAL\b")
+    return None
+
+
+def _sample(sample: exp.TableSample) -> tuple[frozenset[str], str, str, Problem] | None:
+    """Postgres samples a percentage, by SYSTEM or BERNOULLI; BigQuery only SYSTEM, by
+    percentage, without a seed. DuckDB's default for a row count is reservoir sampling."""
+    method = str(sample.args["method"].name if sample.args.get("method") else "").upper()
+    rows = sample.args.get("size") is not None or method == "RESERVOIR"
+    where = _before(sample, r"\bUSING\s+SAMPLE\b|\bTABLESAMPLE\b")
+    hint = "sample a percentage: `USING SAMPLE 10 PERCENT (system)`"
+    if rows:
+        return _BOTH, "a sample of a number of rows (reservoir sampling)", hint, where
+    if method not in ("", "SYSTEM") or sample.args.get("seed") is not None:
+        what = f"{method.lower() or 'seeded'} sampling" if method != "SYSTEM" else "a seed"
+        return frozenset({"bigquery"}), f"`TABLESAMPLE` with {what}", hint, where
+    return None
+
+
+def _is_all(part: exp.Expr | None) -> bool:
+    return isinstance(part, exp.Var | exp.Column) and part.name.upper() == "ALL"
+
+
+def _extent(part: exp.Expr | None) -> tuple[int, int] | None:
+    """The first start and the last end (exclusive) of the positioned nodes in `part`."""
+    if part is None:
+        return None
+    spots = [n.meta for n in part.walk() if isinstance(n, exp.Expr) and "start" in n.meta]
+    if not spots:
+        return None
+    return min(int(m["start"]) for m in spots), max(int(m["end"]) for m in spots) + 1
+
+
+def _before(part: exp.Expr, words: str) -> Problem:
+    """Where `words` last occur before the first positioned node in `part` (or `part` itself,
+    when it has a position of its own)."""
+    if "start" in part.meta:
+        return Problem("", "", int(part.meta["start"]), int(part.meta["end"]) + 1)
+    extent = _extent(part)
+    if extent is None:
+        return Problem("", "")
+    return Problem("", "", 0, extent[0], find=words, find_last=True)
+
+
+def _after(owner: exp.Expr | None, words: str, clause: str) -> Problem:
+    """Where `words` first occur after the parts of `owner` written before its `clause` (a
+    clause without a position of its own: GROUP BY ALL, ORDER BY ALL)."""
+    if owner is None:
+        return Problem("", "")
+    ends = []
+    for key, value in owner.args.items():
+        if key == clause or key in _LATER[clause]:
+            continue
+        for child in value if isinstance(value, list) else [value]:
+            extent = _extent(child) if isinstance(child, exp.Expr) else None
+            if extent is not None:
+                ends.append(extent[1])
+    return Problem("", "", max(ends, default=0), find=words)
+
+
+# The clauses written after GROUP BY / ORDER BY: their positions do not bound the search.
+_LATER = {
+    "group": ("having", "qualify", "windows", "order", "limit", "offset", "sample"),
+    "order": ("limit", "offset"),
+}
+
+
+def _between(left: exp.Expr | None, right: exp.Expr | None, words: str) -> Problem:
+    start = _extent(left)
+    end = _extent(right)
+    if start is None or end is None:
+        return Problem("", "")
+    return Problem("", "", start[1], end[0], find=words, find_last=True)
 
 
 def _problem_at(node: str, part: exp.Expr, detail: str, owners: Mapping[int, str]) -> Problem:

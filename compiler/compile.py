@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowc.compiler import config, ir, names, plan
-from flowc.compiler.check import Analysis, analyze, anchored, display
+from flowc.compiler import config, ir, names, plan, reads
+from flowc.compiler.cache import CheckCache, spec_key
+from flowc.compiler.check import (
+    Analysis,
+    analyze,
+    anchored,
+    cached_clean,
+    connection_types,
+    display,
+)
 from flowc.compiler.codegen import Problem
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.sql import paused_gc, sql_span
@@ -73,17 +81,73 @@ def compile_spec(
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
     scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
-    analysis = analyze(text, file, scope, diagnostics)
+    analysed = _analyze(root, text, file, scope, profiles, diagnostics)
+    analysis = analysed.analysis
     result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
     if diagnostics.has_errors or analysis.spec.pipeline is None:
         result.diagnostics = diagnostics.sorted()
         return result
     with paused_gc():
-        _plan_all(analysis, project.name, profiles, result, diagnostics)
+        _plan_all(analysis, project.name, profiles, result, diagnostics, analysed.known)
     result.diagnostics = diagnostics.sorted()
     if result.has_errors:
         result.compiled = []
+    elif analysed.remember is not None:
+        analysed.remember()
     return result
+
+
+@dataclass
+class _Analysed:
+    analysis: Analysis
+    known: set[str] | None = None  # the nodes whose columns were inferred (None: all)
+    remember: Callable[[], None] | None = None  # puts a full analysis in the check cache
+
+
+def _analyze(
+    root: Path,
+    text: str,
+    file: str,
+    scope: names.Scope,
+    profiles: list[config.Profile],
+    diagnostics: Diagnostics,
+) -> _Analysed:
+    """The analysis of the spec, shared with `flowc check` through its cache.
+
+    When `flowc check` found this very spec clean for these profiles (its cache entry is
+    valid: same text, compiler, connection types and files read), its diagnostics stand and
+    the schema pass, the costliest, infers only the columns the plan shows. Anything odd
+    (an error after all) falls back to the full analysis. A full analysis of a spec that
+    then compiles without error is what check would find (check plans the same profiles with
+    the same planner), so it is remembered for the next check or compile.
+    """
+    from flowc.compiler.planner import columns_needed
+
+    key = spec_key(text, connection_types(profiles))
+    cached = cached_clean(root, file, key)
+    if cached is not None:
+        found = Diagnostics()
+        needed: set[str] = set()
+
+        def wanted(spec: ir.Spec) -> set[str]:
+            needed.update(columns_needed(spec))
+            return needed
+
+        analysis = analyze(text, file, scope, found, columns_of=wanted)
+        if not found.has_errors:
+            diagnostics.extend(cached)
+            return _Analysed(analysis, needed)
+    found = Diagnostics()
+    with reads.recording() as recorded:
+        analysis = analyze(text, file, scope, found)
+    diagnostics.extend(found)
+
+    def remember() -> None:
+        cache = CheckCache(root)
+        cache.store(file, key, recorded, list(found))
+        cache.save()
+
+    return _Analysed(analysis, remember=remember)
 
 
 def _plan_all(
@@ -92,6 +156,7 @@ def _plan_all(
     profiles: list[config.Profile],
     result: CompileResult,
     diagnostics: Diagnostics,
+    known: set[str] | None = None,
 ) -> None:
     from flowc.compiler.planner import plan_spec
 
@@ -103,6 +168,7 @@ def _plan_all(
             project=project,
             profile=chosen,
             consume=index == len(profiles) - 1,
+            known=known,
         )
         for problem in planned.problems:
             report_problem(problem, analysis.spec, chosen, diagnostics)
@@ -116,9 +182,22 @@ def report_problem(
     body = node.sql if isinstance(node, ir.TransformNode) else None
     span = node.name_span if node is not None else point(spec.file)
     if body is not None:
-        span = body.span if problem.start is None else sql_span(body, problem.start, problem.end)
+        span = body.span if problem.start is None else sql_span(body, *_extent(problem, body))
     hint = problem.hint or "run the node on a connection whose engine has it (`target = ...`)"
     out.report("F0308", span, hint=hint, detail=f"{problem.detail} (profile `{profile.name}`)")
+
+
+def _extent(problem: Problem, body: ir.SqlBody) -> tuple[int, int]:
+    """Offsets of the problem in the node's SQL text: found by its words when it has them."""
+    start, end = problem.start or 0, problem.end
+    if problem.find is None:
+        return start, end
+    window = body.text[start:end] if problem.find_last else body.text[start:]
+    matches = list(re.finditer(problem.find, window, re.IGNORECASE))
+    if not matches:  # where the search started (before: ended), so near the construct
+        return (end, end + 1) if problem.find_last else (start, start + 1)
+    found = matches[-1] if problem.find_last else matches[0]
+    return start + found.start(), start + found.end()
 
 
 def sql_file(step: plan.Step, compiled: plan.Plan) -> str:

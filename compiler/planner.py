@@ -32,6 +32,7 @@ from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
 from flowc.compiler.schedule import parse_duration
+from flowc.compiler.sql import ALIASES
 from sqlglot import exp
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
@@ -52,11 +53,13 @@ def plan_spec(
     project: str,
     profile: config.Profile,
     consume: bool = False,
+    known: set[str] | None = None,
 ) -> Planned:
     """The plan of a checked, error-free `spec` for `profile`.
 
     `trees` are the analysis' parsed queries. With `consume`, they are rewritten in place
-    (the caller will not read them again); otherwise each is copied first.
+    (the caller will not read them again); otherwise each is copied first. `known`: the
+    nodes whose columns were inferred, when not all were (see `columns_needed`).
     """
     pipeline = spec.pipeline
     assert pipeline is not None, "a spec without errors has a pipeline"
@@ -65,6 +68,7 @@ def plan_spec(
     homes = place(spec, pipeline, graph)
     kinds = materialize(spec, graph, homes)
     builder = _Steps(spec, pipeline, trees, list(order), graph, homes, kinds, profile, consume)
+    builder.known = known
     for name in order:
         builder.node(nodes[name])
     steps = fingerprint_steps(builder.steps)
@@ -80,6 +84,30 @@ def plan_spec(
     )
     problems = [p for r in builder.renderers.values() for p in r.problems]
     return Planned(result, builder.problems + problems)
+
+
+def columns_needed(spec: ir.Spec) -> set[str]:
+    """The nodes whose columns a plan of `spec` may show, on any profile: what is not a SQL
+    transform (loads, Python steps, sinks), what one of those reads, what a query reads from
+    another connection (a transfer) and what a check names. The planner asks for no other
+    node's columns, so `flowc compile` infers only these when the check cache vouches that
+    the spec is clean (`infer_schemas(only=...)`)."""
+    if spec.pipeline is None:
+        return {node.name for node in spec.nodes}
+    graph = dag.upstream_edges(spec)
+    homes = place(spec, spec.pipeline, graph)
+    names = {node.name for node in spec.nodes}
+    needed: set[str] = set()
+    for node in spec.nodes:
+        if not _is_sql(node):
+            needed.add(node.name)
+        for edge in graph[node.name]:
+            if not _is_sql(node) or homes[node.name] != homes[edge.upstream]:
+                needed.add(edge.upstream)
+        for expectation in node.expectations:
+            values = [*expectation.call.args, *(k.value for k in expectation.call.keywords)]
+            needed |= {v.dotted for v in values if isinstance(v, ir.Ref) and v.dotted in names}
+    return needed
 
 
 # --- pass 1: placement ------------------------------------------------------------------------
@@ -193,6 +221,7 @@ class _Steps:
         self.problems: list[Problem] = []
         self.used_connections: set[str] = set()
         self.taken: set[str] = set()
+        self.known: set[str] | None = None  # None: every node's columns were inferred
 
     # --- connections and renderers
 
@@ -255,21 +284,49 @@ class _Steps:
         found = {name: self.read(name, connection) for name in reads}
         fused = self._merged([f for r in found.values() for f in r.fused])
         deps = _unique([d for r in found.values() for d in r.deps])
-        refs = {name: r.parts for name, r in found.items()}
+        named = self.cte_names(tree, fused, renderer)
+        refs = {name: named.get(name) or r.parts for name, r in found.items()}
         ctes: list[tuple[str, exp.Query]] = []
         owners: dict[int, str] = {}
         for name in fused:
-            inner = {e.upstream: self.read(e.upstream, connection).parts for e in self.graph[name]}
+            inner = {
+                e.upstream: named.get(e.upstream) or self.read(e.upstream, connection).parts
+                for e in self.graph[name]
+            }
             prepared = renderer.prepare(
                 self.tree(name), inner, name, has_params=self.has_params(name)
             )
-            ctes.append((renderer.name(name), prepared))
+            ctes.append((named[name][0], prepared))
         has_params = self.has_params(node) if node else False
         query = renderer.fuse(renderer.prepare(tree, refs, node, has_params=has_params), ctes)
         with_ = query.args.get("with_")
         for (name, _), cte in zip(ctes, with_.expressions if with_ else [], strict=False):
             owners[id(cte)] = name
         return _Query(query, fused, deps, owners)
+
+    def cte_names(
+        self, tree: exp.Query, fused: Sequence[str], renderer: Renderer
+    ) -> dict[str, Parts]:
+        """The CTE name of each fused node: its own, unless the query or a fused one already
+        names a CTE (or a table) so; then `<name>_ephemeral` (`_2`, ... if taken too). The
+        query keeps its own CTE under its name, and every reference to the node follows."""
+        if not fused:
+            return {}
+        taken = _aliases(tree)
+        for name in fused:
+            taken |= _aliases(self.trees[name])
+        named: dict[str, Parts] = {}
+        for name in fused:
+            cte = renderer.name(name)
+            if cte.lower() in taken:
+                base, suffix = f"{cte}_ephemeral", 1
+                cte = base
+                while cte.lower() in taken:
+                    suffix += 1
+                    cte = f"{base}_{suffix}"
+            taken.add(cte.lower())
+            named[name] = (cte,)
+        return named
 
     def tree(self, name: str) -> exp.Query:
         """`name`'s query to rewrite: the analysis' own tree the first time when consuming."""
@@ -511,6 +568,7 @@ class _Steps:
 
     def columns(self, node: AnyNode, connection: str) -> list[plan.Column] | None:
         renderer = self.renderer(connection)
+        assert self.known is None or node.name in self.known, f"columns of {node.name} unknown"
         if node.output is None:
             return None
         if isinstance(node, ir.SinkNode):
@@ -565,6 +623,15 @@ class _Steps:
                 external=_external(node),
             )
         return infos
+
+
+def _aliases(tree: exp.Expr) -> set[str]:
+    """The names a query gives CTEs and tables (lower case: engines compare them so), as the
+    SQL pass recorded them for a user's query, else found now."""
+    recorded = tree.meta.get(ALIASES)
+    if recorded is not None:
+        return set(recorded)
+    return {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
 
 
 def _external(node: AnyNode) -> str | None:

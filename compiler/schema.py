@@ -39,12 +39,13 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowc.compiler import ir, reads
 from flowc.compiler.arguments import argument, unwrap_dates
+from flowc.compiler.dag import upstream_edges
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from flowc.compiler.sql import (
     SqlProblem,
@@ -64,12 +65,14 @@ from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope, walk_in_sc
 Columns = tuple[ir.Column, ...]
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
 
-_ALIAS_CLAUSES = {
+ALIAS_CLAUSES = {
     "duckdb": {"expressions", "where", "group", "having", "qualify", "order", "windows"},
     "bigquery": {"group", "having", "qualify", "order"},
     "postgres": {"group", "order"},
 }
-_CLAUSE_WORDS = {
+# meta of a column that names an alias of its SELECT list: the clause that holds it
+ALIAS_REFERENCE = "flowc_alias"
+CLAUSE_WORDS = {
     "expressions": "in the SELECT list",
     "where": "in WHERE",
     "group": "in GROUP BY",
@@ -95,10 +98,18 @@ def infer_schemas(
     *,
     dialect: str,
     order: list[str],
+    only: Callable[[ir.Spec], Collection[str]] | None = None,
 ) -> ir.Spec:
-    """Fill in `output` of every node in `order`; report column errors and F0307 warnings."""
+    """Fill in `output` of every node in `order`; report column errors and F0307 warnings.
+
+    With `only`, just the nodes it names and every node they read, directly or not (a node's
+    output depends on nothing else): for `flowc compile` when the check cache vouches that
+    the spec is clean, so only the columns the plan shows are needed.
+    """
     nodes = spec.node_map()
     state = _State(spec, trees, diagnostics, dialect)
+    if only is not None:
+        order = _with_upstreams(spec, order, only(spec))
     with paused_gc():
         for name in order:
             if name in nodes:
@@ -108,6 +119,19 @@ def infer_schemas(
                 _check_references(state.updated[name], state, diagnostics)
     new_nodes = tuple(state.updated.get(n.name, n) for n in spec.nodes)
     return spec.model_copy(update={"nodes": new_nodes})
+
+
+def _with_upstreams(spec: ir.Spec, order: list[str], wanted: Collection[str]) -> list[str]:
+    """The names in `order` that are in `wanted` or read by one of them, in that order."""
+    graph = upstream_edges(spec)
+    keep: set[str] = set()
+    stack = [name for name in wanted if name in graph]
+    while stack:
+        name = stack.pop()
+        if name not in keep:
+            keep.add(name)
+            stack += [edge.upstream for edge in graph[name]]
+    return [name for name in order if name in keep]
 
 
 @dataclass
@@ -482,7 +506,7 @@ class _Resolver:
         }
         info = _SelectInfo(select, aliases, self._using(select, sources))
         for column in columns_in(scope):
-            if not _in_star(column):
+            if not _in_star(column) and not _comprehension_variable(column):
                 self._resolve(column, scope, sources, info)
         return self._select_output(select, sources, info.using)
 
@@ -750,9 +774,12 @@ class _Resolver:
         if key not in select.aliases:
             return False
         clause, index = _clause(column, select.node)
-        if clause not in _ALIAS_CLAUSES.get(self.dialect, set()):
+        if clause not in ALIAS_CLAUSES.get(self.dialect, set()):
             return False
-        return clause != "expressions" or select.aliases[key] < index
+        if clause == "expressions" and select.aliases[key] >= index:
+            return False
+        column.meta[ALIAS_REFERENCE] = clause  # code generation checks the target allows it
+        return True
 
     def _names_in_scope(self, sources: dict[str, _Source], select: _SelectInfo | None) -> list[str]:
         names = [c.name for s in sources.values() if s.table for c in s.table.columns]
@@ -793,6 +820,24 @@ def columns_in(scope: Scope) -> list[exp.Column]:
     ]
 
 
+def _comprehension_variable(column: exp.Column) -> bool:
+    """`x` in DuckDB's `[x * 2 FOR x IN list]`: the loop's variable, not a column."""
+    if column.args.get("table"):
+        return False
+    child: exp.Expr = column
+    parent = column.parent
+    while parent is not None:
+        if (
+            isinstance(parent, exp.Comprehension)
+            and child.arg_key != "iterator"
+            and parent.expression is not None
+            and parent.expression.name.lower() == column.name.lower()
+        ):
+            return True
+        child, parent = parent, parent.parent
+    return False
+
+
 def _in_star(column: exp.Column) -> bool:
     parent = column.parent
     return isinstance(parent, exp.Star) or (
@@ -821,7 +866,7 @@ def _duplicate_alias(expression: exp.Expr, report: Callable[[exp.Expr, str], Non
 
 
 def _alias_hint(name: str, clause: str, dialect: str) -> str:
-    where = _CLAUSE_WORDS.get(clause, "here")
+    where = CLAUSE_WORDS.get(clause, "here")
     if clause == "expressions" and dialect == "duckdb":
         return f"`{name}` is a SELECT alias defined later in the list; move it before this use"
     engine = _ENGINES.get(dialect, dialect)

@@ -183,14 +183,53 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
         elif node.this and (isinstance(node, exp.Placeholder) or dialect == "bigquery"):
             names.add(node.name)
     reads = [t for t in tables if t.db or not _is_cte(t, ctes, dialect)]
+    aliases = {t.alias.lower() for t in tables if t.alias} | {c.name.lower() for c in ctes.values()}
+    tree.meta[ALIASES] = frozenset(aliases)
     return sorted(reads, key=_start), frozenset(names)
 
 
+ALIASES = "flowc_aliases"  # meta of a parsed query: the names it gives CTEs and tables
+
+
+CTE_REFERENCE = "flowc_cte"  # meta of a table reference that names a CTE, not a node
+
+
 def _is_cte(table: exp.Table, ctes: dict[str, exp.Identifier], dialect: str) -> bool:
-    defined = ctes.get(_key(table.this, dialect))
-    if defined is not None and table.this.name != defined.name:
+    key = _key(table.this, dialect)
+    defined = ctes.get(key)
+    if defined is None or not _cte_in_scope(table, key, dialect):
+        return False
+    if table.this.name != defined.name:
         table.this.set("this", defined.name)
-    return defined is not None
+    table.meta[CTE_REFERENCE] = True
+    return True
+
+
+def _cte_in_scope(table: exp.Table, key: str, dialect: str) -> bool:
+    """Whether a CTE named `key` is visible where `table` is: one of an enclosing query's
+    WITH list, defined before the CTE whose body holds `table` (a CTE does not see itself nor
+    later ones, unless RECURSIVE). So `WITH trips AS (SELECT * FROM trips)` reads the node
+    `trips`, as the engines read it."""
+    child: exp.Expr = table
+    came_from: exp.CTE | None = None
+    node = table.parent
+    while node is not None:
+        if isinstance(node, exp.CTE):
+            came_from = node
+        with_ = node.args.get("with_")
+        if isinstance(with_, exp.With) and with_ is not child:
+            visible = with_.expressions  # from the query's body: every CTE of its WITH
+        elif isinstance(with_, exp.With):
+            index = next((i for i, c in enumerate(with_.expressions) if c is came_from), 0)
+            visible = (
+                with_.expressions if with_.args.get("recursive") else with_.expressions[:index]
+            )
+        else:
+            visible = []
+        if any(_key(cte.args["alias"].this, dialect) == key for cte in visible if cte.alias):
+            return True
+        child, node = node, node.parent
+    return False
 
 
 def _key(ident: exp.Identifier, dialect: str) -> str:

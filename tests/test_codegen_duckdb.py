@@ -37,6 +37,7 @@ EXAMPLES = {
     "reference": ROOT / "specs" / "reference" / "specs" / "green_taxi.flow",
     "fusion": ROOT / "tests" / "golden" / "fusion" / "specs" / "fusion.flow",
     "checks": ROOT / "tests" / "golden" / "checks" / "specs" / "checks.flow",
+    "cte_clash": ROOT / "tests" / "golden" / "cte_clash" / "specs" / "cte_clash.flow",
 }
 ROWS = 40
 

@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
-from flowc.compiler import plan
+from flowc.compiler import config, plan
+from flowc.compiler.cache import spec_key
+from flowc.compiler.check import cached_clean, check_paths, connection_types, display
 from flowc.compiler.compile import compile_spec, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,7 @@ CASES = {
     "reference": ROOT / "specs" / "reference" / "specs" / "green_taxi.flow",
     "fusion": GOLDEN / "fusion" / "specs" / "fusion.flow",
     "checks": GOLDEN / "checks" / "specs" / "checks.flow",
+    "cte_clash": GOLDEN / "cte_clash" / "specs" / "cte_clash.flow",
 }
 SECRET = "example-secret"  # specs/reference/.env's dummy password
 
@@ -92,6 +95,36 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds(tmp_path: Path
         subprocess.run(command, check=True, env=env, cwd=tmp_path, timeout=120)
         runs.append({p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()})
     assert runs[0] and runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_clean_check_cache_changes_nothing_in_the_plan(case: str, tmp_path: Path) -> None:
+    """With a valid check cache, compile infers only the columns the plan shows: same files."""
+    project = tmp_path / "project"
+    spec_dir = CASES[case].parent.parent
+    shutil.copytree(spec_dir, project, ignore=shutil.ignore_patterns(".flowc", "data", "out"))
+    spec = project / CASES[case].relative_to(spec_dir)
+    before = compiled_files(spec, tmp_path / "before")
+    assert not check_paths([spec], profile="all", env={}).has_errors
+    project_profiles = config.load_project(project, profile="all", env={})[1]
+    key = spec_key(spec.read_text(), connection_types(project_profiles))
+    assert cached_clean(project, display(spec), key) is not None
+    assert compiled_files(spec, tmp_path / "after") == before
+
+
+def test_a_clean_compile_fills_the_check_cache(tmp_path: Path) -> None:
+    """Compile's full analysis of a spec it compiles cleanly is what check would find."""
+    project = tmp_path / "project"
+    ignored = shutil.ignore_patterns(".flowc", "data", "out")
+    shutil.copytree(CASES["reference"].parent.parent, project, ignore=ignored)
+    spec = project / "specs" / CASES["reference"].name
+    profiles = config.load_project(project, profile="all", env={})[1]
+    key = spec_key(spec.read_text(), connection_types(profiles))
+    compiled_files(spec, tmp_path / "out")
+    remembered = cached_clean(project, display(spec), key)
+    assert remembered  # the example has a warning (F0307)
+    shutil.rmtree(project / ".flowc")
+    assert set(check_paths([spec], profile="all", env={}).diagnostics) == set(remembered)
 
 
 def test_plan_json_has_sorted_keys_and_a_trailing_newline(tmp_path: Path) -> None:

@@ -230,6 +230,39 @@ def test_ctes_subquery_aliases_and_table_functions_are_not_edges(tmp_path: Path)
     assert (edges[0].span.line, edges[0].span.col, edges[0].span.end_col) == (18, 35, 40)
 
 
+@pytest.mark.parametrize(
+    ("query", "edges"),
+    [
+        # a CTE does not see itself: inside it, `trips` is the node (the dbt habit)
+        ("WITH trips AS (SELECT * FROM trips) SELECT * FROM trips", ["trips"]),
+        # nor the CTEs after it
+        ("WITH a AS (SELECT * FROM b), b AS (SELECT 1 AS x) SELECT * FROM a", ["b"]),
+        # but the ones before it, and the query's body sees them all
+        ("WITH b AS (SELECT 1 AS x), a AS (SELECT * FROM b) SELECT * FROM a, b", []),
+        # RECURSIVE: a CTE sees itself
+        (
+            "WITH RECURSIVE trips AS (SELECT 1 AS n UNION ALL SELECT n FROM trips) "
+            "SELECT * FROM trips",
+            [],
+        ),
+        # a nested WITH shadows only inside its subquery
+        (
+            "SELECT * FROM (WITH trips AS (SELECT 1 AS n) SELECT * FROM trips) AS s, trips",
+            ["trips"],
+        ),
+    ],
+)
+def test_a_cte_is_an_edge_where_the_engine_does_not_see_it(
+    tmp_path: Path, query: str, edges: list[str]
+) -> None:
+    spec, _, diagnostics = analyze(
+        f'transform b {{\n  sql = "SELECT 1 AS x"\n}}\ntransform t {{\n  sql = "{query}"\n}}\n',
+        tmp_path,
+    )
+    assert [d.code for d in diagnostics if d.severity == "error"] == []
+    assert [e.upstream for e in node(spec, "t").edges] == edges
+
+
 def test_table_names_follow_the_dialect_case_rules(tmp_path: Path) -> None:
     query = 'SELECT * FROM TRIPS JOIN \\"Trips\\" ON TRUE'
     spec, _, diagnostics = analyze(f'transform t {{\n  sql = "{query}"\n}}\n', tmp_path)
