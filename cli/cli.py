@@ -181,8 +181,7 @@ def run(
         if not equals or not name.strip():
             raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
         given[name.strip()] = value
-    result = _compiled(spec, profile, single=True)
-    plan = result.compiled[0].plan
+    plan = _plan_to_run(spec, profile)
     try:
         params = bind_params(plan.params, given)
         only = select_steps(plan, list(selects)) if selects else None
@@ -429,6 +428,38 @@ def _log_line(text: str) -> None:
 
     click.echo(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {text}")
     sys.stdout.flush()
+
+
+def _plan_to_run(spec: Path, profile: str | None) -> Any:
+    """The plan `flowc run` carries out: from the plan cache when nothing it depends on has
+    changed since a clean compile (compiler/plancache.py), else compiled (and cached)."""
+    from flowc.compiler import config, plancache, render
+    from flowc.compiler.check import display
+
+    if profile == "all" or not spec.is_file():
+        return _compiled(spec, profile, single=True).compiled[0].plan  # says what is wrong
+    root = config.find_project_root(spec)
+    project, profiles, problems = config.load_project(root, profile=profile)
+    cacheable = len(profiles) == 1 and not any(d.severity == "error" for d in problems)
+    try:
+        text = spec.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        cacheable = False
+        text = ""
+    file = display(spec)
+    if cacheable:
+        hit = plancache.lookup(root, file, text, project.name, profiles[0])
+        if hit is not None:
+            plan, warnings = hit
+            shown = render.render_text(warnings, render.file_lines({}), color=sys.stderr.isatty())
+            if shown:
+                click.echo(shown, err=True)
+            return plan
+    result = _compiled(spec, profile, single=True)
+    plan = result.compiled[0].plan
+    if cacheable:
+        plancache.store(root, file, text, project.name, profiles[0], plan, result.diagnostics)
+    return plan
 
 
 def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
