@@ -30,7 +30,9 @@ import gzip
 import inspect
 import io
 import itertools
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,6 +45,7 @@ from flowc.runtime.errors import DataError, StepError
 CSV_BLOCK_BYTES = 1 << 20
 JSON_CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 65_536
+PREFETCH_BATCHES = 4
 _JSON_CONFLICT = re.compile(
     r"Column\(/(?P<column>[^)]*)\) (?P<what>changed from \w+ to \w+) in row (?P<row>\d+)"
 )
@@ -173,7 +176,57 @@ def _files_reader(
     """One stream over `files` in order; `origin` names a single file in messages."""
     batches = itertools.chain.from_iterable(read(f, origin or _origin(root, f)) for f in files)
     schema = declared_schema(columns) if columns else None
-    return _reader(batches, columns, schema)
+    return _reader(prefetched(batches), columns, schema)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+def prefetched(
+    batches: Iterator[pa.RecordBatch], depth: int = PREFETCH_BATCHES
+) -> Iterator[pa.RecordBatch]:
+    """`batches`, read on a thread of their own while the consumer (DuckDB ingesting, a
+    COPY) works on the previous ones: decompressing, parsing and casting mostly release the
+    GIL, so reading and loading overlap. The order is kept; at most `depth` batches wait; an
+    error of the reader is raised here, as itself; a consumer that stops early stops it."""
+    waiting: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not hand_over(batch):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            hand_over(_Failed(error))
+            return
+        hand_over(_END)
+
+    threading.Thread(target=produce, name="flowc-read", daemon=True).start()
+    try:
+        while True:
+            item = waiting.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
 
 
 def _reader(
