@@ -56,7 +56,7 @@ def memory_limit(engine: DuckDBEngine) -> object:
 
 def test_the_buffer_pool_is_bounded_by_default_and_by_flow_toml(tmp_path: Path) -> None:
     with DuckDBEngine.from_settings(DuckDBSettings(path="a.duckdb"), tmp_path) as engine:
-        assert memory_limit(engine) == "244.1 MiB"  # 256MB, not 80% of the machine
+        assert memory_limit(engine) == "366.2 MiB"  # 384MB, not 80% of the machine
     settings = DuckDBSettings(path="b.duckdb", memory_limit="1GB")
     with DuckDBEngine.from_settings(settings, tmp_path) as engine:
         assert memory_limit(engine) == "953.6 MiB"
