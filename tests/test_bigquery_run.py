@@ -12,22 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import os
-import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import examples
 import pytest
 from bq_emulator import Emulator
 from flowc_cli import FLOWC, flowc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "specs" / "green_taxi"
 SPEC = "specs/green_taxi.flow"
 ROWS = 1_000
 TABLES = ("trips", "clean_trips", "snake_trips", "daily_stats", "ny_taxi.green_taxi")
@@ -110,16 +107,7 @@ def test_a_timestamp_column_partitions_by_its_date(tmp_path: Path, partition: st
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("bq_green_taxi") / "green_taxi"
-    shutil.copytree(
-        EXAMPLE, root, ignore=shutil.ignore_patterns(".flowc", "data", "out", "__pycache__")
-    )
-    subprocess.run(
-        [sys.executable, str(root / "generate_data.py"), "--rows", str(ROWS)],
-        check=True,
-        capture_output=True,
-    )
-    return root
+    return examples.green_taxi(tmp_path_factory.mktemp("bq_green_taxi"), ROWS)
 
 
 @pytest.fixture(scope="module")

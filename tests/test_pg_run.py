@@ -15,12 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
+import examples
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -28,8 +28,6 @@ from flowc_cli import FLOWC, flowc
 from pg_server import PgDatabase
 from test_run import KINDS_FLOW, VENDORS_PY
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "specs" / "green_taxi"
 SPEC = "specs/green_taxi.flow"
 ROWS = 2_000
 Rows = list[tuple[object, ...]]
@@ -38,16 +36,7 @@ Rows = list[tuple[object, ...]]
 @pytest.fixture(scope="module")
 def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example project with generated data, never run."""
-    root = tmp_path_factory.mktemp("pg_green_taxi") / "green_taxi"
-    shutil.copytree(
-        EXAMPLE, root, ignore=shutil.ignore_patterns(".flowc", "data", "out", "__pycache__")
-    )
-    subprocess.run(
-        [sys.executable, str(root / "generate_data.py"), "--rows", str(ROWS)],
-        check=True,
-        capture_output=True,
-    )
-    return root
+    return examples.green_taxi(tmp_path_factory.mktemp("pg_green_taxi"), ROWS)
 
 
 @pytest.fixture

@@ -14,19 +14,16 @@ import gzip
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import examples
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from flowc_cli import flowc
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = REPO / "specs" / "green_taxi"
 SPEC = "specs/green_taxi.flow"
 WAREHOUSE = Path(".flowc") / "warehouse.duckdb"
 ROWS = 2_000
@@ -35,16 +32,7 @@ ROWS = 2_000
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example project with generated data, never run."""
-    root = tmp_path_factory.mktemp("green_taxi") / "green_taxi"
-    shutil.copytree(
-        EXAMPLE, root, ignore=shutil.ignore_patterns(".flowc", "data", "out", "__pycache__")
-    )
-    subprocess.run(
-        [sys.executable, str(root / "generate_data.py"), "--rows", str(ROWS)],
-        check=True,
-        capture_output=True,
-    )
-    return root
+    return examples.green_taxi(tmp_path_factory.mktemp("green_taxi"), ROWS)
 
 
 @pytest.fixture(scope="module")

@@ -4,36 +4,23 @@ fail, including a failed connection. Driven as a user does, on a real Postgres."
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+import examples
 import pytest
 from flowc_cli import flowc
 from pg_server import PgDatabase
 
-REPO = Path(__file__).resolve().parent.parent
 SPEC = "specs/green_taxi.flow"
 SECRET = f"Sx-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
 def project(tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "green_taxi"
-    shutil.copytree(
-        REPO / "specs" / "green_taxi",
-        root,
-        ignore=shutil.ignore_patterns(".flowc", "data", "out", "__pycache__"),
-    )
-    subprocess.run(
-        [sys.executable, str(root / "generate_data.py"), "--rows", "300"],
-        check=True,
-        capture_output=True,
-    )
+    root = examples.green_taxi(tmp_path, 300)
     pg.execute(f"CREATE ROLE keeper LOGIN SUPERUSER PASSWORD '{SECRET}'")
     for name, value in {**pg.env(), "POSTGRES_USER": "keeper"}.items():
         monkeypatch.setenv(name, value)
