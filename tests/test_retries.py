@@ -230,3 +230,24 @@ def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
     assert statuses[-1] == "succeeded" and set(statuses[:-1]) == {"failed"}
     assert len(statuses) >= 2
     assert pg.query("SELECT n FROM copied") == [(42,)]
+
+
+def test_a_postgres_statement_past_its_timeout_is_cancelled(
+    tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flow.toml").write_text('[project]\nname = "s"\ndefault_profile = "pg"\n')
+    with (tmp_path / "flow.toml").open("a") as toml:
+        toml.write(profile_section("pg", "warehouse"))
+    (tmp_path / "slow.flow").write_text(
+        "pipeline slow {\n  target = warehouse\n}\n"
+        'transform t {\n  sql = "SELECT pg_sleep(60) IS NULL AS slept"\n'
+        '  materialize = table\n  timeout = "500ms"\n}\n'
+    )
+    for name, value in pg.env().items():
+        monkeypatch.setenv(name, value)
+    started = time.monotonic()
+    done = flowc("run", "slow.flow", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "t: timed out after 0.5s" in done.stderr
+    assert time.monotonic() - started < 30  # cancelled, not waited out
+    assert pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]

@@ -404,6 +404,11 @@ class PostgresEngine:
             self._con.rollback()
             self._con.autocommit = True
 
+    def interrupt(self) -> None:
+        """Cancel the running statement (from another thread): a step's timeout."""
+        with contextlib.suppress(psycopg2.Error):  # nothing running, or the connection gone
+            self._con.cancel()
+
     def savepoint(self) -> None:
         """Mark where a step starts inside the run's transaction (a retry goes back to it)."""
         with self._errors():
