@@ -206,7 +206,22 @@ def sql_file(step: plan.Step, compiled: plan.Plan) -> str:
     header = f"-- {step.id}: {step.kind} step on `{step.connection}` ({kind})"
     if step.fused:
         header += f"\n-- fused (ephemeral, inlined as CTEs): {', '.join(step.fused)}"
-    return header + "\n\n" + ";\n\n".join(step.sql or []) + ";\n"
+    text = header + "\n\n" + ";\n\n".join(step.sql or []) + ";\n"
+    incremental = step.incremental
+    if incremental is None:
+        return text
+    later = [incremental.watermark, incremental.duplicates, *incremental.update]
+    since = (
+        f"from {plan.SINCE}\n-- (the newest {incremental.time_column} less the lookback) on"
+        if incremental.time_column
+        else "all of the\n-- query's rows"
+    )
+    note = (
+        f"-- later runs (incremental, {incremental.strategy}): the statements above build the "
+        "table whole on the\n-- first run and with --full-refresh; afterwards these add the "
+        f"new rows, {since}"
+    )
+    return f"{text}\n{note}\n\n" + ";\n\n".join(s for s in later if s) + ";\n"
 
 
 def output_folder(result: CompileResult, out: Path, compiled: Compiled) -> Path:

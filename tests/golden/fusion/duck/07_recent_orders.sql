@@ -9,3 +9,52 @@ SELECT
 FROM "orders"
 WHERE
   "ordered_at" >= CAST($since AS DATE);
+
+-- later runs (incremental, merge): the statements above build the table whole on the
+-- first run and with --full-refresh; afterwards these add the new rows, from flowc_since
+-- (the newest ordered_at less the lookback) on
+
+SELECT MAX("ordered_at") AS watermark FROM "recent_orders";
+
+SELECT "OrderID" FROM (
+SELECT * FROM (
+SELECT
+  "OrderID",
+  "CustomerID",
+  "Amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST($since AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= $flowc_since
+) AS _new GROUP BY "OrderID" HAVING COUNT(*) > 1 LIMIT 1;
+
+DELETE FROM "recent_orders" AS _old WHERE EXISTS (
+SELECT 1 FROM (
+SELECT * FROM (
+SELECT
+  "OrderID",
+  "CustomerID",
+  "Amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST($since AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= $flowc_since
+) AS _new WHERE _new."OrderID" = _old."OrderID"
+);
+
+INSERT INTO "recent_orders"
+SELECT * FROM (
+SELECT
+  "OrderID",
+  "CustomerID",
+  "Amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST($since AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= $flowc_since;

@@ -11,3 +11,52 @@ SELECT
 FROM "orders"
 WHERE
   "ordered_at" >= CAST(%(since)s AS DATE);
+
+-- later runs (incremental, merge): the statements above build the table whole on the
+-- first run and with --full-refresh; afterwards these add the new rows, from flowc_since
+-- (the newest ordered_at less the lookback) on
+
+SELECT MAX("ordered_at") AS watermark FROM "recent_orders";
+
+SELECT "orderid" FROM (
+SELECT * FROM (
+SELECT
+  "orderid",
+  "customerid",
+  "amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST(%(since)s AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= %(flowc_since)s
+) AS _new GROUP BY "orderid" HAVING COUNT(*) > 1 LIMIT 1;
+
+DELETE FROM "recent_orders" AS _old WHERE EXISTS (
+SELECT 1 FROM (
+SELECT * FROM (
+SELECT
+  "orderid",
+  "customerid",
+  "amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST(%(since)s AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= %(flowc_since)s
+) AS _new WHERE _new."orderid" = _old."orderid"
+);
+
+INSERT INTO "recent_orders"
+SELECT * FROM (
+SELECT
+  "orderid",
+  "customerid",
+  "amount",
+  "ordered_at"
+FROM "orders"
+WHERE
+  "ordered_at" >= CAST(%(since)s AS DATE)
+) AS _query
+WHERE _query."ordered_at" >= %(flowc_since)s;
