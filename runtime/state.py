@@ -76,9 +76,9 @@ class RunRecord:
     started: datetime
     ended: datetime | None
     status: str
-    steps: int = 0  # steps that ran (each counted once)
-    retries: int = 0  # attempts beyond each step's first
-    rows: int = 0  # rows written or checked by its steps' last attempts
+    steps: int  # steps that ran (each counted once)
+    retries: int  # attempts beyond each step's first
+    rows: int  # rows written or checked by its steps' last attempts
 
 
 @dataclass(frozen=True)
@@ -226,21 +226,13 @@ class StateStore:
         """The latest runs, newest first; only those of `spec` when given."""
         where, args = ("WHERE spec = ?", (spec,)) if spec else ("", ())
         rows = self._read(
-            "SELECT runs.*, "
-            "(SELECT count(DISTINCT step_id) FROM steps WHERE run_id = runs.id "
-            " AND status != 'skipped') AS step_count, "
-            "(SELECT count(*) - count(DISTINCT step_id) FROM steps WHERE run_id = runs.id) "
-            " AS retry_count, "
-            "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id "
-            " AND status IN ('succeeded', 'warned')) AS row_count "
-            f"FROM runs {where} ORDER BY started DESC, rowid DESC LIMIT ?",
-            (*args, limit),
+            f"{_RUNS} {where} ORDER BY started DESC, rowid DESC LIMIT ?", (*args, limit)
         )
         return [_run(row) for row in rows]
 
     def show_run(self, run_id: str) -> RunDetail | None:
         """One run and its steps (every attempt, in start order); a unique id prefix will do."""
-        runs = self._read("SELECT * FROM runs WHERE id LIKE ? ORDER BY id LIMIT 2", (f"{run_id}%",))
+        runs = self._read(f"{_RUNS} WHERE id LIKE ? ORDER BY id LIMIT 2", (f"{run_id}%",))
         if len(runs) != 1:
             return None
         run = _run(runs[0])
@@ -297,6 +289,19 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+# A run with what its steps did: how many ran, the attempts beyond their first, their rows.
+_RUNS = (
+    "SELECT runs.*, "
+    "(SELECT count(DISTINCT step_id) FROM steps WHERE run_id = runs.id "
+    " AND status != 'skipped') AS step_count, "
+    "(SELECT count(*) - count(DISTINCT step_id) FROM steps WHERE run_id = runs.id) "
+    " AS retry_count, "
+    "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id "
+    " AND status IN ('succeeded', 'warned')) AS row_count "
+    "FROM runs"
+)
+
+
 def _run(row: sqlite3.Row) -> RunRecord:
     return RunRecord(
         id=row["id"],
@@ -307,15 +312,9 @@ def _run(row: sqlite3.Row) -> RunRecord:
         started=datetime.fromisoformat(row["started"]),
         ended=_time(row["ended"]),
         status=row["status"],
-        **{
-            field: int(row[column])
-            for field, column in (
-                ("steps", "step_count"),
-                ("retries", "retry_count"),
-                ("rows", "row_count"),
-            )
-            if column in row.keys()  # noqa: SIM118 (a sqlite3.Row has keys, not `in`)
-        },
+        steps=row["step_count"],
+        retries=row["retry_count"],
+        rows=row["row_count"],
     )
 
 
