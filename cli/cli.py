@@ -168,7 +168,6 @@ def run(
 ) -> None:
     """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
     import pyarrow as pa
-    from flowc.compiler import config
     from flowc.runtime.executor import bind_params, run_plan, select_steps
 
     # Arrow's default allocator (mimalloc) keeps freed memory for reuse; the C library's
@@ -181,19 +180,17 @@ def run(
         if not equals or not name.strip():
             raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
         given[name.strip()] = value
-    plan = _plan_to_run(spec, profile)
+    plan, chosen, root = _plan_to_run(spec, profile)
     try:
         params = bind_params(plan.params, given)
         only = select_steps(plan, list(selects)) if selects else None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
-    root = config.find_project_root(spec)
-    _, profiles, _ = config.load_project(root, profile=profile)
     progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
     with progress:
         outcome = run_plan(
             plan,
-            profiles[0],
+            chosen,
             root,
             params=params,
             listener=progress.event,
@@ -430,14 +427,16 @@ def _log_line(text: str) -> None:
     sys.stdout.flush()
 
 
-def _plan_to_run(spec: Path, profile: str | None) -> Any:
-    """The plan `flowc run` carries out: from the plan cache when nothing it depends on has
-    changed since a clean compile (compiler/plancache.py), else compiled (and cached)."""
+def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
+    """The plan `flowc run` carries out, its profile and the project root. The plan comes
+    from the plan cache when nothing it depends on has changed since a clean compile
+    (compiler/plancache.py), else it is compiled (and cached); a spec or profile with errors
+    ends here, as `_compiled` does."""
     from flowc.compiler import config, plancache, render
     from flowc.compiler.check import display
 
     if profile == "all" or not spec.is_file():
-        return _compiled(spec, profile, single=True).compiled[0].plan  # says what is wrong
+        _compiled(spec, profile, single=True)  # says what is wrong, and exits
     root = config.find_project_root(spec)
     project, profiles, problems = config.load_project(root, profile=profile)
     cacheable = len(profiles) == 1 and not any(d.severity == "error" for d in problems)
@@ -454,12 +453,12 @@ def _plan_to_run(spec: Path, profile: str | None) -> Any:
             shown = render.render_text(warnings, render.file_lines({}), color=sys.stderr.isatty())
             if shown:
                 click.echo(shown, err=True)
-            return plan
+            return plan, profiles[0], root
     result = _compiled(spec, profile, single=True)
     plan = result.compiled[0].plan
     if cacheable:
         plancache.store(root, file, text, project.name, profiles[0], plan, result.diagnostics)
-    return plan
+    return plan, profiles[0], root
 
 
 def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
