@@ -280,7 +280,7 @@ class Executor:
         self._consumers = _consumers(plan)
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
         self._step_engines: set[str] = set()  # the connections the current step used
-        self._undoable: set[str] = set()  # ... with a savepoint where the step started
+        self._undoable: dict[str, Savepoints] = {}  # ... with a savepoint where it started
         self.sleep: Callable[[float], None] = time.sleep
         self._current: Step | None = None  # the step running
 
@@ -363,7 +363,7 @@ class Executor:
         def worth_retrying(error: BaseException) -> bool:
             # a step is retried when what it did can be undone: nothing on a connection, or
             # only on connections with savepoints (a failed DuckDB statement aborts the run)
-            undoable = self._step_engines <= self._undoable
+            undoable = self._step_engines <= self._undoable.keys()
             return isinstance(error, StepError) and error.retryable and undoable
 
         def announce(state: RetryCallState) -> None:
@@ -514,20 +514,16 @@ class Executor:
                 and isinstance(engine, Savepoints)
             ):
                 engine.savepoint()
-                self._undoable.add(name)
+                self._undoable[name] = engine
         return engine
 
     def _undo_step(self) -> None:
         """Before a retry: take back what the failed attempt did on its connections."""
-        for name in self._undoable:
-            engine = self._engines[name]
-            assert isinstance(engine, Savepoints)
+        for engine in self._undoable.values():
             engine.rollback_to_savepoint()
 
     def _release_step(self) -> None:
-        for name in self._undoable:
-            engine = self._engines[name]
-            assert isinstance(engine, Savepoints)
+        for engine in self._undoable.values():
             engine.release_savepoint()
 
     # --- the kinds of step
