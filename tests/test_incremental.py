@@ -3,15 +3,13 @@ watermark on, a batch seen twice never duplicates a row, `--full-refresh` rebuil
 
 from __future__ import annotations
 
-import os
-import subprocess
 import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
 from bq_emulator import Emulator
-from flowc_cli import FLOWC, flowc
+from flowc_cli import flowc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from pg_server import PgDatabase, profile_section
@@ -51,22 +49,17 @@ def project(tmp_path: Path, keys: str) -> Path:
     return tmp_path
 
 
-def place(root: Path, batches: tuple[int, ...]) -> None:
-    """The source's folder holds exactly these batches."""
+TWICE = ((1,), (2,), (2,), (3, 2))  # batch 2 again, then a late copy of it next to batch 3
+
+
+def feed(root: Path, *batches: int, options: tuple[str, ...] = ()) -> None:
+    """The source's folder holds exactly these batches, then the pipeline runs."""
     for old in (root / "data").glob("*.csv"):
         old.unlink()
     for index, batch in enumerate(batches):
         (root / "data" / f"{index}_{batch}.csv").write_text(BATCHES[batch])
-
-
-TWICE = ((1,), (2,), (2,), (3, 2))  # batch 2 again, then a late copy of it next to batch 3
-
-
-def feed(root: Path, *batches: int, extra: str = "") -> None:
-    """The source's folder holds exactly these batches, then the pipeline runs."""
-    place(root, batches)
-    done = flowc("run", "events.flow", *([extra] if extra else []), cwd=root)
-    assert done.returncode == 0, done.stderr
+    done = flowc("run", "events.flow", *options, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def rows(root: Path) -> list[tuple[object, ...]]:
@@ -97,7 +90,7 @@ def test_only_rows_from_the_watermark_on_are_processed(tmp_path: Path) -> None:
         con.execute("UPDATE totals SET amount = -1 WHERE id = 1")
     feed(root, 1, 2, 3)
     assert rows(root) == [(1, -1), *EVERY_ROW[1:]]
-    feed(root, 1, 2, 3, extra="--full-refresh")
+    feed(root, 1, 2, 3, options=("--full-refresh",))
     assert rows(root) == EVERY_ROW
 
 
@@ -134,25 +127,16 @@ api_endpoint = "${BQ_API_ENDPOINT}"
 
 @pytest.mark.parametrize("keys", KEYS.values(), ids=KEYS.keys())
 def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
-    tmp_path: Path, keys: str, bigquery_emulator: Emulator
+    tmp_path: Path, keys: str, bigquery_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = project(tmp_path, keys)
     with (root / "flow.toml").open("a") as toml:
         toml.write(BQ_PROFILE)
     gcp_project = f"inc-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "GCP_PROJECT": gcp_project, "BQ_API_ENDPOINT": bigquery_emulator.endpoint}
+    monkeypatch.setenv("GCP_PROJECT", gcp_project)
+    monkeypatch.setenv("BQ_API_ENDPOINT", bigquery_emulator.endpoint)
     for batches in TWICE:
-        place(root, batches)
-        done = subprocess.run(
-            [*FLOWC, "run", "events.flow", "--profile", "bq"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        feed(root, *batches, options=("--profile", "bq"))
     client = bigquery.Client(
         project=gcp_project,
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
@@ -176,7 +160,5 @@ def test_on_postgres_a_batch_fed_twice_leaves_no_duplicate(
     for name, value in pg.env().items():
         monkeypatch.setenv(name, value)
     for batches in TWICE:
-        place(root, batches)
-        done = flowc("run", "events.flow", "--profile", "pg", cwd=root)
-        assert done.returncode == 0, done.stdout + done.stderr
+        feed(root, *batches, options=("--profile", "pg"))
     assert pg.query("SELECT id, amount FROM totals ORDER BY id, amount") == EVERY_ROW
