@@ -200,15 +200,22 @@ transform copied {
 """
 
 
+def pg_project(
+    root: Path, spec: str, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """`root/NAME.flow` holds `spec`; its `warehouse` is the test's Postgres database."""
+    (root / "flow.toml").write_text('[project]\nname = "r"\ndefault_profile = "pg"\n')
+    with (root / "flow.toml").open("a") as toml:
+        toml.write(profile_section("pg", "warehouse"))
+    (root / f"{name}.flow").write_text(spec)
+    for variable, value in pg.env().items():
+        monkeypatch.setenv(variable, value)
+
+
 def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
     tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "flow.toml").write_text('[project]\nname = "l"\ndefault_profile = "pg"\n')
-    with (tmp_path / "flow.toml").open("a") as toml:
-        toml.write(profile_section("pg", "warehouse"))
-    (tmp_path / "locked.flow").write_text(LOCKED)
-    for name, value in pg.env().items():
-        monkeypatch.setenv(name, value)
+    pg_project(tmp_path, LOCKED, pg, monkeypatch, "locked")
     monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=150")  # libpq passes it to the server
     pg.execute("CREATE TABLE held AS SELECT 21 AS n")
     holder = pg.connect()  # another session holds the table for a while
@@ -235,16 +242,12 @@ def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
 def test_a_postgres_statement_past_its_timeout_is_cancelled(
     tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "flow.toml").write_text('[project]\nname = "s"\ndefault_profile = "pg"\n')
-    with (tmp_path / "flow.toml").open("a") as toml:
-        toml.write(profile_section("pg", "warehouse"))
-    (tmp_path / "slow.flow").write_text(
+    slow = (
         "pipeline slow {\n  target = warehouse\n}\n"
         'transform t {\n  sql = "SELECT pg_sleep(60) IS NULL AS slept"\n'
         '  materialize = table\n  timeout = "500ms"\n}\n'
     )
-    for name, value in pg.env().items():
-        monkeypatch.setenv(name, value)
+    pg_project(tmp_path, slow, pg, monkeypatch, "slow")
     started = time.monotonic()
     done = flowc("run", "slow.flow", cwd=tmp_path)
     assert done.returncode == 1
