@@ -129,12 +129,46 @@ def graph(spec: Path, profile: str | None, output_format: str) -> None:
 @cli.command()
 @click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--profile", "-p", default=None, help="Profile of flow.toml, or `all`.")
-def explain(spec: Path, profile: str | None) -> None:
+@click.option(
+    "--skip-unchanged",
+    is_flag=True,
+    help="Also say which steps `flowc run --skip-unchanged` would leave out.",
+)
+def explain(spec: Path, profile: str | None, skip_unchanged: bool) -> None:
     """Explain the plan of SPEC: steps, placement, materialization, fused CTEs."""
     from flowc.compiler.explain import explain as explain_plan
 
     result = _compiled(spec, profile)
-    click.echo("\n".join(explain_plan(c.plan) for c in result.compiled), nl=False)
+    texts = [explain_plan(c.plan) for c in result.compiled]
+    if skip_unchanged:
+        texts = [
+            t + _unchanged_text(c.plan, spec) for t, c in zip(texts, result.compiled, strict=True)
+        ]
+    click.echo("\n".join(texts), nl=False)
+
+
+def _unchanged_text(plan: Any, spec: Path) -> str:
+    """What `--skip-unchanged` would leave out of a run of `plan` (default parameters)."""
+    from flowc.compiler import config
+    from flowc.runtime.executor import bind_params
+    from flowc.runtime.stages import unchanged_steps
+    from flowc.runtime.state import StateStore
+
+    root = config.find_project_root(spec)
+    store = StateStore.open(root)
+    try:
+        params = bind_params(plan.params, {})
+        unchanged = unchanged_steps(plan, store, params, root)
+        last = store.published_steps(plan.pipeline.name, plan.profile)
+    finally:
+        store.close()
+    lines = [f"\nwith --skip-unchanged: {len(unchanged)} of {len(plan.steps)} steps left out"]
+    for step in plan.steps:
+        if step.id in unchanged:
+            lines.append(f"  {step.id}: unchanged since run {last[step.id].run_id}: skipped")
+        else:
+            lines.append(f"  {step.id}: runs")
+    return "\n".join(lines) + "\n"
 
 
 @cli.command()
@@ -158,6 +192,28 @@ def explain(spec: Path, profile: str | None) -> None:
 @click.option(
     "--full-refresh", is_flag=True, help="Rebuild incremental tables whole from their query."
 )
+@click.option(
+    "--resume",
+    "resume_id",
+    is_flag=False,
+    flag_value="last",
+    default=None,
+    metavar="[RUN_ID|last]",
+    help="Finish a failed or killed run: its finished steps are not run again.",
+)
+@click.option(
+    "--skip-unchanged",
+    is_flag=True,
+    help="Leave out steps whose work and inputs are those of their last successful run.",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="How many independent steps run at once.",
+)
 def run(
     spec: Path,
     profile: str | None,
@@ -165,10 +221,13 @@ def run(
     selects: tuple[str, ...],
     as_json: bool,
     full_refresh: bool,
+    resume_id: str | None,
+    skip_unchanged: bool,
+    jobs: int,
 ) -> None:
     """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
     import pyarrow as pa
-    from flowc.runtime.executor import bind_params, run_plan, select_steps
+    from flowc.runtime.executor import bind_params, find_resumable, run_plan, select_steps
 
     # Arrow's default allocator (mimalloc) keeps freed memory for reuse; the C library's
     # gives it back, so batches that come and go do not add up: peak RSS of a run is about
@@ -182,7 +241,10 @@ def run(
         given[name.strip()] = value
     plan, chosen, root = _plan_to_run(spec, profile)
     try:
+        resumed = find_resumable(plan, root, resume_id) if resume_id else None
         params = bind_params(plan.params, given)
+        if resumed is not None:
+            params = _resumed_params(plan, resumed, params, given)
         only = select_steps(plan, list(selects)) if selects else None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -196,6 +258,9 @@ def run(
             listener=progress.event,
             only=only,
             full_refresh=full_refresh,
+            resume=resumed,
+            skip_unchanged=skip_unchanged,
+            jobs=jobs,
         )
     if as_json:
         click.echo(
@@ -212,13 +277,34 @@ def run(
     if outcome.status != "succeeded":
         click.echo(
             f"run {outcome.run_id} failed at step `{outcome.failed_step}`; nothing was "
-            f"changed (every table and file is as before the run):\n{outcome.error}",
+            f"changed (every table and file is as before the run):\n{outcome.error}\n"
+            f"hint: fix the cause, then `flowc run {spec} --resume` runs only what did not "
+            "finish",
             err=True,
         )
         sys.exit(EXIT_ERRORS)
     if not as_json:
         ran = len(plan.steps) if only is None else len(only)
         click.echo(f"run {outcome.run_id} succeeded: {ran} steps")
+
+
+def _resumed_params(
+    plan: Any, resumed: Any, params: dict[str, object], given: dict[str, str]
+) -> dict[str, object]:
+    """A resumed run's parameter values: those it started with; `--param` may repeat them,
+    not change them (the finished steps used them)."""
+    from flowc.runtime.executor import bind_params
+
+    kept = {k: str(v) for k, v in resumed.params.items() if v is not None}
+    before = bind_params(plan.params, kept)
+    changed = sorted(k for k in given if params.get(k) != before.get(k))
+    if changed:
+        name = changed[0]
+        raise ValueError(
+            f"--param {name}: run {resumed.id} ran with {name}={before.get(name)}; a resumed "
+            "run keeps its parameters (start a new run to change them)"
+        )
+    return before
 
 
 class _Progress:

@@ -14,7 +14,8 @@ all their rows or none.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -163,10 +164,10 @@ class CsvCopying(Protocol):
 @runtime_checkable
 class RunLocking(Protocol):
     """An engine shared by concurrent runs (a database server): each run holds a lock named
-    by its project, pipeline and profile for its whole transaction."""
+    by its project, pipeline and profile for as long as its connection lasts."""
 
     def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
-        """Take the lock `key` until the transaction ends; `on_wait` hears why, if it waits."""
+        """Take the lock `key` for the session; `on_wait` hears why, if it waits."""
         ...
 
 
@@ -183,3 +184,46 @@ class Savepoints(Protocol):
 
     def release_savepoint(self) -> None:
         """Forget the last `savepoint` (the step succeeded)."""
+
+
+_UNQUALIFIED_DROP = re.compile(
+    r'^(\s*DROP\s+(?:TABLE|VIEW|MATERIALIZED\s+VIEW)\s+IF\s+EXISTS\s+)("(?:[^"]|"")*")(?!\s*\.)',
+    re.IGNORECASE,
+)
+
+
+def drop_in_stage(sql: str, stage: str) -> str:
+    """`sql` with a DROP of an unqualified name narrowed to `stage` (quoted): on a search
+    path that goes on to the real schema, `DROP TABLE IF EXISTS "t"` would otherwise drop the
+    real `t` when the stage has none (the compiler writes Postgres replaces that way).
+
+    >>> drop_in_stage('DROP TABLE IF EXISTS "t" CASCADE', '"s"')
+    'DROP TABLE IF EXISTS "s"."t" CASCADE'
+    >>> drop_in_stage('DROP TABLE IF EXISTS "x"."t"', '"s"')
+    'DROP TABLE IF EXISTS "x"."t"'
+    """
+    return _UNQUALIFIED_DROP.sub(lambda m: f"{m[1]}{stage}.{m[2]}", sql, count=1)
+
+
+@runtime_checkable
+class Staging(Protocol):
+    """An engine that builds a run aside (executor.py, "Stages"): every step commits on its own
+    into a stage schema of the run, which later steps read first; at the end one transaction
+    publishes what the stage holds under the real names. DuckDB and Postgres."""
+
+    def use_stage(self, stage: str | None) -> None:
+        """From now on unqualified names resolve in schema `stage` (created when missing)
+        first, then in the connection's own schema, and unqualified CREATEs go to `stage`;
+        None: the connection's own schema only."""
+
+    def publish(self, stage: str, names: Sequence[str]) -> None:
+        """Inside the open transaction: each of `names` (tables or views built in `stage`)
+        replaces whatever has its name in the connection's own schema."""
+
+    def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
+        """Drop the stage schemas whose names start with `prefix`, except those in `keep` and
+        those that published names still read."""
+
+    def worker(self) -> Engine:
+        """Another connection to the same database, for a step running alongside."""
+        ...

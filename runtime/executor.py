@@ -1,53 +1,64 @@
 """The plan executor: carries out a `Plan`'s steps, in the plan's order, on the profile's
 connections, and records the run in the state store.
 
-Order. The plan lists its steps so that each comes after its `inputs`; the executor runs them
-one at a time in that order. A step whose inputs did not all succeed does not run.
+Order. The plan lists its steps so that each comes after its `inputs`; with `jobs = 1` the
+executor runs them one at a time in that order; with more, up to `jobs` steps whose inputs
+have all succeeded run at once, each on a worker thread with its own connections (DuckDB:
+cursors of the one database; Postgres: sessions). Events reach the listener in the `jobs = 1`
+order whatever the completion order, so logs are deterministic. A step whose inputs did not
+all succeed does not run.
 
-Atomicity: all or nothing, per run. A run that fails at any step leaves every table and file
-it would have written exactly as it was:
+Stages: all or nothing, per run, yet resumable (runtime/stages.py). On DuckDB and Postgres a
+run builds aside: every step writes into the run's stage schema (`_flowc_<pipeline>_<run>`,
+first on the connection's search path, so later steps read the stage's tables and fall back
+to the published ones) and commits on its own. Nothing is visible under the real names until
+every step and check has succeeded; then one last transaction per connection publishes the
+stage (Postgres moves the tables and views into the connection's schema; DuckDB, which cannot
+move a table, puts views over the stage's tables under the real names) and runs the deferred
+steps: table sinks, incremental models, steps on BigQuery, and their downstream. File sinks
+are written under hidden names next to their targets and renamed after the commit.
 
-- every DuckDB connection the run uses holds ONE transaction for the whole run (DuckDB's DDL
-  is transactional): loads, SQL transforms, transfers, checks and table sinks all run inside
-  it and see each other's uncommitted tables, while other readers keep seeing the old ones;
-- file sinks (`parquet`, `csv`) are written completely under hidden names next to their
-  targets (`sinks.stage_*`), from inside the transaction, and left there;
-- only when every step, checks included, has succeeded are the transactions committed, and
-  then the staged files moved into place (renames). On any failure (or Ctrl-C) the
-  transactions are rolled back and the staged files deleted.
+So a run that fails, or whose process is killed, leaves every real table and file as it was,
+and its stage keeps what finished: `flowc run --resume` reruns only the rest (a step is kept
+when the state store says it finished in that stage with the same fingerprint; Python steps
+rerun when a step reading their rows runs, as rows handed to Python live in memory only).
+`--skip-unchanged` leaves out the steps whose fingerprint, parameter values and source files
+are those of their last successful run (their published tables are read). A successful run
+drops the pipeline's stage schemas that nothing published reads any more.
 
-What this does not cover: with several DuckDB files, a commit failing after another file's
-commit succeeded (commits of finished transactions do not fail in practice), and a crash
-between the commits and the file renames (the staged files are left under their hidden
+What this does not cover: with several connections, a commit failing after another's commit
+succeeded (commits of finished transactions do not fail in practice), and a crash between
+the commits and the file renames (the staged files are left under their hidden
 `.name.flowc-tmp-*` names). A parquet folder's rename itself is two renames (sinks.py).
+BigQuery has no transactional DDL: its adapter builds a run's tables in a scratch dataset and
+copies them into place at commit, one atomic copy per table (docs/bigquery.md), so steps on
+BigQuery all run in the last transaction and are not resumable one by one.
 
-Consequences of the run-long transaction: a read inside the run happens on the writing
-connection, so a transfer into Python materializes its rows (an Arrow table) before the
-Python block runs.
+A read inside a transaction happens on the writing connection, so a transfer into Python
+materializes its rows (an Arrow table) before the Python block runs.
 
 Timeouts. A step with a `timeout_s` that runs longer is stopped: its engines' running
-statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM, when the
-run is on the main thread), and the step fails as timed out (and the run rolls back).
+statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM on the
+main thread, an asynchronous exception on a worker's), and the step fails as timed out.
 
 Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
 Python block or loader raising a connection or timeout error; on Postgres a serialization
 failure, a deadlock, a lock timeout) runs again, up to its `retries`, after `retry_delay_s`
-doubling per attempt; each attempt is recorded. Only what can be undone is retried: a step
-that used no connection (Python), or only connections with savepoints (`Savepoints`:
-Postgres, where a step with retries starts with a SAVEPOINT and a retry rolls back to it).
-A failed DuckDB statement aborts the run's transaction, so such a step fails the run. `http`
-sources retry their downloads themselves (download.py).
+doubling per attempt; each attempt is recorded. Only what can be undone is retried: a staged
+step (its transaction is rolled back), and in the last transaction a step that used no
+connection (Python) or only connections with savepoints (`Savepoints`: Postgres, where such
+a step starts with a SAVEPOINT and a retry rolls back to it; a failed DuckDB statement aborts
+the transaction). `http` sources retry their downloads themselves (download.py).
 
-Engines: DuckDB, Postgres (docs/postgres.md: one transaction per run too, and a run lock so
-that two runs of one pipeline and profile take turns) and BigQuery. BigQuery has no
-transactional DDL: its adapter builds a run's tables in a scratch dataset and copies them into
-place at commit, one atomic copy per table (docs/bigquery.md). Engines that run jobs
-(BigQuery) label them with the pipeline, run and step.
+Engines: DuckDB, Postgres (docs/postgres.md; a run lock so that two runs of one pipeline and
+profile take turns) and BigQuery. Engines that run jobs (BigQuery) label them with the
+pipeline, run and step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import decimal
 import math
@@ -55,6 +66,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,10 +82,22 @@ from flowc.runtime.engine import (
     Query,
     RunLocking,
     Savepoints,
+    Staging,
 )
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
-from flowc.runtime.state import StateStore, StepStatus
+from flowc.runtime.stages import (
+    STAGING_TYPES,
+    deferred_steps,
+    failpoint,
+    input_digest,
+    needed_again,
+    published_names,
+    stage_name,
+    stage_prefix,
+    unchanged_steps,
+)
+from flowc.runtime.state import RunRecord, StateStore, StepStatus
 
 SAMPLE_ROWS = 5
 DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
@@ -250,6 +274,17 @@ Listener = Callable[[StepEvent], None]
 # --- the executor ---------------------------------------------------------------------------
 
 
+@dataclass
+class _Lane:
+    """What one thread that runs steps holds: its connections, and the step it runs. The
+    main thread's lane holds the run's own connections (the run lock, the publish)."""
+
+    engines: dict[str, Engine] = field(default_factory=dict)
+    step: Step | None = None
+    used: set[str] = field(default_factory=set)  # the connections the step used
+    undoable: dict[str, Savepoints] = field(default_factory=dict)  # ... with a savepoint
+
+
 class Executor:
     """Runs one plan once. `root` is the project root (paths in the plan and the profile are
     relative to it)."""
@@ -265,46 +300,75 @@ class Executor:
         listener: Listener | None = None,
         only: set[str] | None = None,
         full_refresh: bool = False,
+        resume: RunRecord | None = None,
+        skip_unchanged: bool = False,
+        jobs: int = 1,
     ) -> None:
         self.plan = plan
         self.only = only
         self.full_refresh = full_refresh
+        self.resume = resume
+        self.skip_unchanged = skip_unchanged
+        self.jobs = max(1, jobs)
         self.profile = profile
         self.root = root
         self.params = dict(params)
         self.store = store
         self.listener = listener
-        self._engines: dict[str, Engine] = {}
+        self.run_id = store.new_run_id()
+        self.stage = resume.stage if resume and resume.stage else stage_name(plan, self.run_id)
+        self._main = _Lane()
+        self._lanes: list[_Lane] = []  # of the worker threads (`--jobs`)
+        self._local = threading.local()
+        self._lock = threading.RLock()  # engines opened, rows held, events in order
+        self._publishing = False  # the run's last transaction: publish, then deferred steps
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
-        self._step_engines: set[str] = set()  # the connections the current step used
-        self._undoable: dict[str, Savepoints] = {}  # ... with a savepoint where it started
+        self._inputs: dict[str, str | None] = {}  # step id -> digest of its source files
         self.sleep: Callable[[float], None] = time.sleep
-        self._current: Step | None = None  # the step running
+        self._events: _InOrder | None = None
+        self._built: set[str] = set()  # staged steps whose outputs the stage holds
 
     # --- the run
 
     def run(self) -> RunResult:
-        run_id = self.store.start_run(
-            self.plan.pipeline.name, self.plan.pipeline.spec, self.plan.profile, self.params
+        plan = self.plan
+        self.store.start_run(
+            plan.pipeline.name,
+            plan.pipeline.spec,
+            plan.profile,
+            self.params,
+            run_id=self.run_id,
+            stage=self.stage,
+            resumes=self.resume.id if self.resume else None,
         )
-        result = RunResult(run_id, "running")
-        done: dict[str, str] = {}
+        if self.resume is not None and self.resume.status == "running":  # its process died
+            self.store.finish_run(self.resume.id, "interrupted")
+        result = RunResult(self.run_id, "running")
+        wanted = [s for s in plan.steps if self.only is None or s.id in self.only]
+        deferred = deferred_steps(plan, self._staging_connections())
+        done = self._done_before(wanted, deferred)
+        staged = [s for s in wanted if s.id not in deferred]
+        last = [s for s in wanted if s.id in deferred]
+        self._events = _InOrder([s.id for s in staged + last], self._emit_now)
+        status: dict[str, str] = {s.id: "succeeded" for s in plan.steps if s not in wanted}
         try:
-            for step in self.plan.steps:
-                if self.only is not None and step.id not in self.only:
-                    done[step.id] = "succeeded"  # not selected: its table is used as it is
-                    continue
-                if result.failed_step is not None or any(
-                    done.get(i) not in ("succeeded", "warned") for i in step.inputs
-                ):
-                    self._skip(run_id, step, result)
-                    done[step.id] = "skipped"
-                    continue
-                status = self._run_step(run_id, step, result)
-                done[step.id] = status
+            for step in staged:
+                if step.id in done:
+                    status[step.id] = self._record_done(step, done[step.id], result)
+            self._run_steps([s for s in staged if s.id not in done], status, result)
+            if result.failed_step is None:
+                failpoint("kill-before", "publish")
+                self._publish()
+                for step in last:
+                    if step.id in done:
+                        status[step.id] = self._record_done(step, done[step.id], result)
+                self._run_steps([s for s in last if s.id not in done], status, result)
+            else:
+                for step in last:  # the run's last transaction never opened
+                    self._skip(step, result)
             if result.failed_step is None:
                 self._commit()
                 result.status = "succeeded"
@@ -314,44 +378,136 @@ class Executor:
         except BaseException as error:  # Ctrl-C, or a bug in flowc: nothing is kept either
             self._rollback()
             interrupted = isinstance(error, KeyboardInterrupt)
-            self.store.finish_run(run_id, "interrupted" if interrupted else "failed")
+            self.store.finish_run(self.run_id, "interrupted" if interrupted else "failed")
             raise
         finally:
-            for engine in self._engines.values():
-                engine.close()
-        self.store.finish_run(run_id, "succeeded" if result.status == "succeeded" else "failed")
+            self._close()
+        self.store.finish_run(
+            self.run_id, "succeeded" if result.status == "succeeded" else "failed"
+        )
         return result
 
-    def _run_step(self, run_id: str, step: Step, result: RunResult) -> str:
+    def _staging_connections(self) -> set[str]:
+        """The connections whose engines build a run aside (`Staging`): DuckDB, Postgres."""
+        return {
+            name
+            for name, connection in self.profile.connections.items()
+            if connection.type in STAGING_TYPES
+        }
+
+    def _done_before(self, wanted: list[Step], deferred: set[str]) -> dict[str, str]:
+        """Steps whose work stands already: done in the run resumed (`reused`), or unchanged
+        since the last successful run (`unchanged`, with `--skip-unchanged`)."""
+        done: dict[str, str] = {}
+        if self.resume is not None:
+            standing = self.store.staged_steps(self.stage)
+            for step in wanted:
+                if step.id not in deferred and standing.get(step.id) == step.fingerprint:
+                    done[step.id] = "reused"
+        if self.skip_unchanged:
+            for step_id in unchanged_steps(self.plan, self.store, self.params, self.root):
+                done.setdefault(step_id, "unchanged")
+        return needed_again(self.plan, done, {s.id for s in wanted})
+
+    def _record_done(self, step: Step, how: str, result: RunResult) -> str:
+        self.store.start_step(
+            self.run_id,
+            step.id,
+            node=step.node,
+            kind=step.kind,
+            fingerprint=step.fingerprint,
+            inputs=self._input_digest(step),
+        )
+        self.store.finish_step(self.run_id, step.id, how)  # type: ignore[arg-type]
+        if how == "reused":
+            self._built.add(step.id)
+        self._emit(result, StepEvent(step.id, step.node, step.kind, how))
+        return "succeeded"
+
+    def _run_steps(self, steps: list[Step], status: dict[str, str], result: RunResult) -> None:
+        """Run `steps` (in plan order), up to `jobs` at once while they are staged; a step
+        whose inputs did not all succeed, or that comes after a failure, is skipped."""
+        if self.jobs == 1 or self._publishing:
+            for step in steps:
+                status[step.id] = self._run_or_skip(step, status, result)
+            return
+        pending = list(steps)
+        running: dict[Future[str], Step] = {}
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step") as pool:
+            try:
+                while pending or running:
+                    for step in list(pending):
+                        if len(running) >= self.jobs:
+                            break
+                        if all(i in status for i in step.inputs) or result.failed_step:
+                            pending.remove(step)
+                            if result.failed_step is None and _inputs_ok(step, status):
+                                running[pool.submit(self._in_lane, step, result)] = step
+                            else:
+                                status[step.id] = self._run_or_skip(step, status, result)
+                    if running:
+                        finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            status[running.pop(future).id] = future.result()
+            except BaseException:
+                self._interrupt_lanes()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def _run_or_skip(self, step: Step, status: dict[str, str], result: RunResult) -> str:
+        if result.failed_step is not None or not _inputs_ok(step, status):
+            self._skip(step, result)
+            return "skipped"
+        return self._run_step(step, result)
+
+    def _in_lane(self, step: Step, result: RunResult) -> str:
+        """Run `step` on a worker thread, with the thread's own connections."""
+        lane = getattr(self._local, "lane", None)
+        if lane is None:
+            lane = self._local.lane = _Lane()
+            with self._lock:
+                self._lanes.append(lane)
+        return self._run_step(step, result)
+
+    def _lane(self) -> _Lane:
+        return getattr(self._local, "lane", None) or self._main
+
+    def _run_step(self, step: Step, result: RunResult) -> str:
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
-        self._labels.update(run=run_id, step=step.id)
-        for engine in self._engines.values():
-            _label(engine, self._labels)
-        self._current = step
+        lane = self._lane()
+        lane.step = step
+        labels = {**self._labels, "run": self.run_id, "step": step.id}
+        for engine in lane.engines.values():
+            _label(engine, labels)
+        failpoint("kill-before", step.id)
         started = time.perf_counter()
         status: StepStatus = "succeeded"
         message: str | None = None
         rows: int | None = None
         try:
-            rows, message = self._with_retries(run_id, step, result)
+            rows, message = self._with_retries(step, result)
             if message is not None:
                 status = "warned"
         except StepError as error:
             status, message = "failed", str(error)
-            result.failed_step = step.id
-            result.error = self.store.redact(message)
+            with self._lock:
+                if result.failed_step is None:  # the first failure is the one reported
+                    result.failed_step = step.id
+                    result.error = self.store.redact(message)
+        if status != "failed" and not self._publishing:
+            with self._lock:
+                self._built.add(step.id)
+        failpoint("kill-after", step.id)
         seconds = time.perf_counter() - started
         shown = self.store.redact(message)
         self._emit(result, StepEvent(step.id, step.node, step.kind, status, rows, seconds, shown))
         return status
 
-    def _with_retries(
-        self, run_id: str, step: Step, result: RunResult
-    ) -> tuple[int | None, str | None]:
+    def _with_retries(self, step: Step, result: RunResult) -> tuple[int | None, str | None]:
         """Run `step`, again (up to its `retries`, the delay doubling from `retry_delay`) while
-        it fails in a way worth retrying and nothing it did is left to undo."""
+        it fails in a way worth retrying and what it did can be undone."""
         if not step.retries:
-            return self._attempt(run_id, step, 1)
+            return self._attempt(step, 1)
         from tenacity import (  # only steps with retries pay for the import
             RetryCallState,
             Retrying,
@@ -360,10 +516,13 @@ class Executor:
             wait_exponential,
         )
 
+        lane = self._lane()
+
         def worth_retrying(error: BaseException) -> bool:
-            # a step is retried when what it did can be undone: nothing on a connection, or
-            # only on connections with savepoints (a failed DuckDB statement aborts the run)
-            undoable = self._step_engines <= self._undoable.keys()
+            # a staged step's transaction is rolled back; in the run's last transaction
+            # only connections with savepoints can go back (a failed DuckDB statement
+            # aborts that transaction)
+            undoable = not self._publishing or lane.used <= lane.undoable.keys()
             return isinstance(error, StepError) and error.retryable and undoable
 
         def announce(state: RetryCallState) -> None:
@@ -375,7 +534,6 @@ class Executor:
             )
             shown = self.store.redact(text)
             self._emit(result, StepEvent(step.id, step.node, step.kind, "retrying", message=shown))
-            self._undo_step()
 
         retrying = Retrying(
             stop=stop_after_attempt(step.retries + 1),
@@ -387,11 +545,13 @@ class Executor:
         )
         for attempt in retrying:
             with attempt:
-                return self._attempt(run_id, step, attempt.retry_state.attempt_number)
+                return self._attempt(step, attempt.retry_state.attempt_number)
         raise AssertionError("tenacity ends with a result or the last exception")
 
-    def _attempt(self, run_id: str, step: Step, attempt: int) -> tuple[int | None, str | None]:
-        """One attempt at `step`, recorded in the state store as it starts and ends."""
+    def _attempt(self, step: Step, attempt: int) -> tuple[int | None, str | None]:
+        """One attempt at `step`, recorded in the state store as it starts and ends; staged,
+        it is one transaction per connection it uses, committed as it ends."""
+        run_id = self.run_id
         self.store.start_step(
             run_id,
             step.id,
@@ -399,12 +559,16 @@ class Executor:
             kind=step.kind,
             attempt=attempt,
             fingerprint=step.fingerprint,
+            inputs=self._input_digest(step),
         )
-        self._step_engines.clear()
-        self._undoable.clear()
+        lane = self._lane()
+        lane.used.clear()
+        lane.undoable.clear()
         try:
-            rows, message = self._within_timeout(step)
+            rows, message = self._within_timeout(step, lane)
+            self._end_step(lane, succeeded=True)
         except StepError as error:
+            self._end_step(lane, succeeded=False)
             if error.node is None:
                 error = StepError(
                     error.message,
@@ -418,16 +582,41 @@ class Executor:
             failure = type(error).__name__
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
             raise
-        self._release_step()
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
 
-    def _within_timeout(self, step: Step) -> tuple[int | None, str | None]:
+    def _end_step(self, lane: _Lane, *, succeeded: bool) -> None:
+        """A staged step commits (or rolls back) its transactions; in the run's last
+        transaction a step forgets (or goes back to) its savepoints."""
+        if self._publishing:
+            for undoable in lane.undoable.values():
+                if succeeded:
+                    undoable.release_savepoint()
+                else:
+                    with contextlib.suppress(StepError):
+                        undoable.rollback_to_savepoint()
+            return
+        for name in sorted(lane.used):
+            engine = lane.engines.get(name) or self._main.engines[name]
+            if not engine.in_transaction:
+                continue
+            if succeeded:
+                engine.commit()
+            else:
+                with contextlib.suppress(StepError):  # the step's own error says more
+                    engine.rollback()
+
+    def _input_digest(self, step: Step) -> str | None:
+        if step.id not in self._inputs:
+            self._inputs[step.id] = input_digest(step, self.root)
+        return self._inputs[step.id]
+
+    def _within_timeout(self, step: Step, lane: _Lane) -> tuple[int | None, str | None]:
         """`_dispatch(step)`, stopped when it runs past the step's `timeout_s`."""
         if not step.timeout_s:
             return self._dispatch(step)
-        deadline = _Deadline(step.timeout_s, self._interrupt_step)
+        deadline = _Deadline(step.timeout_s, lambda: _interrupt(lane))
         try:
             with deadline:
                 return self._dispatch(step)
@@ -438,93 +627,144 @@ class Executor:
                 f"timed out after {step.timeout_s:g}s (its `timeout`)", retryable=True
             ) from error
 
-    def _interrupt_step(self) -> None:
-        """Cancel what the running step does on its connections (from the timer's thread)."""
-        for name in list(self._step_engines):
-            engine = self._engines.get(name)
-            if isinstance(engine, Interruptible):
-                engine.interrupt()
+    def _interrupt_lanes(self) -> None:
+        for lane in [self._main, *self._lanes]:
+            _interrupt(lane)
 
-    def _skip(self, run_id: str, step: Step, result: RunResult) -> None:
+    def _skip(self, step: Step, result: RunResult) -> None:
         self.store.start_step(
-            run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
+            self.run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
         )
-        self.store.finish_step(run_id, step.id, "skipped")
+        self.store.finish_step(self.run_id, step.id, "skipped")
         self._emit(result, StepEvent(step.id, step.node, step.kind, "skipped"))
 
     def _waiting(self, message: str) -> None:
         """A step waits (for another run's lock): said as a `waiting` event of that step."""
-        step = self._current
+        step = self._lane().step
         if step is not None and self.listener is not None:
             self.listener(StepEvent(step.id, step.node, step.kind, "waiting", message=message))
 
     def _emit(self, result: RunResult, event: StepEvent) -> None:
-        result.events.append(event)
+        """Events reach the listener in the order the steps run with `--jobs 1` (staged
+        steps, then the run's last transaction; each in plan order), whatever `--jobs`."""
+        assert self._events is not None
+        with self._lock:
+            result.events.append(event)
+            self._events.add(event)
+
+    def _emit_now(self, event: StepEvent) -> None:
         if self.listener is not None:
             self.listener(event)
 
+    # --- the run's end: publish, commit, or roll back
+
+    def _publish(self) -> None:
+        """Open the run's last transaction on every connection: what the stage holds is
+        published under its real names (other sessions see it at the commit); the deferred
+        steps then run in the same transaction."""
+        self._publishing = True
+        names = published_names(self.plan, self._staging_connections(), self._built)
+        for name in sorted(self._main.engines.keys() | names.keys()):
+            engine = self._home(name)
+            if not engine.in_transaction:
+                engine.begin()
+            if isinstance(engine, Staging):
+                if names.get(name):
+                    engine.publish(self.stage, names[name])
+                engine.use_stage(None)
+
     def _commit(self) -> None:
-        for engine in self._engines.values():
-            engine.commit()
+        for engine in self._main.engines.values():
+            if engine.in_transaction:
+                engine.commit()
         for staged in self._staged:
             staged.commit()
         self._staged.clear()
+        prefix = stage_prefix(self.plan)
+        for engine in self._main.engines.values():
+            if isinstance(engine, Staging):
+                with contextlib.suppress(StepError):  # the run succeeded; cleaning can wait
+                    engine.drop_stages(prefix, keep=())
 
     def _rollback(self) -> None:
-        for engine in self._engines.values():
-            if engine.in_transaction:
-                with contextlib.suppress(StepError):  # the first failure is the one to report
-                    engine.rollback()
+        """Undo the run's open transactions (a staged step's, or the last one); what staged
+        steps committed stays in the stage, for `--resume`."""
+        for lane in [self._main, *self._lanes]:
+            for engine in lane.engines.values():
+                if engine.in_transaction:
+                    with contextlib.suppress(StepError):  # the first failure is the one to report
+                        engine.rollback()
         for staged in self._staged:
             staged.discard()
         self._staged.clear()
 
+    def _close(self) -> None:
+        for lane in [*self._lanes, self._main]:  # workers first: the main lane holds the lock
+            for engine in lane.engines.values():
+                with contextlib.suppress(Exception):
+                    engine.close()
+
     # --- connections
 
     def engine(self, name: str | None) -> Engine:
+        """The current thread's engine on connection `name` (opened when first used)."""
         if name is None:
             raise StepError("the step names no connection")
-        if name in self._engines:
-            return self._used(name, self._engines[name])
-        connection = self.profile.connections.get(name)
-        if connection is None:
-            raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
-        engine = open_engine(connection, self.root)
-        try:
-            _label(engine, self._labels)
-            engine.begin()
-            if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait here
-                plan = self.plan
-                key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
-                engine.lock_run(key, self._waiting)
-        except StepError:
-            engine.close()
-            raise
-        self._engines[name] = engine
-        return self._used(name, engine)
+        lane = self._lane()
+        engine = lane.engines.get(name)
+        if engine is None:
+            home = self._home(name)
+            if lane is self._main:
+                engine = home
+            else:
+                if not isinstance(home, Staging):
+                    raise StepError(f"connection `{name}` cannot run steps side by side")
+                engine = home.worker()
+                lane.engines[name] = engine
+        return self._used(lane, name, engine)
 
-    def _used(self, name: str, engine: Engine) -> Engine:
-        """Note that the running step uses `engine`; for a step that may be retried, mark
-        where it starts on engines that can go back there (savepoints)."""
-        if name not in self._step_engines:
-            self._step_engines.add(name)
+    def _home(self, name: str) -> Engine:
+        """The run's own engine on `name`: it holds the run lock and publishes."""
+        with self._lock:
+            if name in self._main.engines:
+                return self._main.engines[name]
+            connection = self.profile.connections.get(name)
+            if connection is None:
+                raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
+            engine = open_engine(connection, self.root)
+            try:
+                _label(engine, self._labels)
+                if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait
+                    plan = self.plan
+                    key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
+                    engine.lock_run(key, self._waiting)
+                if not isinstance(engine, Staging):
+                    engine.begin()  # its steps all run in the run's last transaction
+                elif not self._publishing:
+                    engine.use_stage(self.stage)
+            except StepError:
+                engine.close()
+                raise
+            self._main.engines[name] = engine
+            return engine
+
+    def _used(self, lane: _Lane, name: str, engine: Engine) -> Engine:
+        """Note that the running step uses `engine`: a staged step opens its transaction on
+        it; in the last transaction a step that may be retried marks where it starts on
+        engines that can go back there (savepoints)."""
+        if name not in lane.used:
+            lane.used.add(name)
+            if not engine.in_transaction:
+                engine.begin()  # staged: the step's own; else the run's last transaction
             if (
-                self._current is not None
-                and self._current.retries
+                self._publishing
+                and lane.step
+                and lane.step.retries
                 and isinstance(engine, Savepoints)
             ):
                 engine.savepoint()
-                self._undoable[name] = engine
+                lane.undoable[name] = engine
         return engine
-
-    def _undo_step(self) -> None:
-        """Before a retry: take back what the failed attempt did on its connections."""
-        for engine in self._undoable.values():
-            engine.rollback_to_savepoint()
-
-    def _release_step(self) -> None:
-        for engine in self._undoable.values():
-            engine.release_savepoint()
 
     # --- the kinds of step
 
@@ -733,10 +973,15 @@ class Executor:
     def _hold(self, step_id: str, data: pa.Table | pa.RecordBatchReader) -> None:
         if isinstance(data, pa.RecordBatchReader) and self._consumers.get(step_id, 0) > 1:
             data = data.read_all()  # read by several steps: kept whole
-        self._held[step_id] = data
+        with self._lock:
+            self._held[step_id] = data
 
     def _take(self, step_id: str, *, keep: bool = False) -> pa.RecordBatchReader:
         """The rows a step holds in Python; a stream is read once, unless `keep`."""
+        with self._lock:
+            return self._take_held(step_id, keep=keep)
+
+    def _take_held(self, step_id: str, *, keep: bool) -> pa.RecordBatchReader:
         data = self._held.get(step_id)
         if data is None:
             raise StepError(f"the rows of step `{step_id}` are not available")
@@ -766,8 +1011,10 @@ class _TimedOut(BaseException):
 
 class _Deadline:
     """A step's time limit. When it passes, `on_expiry` runs on a timer thread (to cancel a
-    statement running in an engine) and, in the main thread, SIGALRM raises `_TimedOut`
-    (to stop Python code: a block, a loader, flowc's own streaming)."""
+    statement running in an engine) and `_TimedOut` is raised in the step's thread to stop
+    Python code (a block, a loader, flowc's own streaming): by SIGALRM in the main thread,
+    elsewhere (`--jobs`) as an asynchronous exception, which Python delivers between
+    bytecodes (code waiting inside a C call sees it when the call returns)."""
 
     def __init__(self, seconds: float, on_expiry: Callable[[], None]) -> None:
         self.seconds = seconds
@@ -776,6 +1023,7 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._alarm = threading.current_thread() is threading.main_thread()
+        self._thread = threading.get_ident()
         self._previous: Any = None
 
     def __enter__(self) -> _Deadline:
@@ -790,14 +1038,61 @@ class _Deadline:
         if self._alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
+        elif self.fired:  # not delivered yet: not for whatever the thread does next
+            _raise_in_thread(self._thread, None)
 
     def _expire(self) -> None:
         self.fired = True
         self._on_expiry()
+        if not self._alarm:
+            _raise_in_thread(self._thread, _TimedOut)
 
     def _ring(self, signum: int, frame: object) -> None:
         self.fired = True
         raise _TimedOut
+
+
+def _raise_in_thread(thread: int, error: type[BaseException] | None) -> None:
+    """Have `error` raised in thread `thread` (None: withdraw one not yet raised)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread), ctypes.py_object(error) if error else None
+    )
+
+
+def _interrupt(lane: _Lane) -> None:
+    """Cancel what the lane's running step does on its connections (from another thread)."""
+    for name in list(lane.used):
+        engine = lane.engines.get(name)
+        if isinstance(engine, Interruptible):
+            engine.interrupt()
+
+
+def _inputs_ok(step: Step, status: Mapping[str, str]) -> bool:
+    return all(status.get(i) in ("succeeded", "warned") for i in step.inputs)
+
+
+class _InOrder:
+    """Passes step events on in a fixed order of steps: a step's events wait until every
+    step before it has ended (so logs of parallel runs are deterministic)."""
+
+    def __init__(self, order: list[str], emit: Callable[[StepEvent], None]) -> None:
+        self._order = order
+        self._emit = emit
+        self._waiting: dict[str, list[StepEvent]] = {}
+        self._ended: set[str] = set()
+        self._next = 0
+
+    def add(self, event: StepEvent) -> None:
+        if event.status not in ("running", "waiting", "retrying"):
+            self._ended.add(event.step)
+        self._waiting.setdefault(event.step, []).append(event)
+        while self._next < len(self._order):
+            step = self._order[self._next]
+            for waiting in self._waiting.pop(step, []):
+                self._emit(waiting)
+            if step not in self._ended:
+                break
+            self._next += 1
 
 
 def _consumers(plan: Plan) -> dict[str, int]:
@@ -855,9 +1150,12 @@ def run_plan(
     listener: Listener | None = None,
     only: set[str] | None = None,
     full_refresh: bool = False,
+    resume: RunRecord | None = None,
+    skip_unchanged: bool = False,
+    jobs: int = 1,
 ) -> RunResult:
     """Execute `plan` once (only the steps `only` names, when given), recording it in the
-    project's `.flowc/state.db`."""
+    project's `.flowc/state.db`; `resume`: a run of `find_resumable`."""
     store = StateStore.open(root, config.secret_values(profile))
     try:
         executor = Executor(
@@ -869,7 +1167,37 @@ def run_plan(
             listener=listener,
             only=only,
             full_refresh=full_refresh,
+            resume=resume,
+            skip_unchanged=skip_unchanged,
+            jobs=jobs,
         )
         return executor.run()
     finally:
         store.close()
+
+
+def find_resumable(plan: Plan, root: Path, which: str) -> RunRecord:
+    """The run `--resume` names (`last`: the latest of this pipeline and profile); a
+    `ValueError` saying why when it cannot be resumed."""
+    store = StateStore.open(root)
+    try:
+        if which == "last":
+            found = store.latest_run(plan.pipeline.name, plan.profile)
+            if found is None:
+                raise ValueError(f"--resume: `{plan.pipeline.name}` has no run to resume")
+        else:
+            detail = store.show_run(which)
+            if detail is None:
+                raise ValueError(f"--resume: no run `{which}` (see `flowc runs`)")
+            found = detail.run
+    finally:
+        store.close()
+    if (found.pipeline, found.profile) != (plan.pipeline.name, plan.profile):
+        raise ValueError(
+            f"--resume: run {found.id} is of `{found.pipeline}` with profile `{found.profile}`"
+        )
+    if found.status == "succeeded":
+        raise ValueError(f"--resume: run {found.id} succeeded; there is nothing to resume")
+    if found.stage is None:
+        raise ValueError(f"--resume: run {found.id} was made by an older flowc; run it again")
+    return found

@@ -27,9 +27,10 @@ from typing import Literal
 from flowc.runtime.errors import StepError
 
 STATE_PATH = Path(".flowc") / "state.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
-StepStatus = Literal["running", "succeeded", "failed", "skipped", "warned"]
+StepStatus = Literal["running", "succeeded", "failed", "skipped", "warned", "reused", "unchanged"]
+DONE = ("succeeded", "warned")  # a step whose work stands
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -40,7 +41,9 @@ CREATE TABLE IF NOT EXISTS runs (
     params TEXT NOT NULL,
     started TEXT NOT NULL,
     ended TEXT,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    stage TEXT,
+    resumes TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -54,6 +57,7 @@ CREATE TABLE IF NOT EXISTS steps (
     rows INTEGER,
     fingerprint TEXT,
     error TEXT,
+    inputs TEXT,
     PRIMARY KEY (run_id, step_id, attempt)
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs(started);
@@ -79,6 +83,8 @@ class RunRecord:
     steps: int  # steps that ran (each counted once)
     retries: int  # attempts beyond each step's first
     rows: int  # rows written or checked by its steps' last attempts
+    stage: str | None = None  # where the run built its tables (runtime/executor.py)
+    resumes: str | None = None  # the run it resumed
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,14 @@ class StepRecord:
     @property
     def seconds(self) -> float | None:
         return (self.ended - self.started).total_seconds() if self.ended else None
+
+
+@dataclass(frozen=True)
+class PublishedStep:
+    run_id: str
+    fingerprint: str | None
+    inputs: str | None
+    params: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,7 @@ class StateStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
+            _add_columns(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as error:
             raise StepError(f"cannot open the run history {path}: {error}") from None
@@ -146,16 +161,29 @@ class StateStore:
 
     # --- writing ----------------------------------------------------------------------------
 
+    @staticmethod
+    def new_run_id() -> str:
+        """A run id, sortable by start time: `20201101-060000-3fa9c1`."""
+        return f"{_now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
     def start_run(
-        self, pipeline: str, spec: str, profile: str, params: Mapping[str, object]
+        self,
+        pipeline: str,
+        spec: str,
+        profile: str,
+        params: Mapping[str, object],
+        *,
+        run_id: str | None = None,
+        stage: str | None = None,
+        resumes: str | None = None,
     ) -> str:
-        """Record a new run as `running`; its id (sortable by start time)."""
-        started = _now()
-        run_id = f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-        values = (run_id, pipeline, spec, profile, self._params(params), _iso(started))
+        """Record a new run as `running` (building in `stage`, resuming run `resumes`)."""
+        run_id = run_id or self.new_run_id()
+        params_text = self._params(params)
+        values = (run_id, pipeline, spec, profile, params_text, _iso(_now()), stage, resumes)
         self._write(
-            "INSERT INTO runs (id, pipeline, spec, profile, params, started, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+            "INSERT INTO runs (id, pipeline, spec, profile, params, started, status, stage, "
+            "resumes) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
             values,
         )
         return run_id
@@ -174,11 +202,14 @@ class StateStore:
         kind: str,
         attempt: int = 1,
         fingerprint: str | None = None,
+        inputs: str | None = None,
     ) -> None:
+        """`inputs`: what the step read from outside the pipeline (a digest of its source
+        files), for `--skip-unchanged`."""
         self._write(
             "INSERT INTO steps (run_id, step_id, node, kind, attempt, status, started, "
-            "fingerprint) VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
-            (run_id, step_id, node, kind, attempt, _iso(_now()), fingerprint),
+            "fingerprint, inputs) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+            (run_id, step_id, node, kind, attempt, _iso(_now()), fingerprint, inputs),
         )
 
     def finish_step(
@@ -241,14 +272,44 @@ class StateStore:
         )
         return RunDetail(run, tuple(_step(row) for row in steps))
 
-    def succeeded_steps(self, run_id: str) -> dict[str, str | None]:
-        """Step id → fingerprint of the steps of `run_id` that succeeded (for `--resume`)."""
+    def latest_run(self, pipeline: str, profile: str) -> RunRecord | None:
+        """The last run started of `pipeline` with `profile`."""
         rows = self._read(
-            "SELECT step_id, fingerprint FROM steps WHERE run_id = ? AND status IN "
-            "('succeeded', 'warned') ORDER BY step_id",
-            (run_id,),
+            f"{_RUNS} WHERE pipeline = ? AND profile = ? ORDER BY started DESC, rowid DESC LIMIT 1",
+            (pipeline, profile),
+        )
+        return _run(rows[0]) if rows else None
+
+    def staged_steps(self, stage: str) -> dict[str, str | None]:
+        """Step id → fingerprint of the steps whose work stands in `stage` (done by the runs
+        that built there: a run and the runs that resumed it), for `--resume`."""
+        rows = self._read(
+            "SELECT step_id, fingerprint FROM steps JOIN runs ON runs.id = steps.run_id "
+            "WHERE runs.stage = ? AND steps.status IN ('succeeded', 'warned', 'reused') "
+            "ORDER BY steps.started",
+            (stage,),
         )
         return {str(row["step_id"]): row["fingerprint"] for row in rows}
+
+    def published_steps(self, pipeline: str, profile: str) -> dict[str, PublishedStep]:
+        """Per step, its last success in a run that succeeded (for `--skip-unchanged`)."""
+        rows = self._read(
+            "SELECT steps.step_id, steps.fingerprint, steps.inputs, runs.params, runs.id "
+            "FROM steps JOIN runs ON runs.id = steps.run_id WHERE runs.pipeline = ? AND "
+            "runs.profile = ? AND runs.status = 'succeeded' AND steps.status IN "
+            "('succeeded', 'warned', 'reused', 'unchanged') ORDER BY runs.started, steps.rowid",
+            (pipeline, profile),
+        )
+        return {
+            str(row["step_id"]): PublishedStep(
+                row["id"], row["fingerprint"], row["inputs"], json.loads(row["params"])
+            )
+            for row in rows  # later runs overwrite earlier ones
+        }
+
+    def params_text(self, params: Mapping[str, object]) -> str:
+        """Parameters as the store keeps them (JSON, secrets masked), for comparisons."""
+        return self._params(params)
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -277,6 +338,14 @@ class StateStore:
         self._db.execute("COMMIT")
 
 
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a store written by an older flowc up to date (new columns are nullable)."""
+    for table, column in (("runs", "stage"), ("runs", "resumes"), ("steps", "inputs")):
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -293,7 +362,7 @@ def _time(text: str | None) -> datetime | None:
 _RUNS = (
     "SELECT runs.*, "
     "(SELECT count(DISTINCT step_id) FROM steps WHERE run_id = runs.id "
-    " AND status != 'skipped') AS step_count, "
+    " AND status NOT IN ('skipped', 'reused', 'unchanged')) AS step_count, "
     "(SELECT count(*) - count(DISTINCT step_id) FROM steps WHERE run_id = runs.id) "
     " AS retry_count, "
     "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id "
@@ -315,6 +384,8 @@ def _run(row: sqlite3.Row) -> RunRecord:
         steps=row["step_count"],
         retries=row["retry_count"],
         rows=row["row_count"],
+        stage=row["stage"],
+        resumes=row["resumes"],
     )
 
 

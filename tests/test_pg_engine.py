@@ -163,23 +163,22 @@ def test_a_second_run_waits_for_the_run_lock_and_says_so(pg: PgDatabase) -> None
     first = PostgresEngine.connect(pg.dsn)
     second = PostgresEngine.connect(pg.dsn)
     try:
-        first.begin()
         first.lock_run("`p` of `x` (profile `pg`)", lambda m: None)
+        first.begin()  # the lock is the session's: transactions come and go under it
+        first.commit()
         heard: list[str] = []
         got_it = threading.Event()
 
         def run_second() -> None:
-            second.begin()
             second.lock_run("`p` of `x` (profile `pg`)", heard.append)
             got_it.set()
-            second.rollback()
 
         waiter = threading.Thread(target=run_second)
         waiter.start()
         time.sleep(0.5)
         assert not got_it.is_set()
         assert heard and heard[0].startswith("waiting for another run of `p` of `x`")
-        first.commit()
+        first.close()  # the run ends (or its process dies): the server frees the lock
         waiter.join(timeout=10)
         assert got_it.is_set()
     finally:

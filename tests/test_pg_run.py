@@ -66,7 +66,8 @@ def pg_tables(pg: PgDatabase) -> dict[str, Rows]:
     """Every table of the database's user schemas with its rows."""
     names = pg.query(
         "SELECT schemaname, tablename FROM pg_tables "
-        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2"
+        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') "
+        "AND NOT starts_with(schemaname, '_flowc_') ORDER BY 1, 2"
     )
     return {f"{s}.{t}": normalized(pg.query(f'SELECT * FROM "{s}"."{t}"')) for s, t in names}
 

@@ -52,10 +52,12 @@ def copy(project: Path, tmp_path: Path) -> Path:
 
 
 def tables(root: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every table and view of the warehouse, with its rows (sorted)."""
+    """Every table and view users see in the warehouse, with its rows (sorted); not flowc's
+    stage schemas (`_flowc_*`), which a failed run leaves for `--resume`."""
     with duckdb.connect(str(root / WAREHOUSE), read_only=True) as con:
         names = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables ORDER BY ALL"
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE NOT starts_with(table_schema, '_flowc_') ORDER BY ALL"
         ).fetchall()
         return {
             f"{schema}.{name}": sorted(

@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -28,7 +28,7 @@ import duckdb
 import pyarrow as pa
 from flowc.compiler.config import DuckDBSettings
 from flowc.runtime.columns import match_names
-from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.engine import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import StepError
 
 DIALECT = "duckdb"
@@ -40,6 +40,7 @@ MEMORY = ":memory:"
 # 384MB: a 5M-row run peaks near 530 MB, and loads are 40% faster than at 256MB
 # (benchmarks/README.md).
 MEMORY_LIMIT = "384MB"
+OWN_SCHEMA = "main"  # where published names live (stage names are `_flowc_[a-z0-9_]*`)
 R = TypeVar("R")
 _counter = itertools.count()
 
@@ -62,6 +63,7 @@ class DuckDBEngine:
         self._con = connection
         self._stale_views: list[str] = []
         self._in_transaction = False
+        self._stage: str | None = None
 
     @classmethod
     def connect(
@@ -99,6 +101,8 @@ class DuckDBEngine:
     # --- statements and reads -------------------------------------------------------------
 
     def execute(self, sql: str, params: Params | None = None) -> None:
+        if self._stage:
+            sql = drop_in_stage(sql, quote_identifier(self._stage))
         with _engine_errors():
             # DuckDB wants every result consumed before the next statement: a statement's
             # result is at most a row count
@@ -112,7 +116,7 @@ class DuckDBEngine:
         )
         # its own snapshot, so writes on the engine go on meanwhile; inside an open
         # transaction the connection itself, whose uncommitted writes a cursor cannot see
-        cursor = self._con if self._in_transaction else self._con.cursor()
+        cursor = self._con if self._in_transaction else self._cursor()
         with _engine_errors():
             relation = cursor.sql(query.sql, params=_used_params(query.sql, query.params))
             return _reader(relation, batch_size)
@@ -227,6 +231,57 @@ class DuckDBEngine:
                 self._con.unregister(view)
         self._stale_views.clear()
 
+    # --- a run built aside (`Staging`) -----------------------------------------------------
+
+    def use_stage(self, stage: str | None) -> None:
+        if stage is not None:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(stage)}")
+        self._stage = stage
+        self._set_search_path(self._con)
+
+    def publish(self, stage: str, names: Sequence[str]) -> None:
+        """Views under the real names over the stage's tables: DuckDB cannot move a table to
+        another schema, and a copy would cost as much as building it (the stage stays, as
+        the storage of what the views show, until no view reads it: `drop_stages`)."""
+        for name in names:
+            target = TableName(name, OWN_SCHEMA)
+            self._drop(target)
+            source = f"{quote_identifier(stage)}.{quote_identifier(name)}"
+            self.execute(f"CREATE VIEW {self.quote(target)} AS SELECT * FROM {source}")
+
+    def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
+        with _engine_errors():
+            schemas = self._con.execute(
+                "SELECT schema_name FROM duckdb_schemas() WHERE database_name = "
+                "current_database() AND starts_with(schema_name, $prefix)",
+                {"prefix": prefix},
+            ).fetchall()
+            views = self._con.execute(
+                "SELECT sql FROM duckdb_views() WHERE NOT internal AND database_name = "
+                "current_database()"
+            ).fetchall()
+        read = " ".join(str(sql) for (sql,) in views)
+        for (schema,) in schemas:
+            if schema not in keep and schema not in read:  # DuckDB keeps views unquoted
+                self.execute(f"DROP SCHEMA {quote_identifier(schema)} CASCADE")
+
+    def worker(self) -> DuckDBEngine:
+        """A cursor: DuckDB's own connection to the same database (`:memory:` too)."""
+        engine = DuckDBEngine(self._con.cursor())
+        engine.use_stage(self._stage)
+        return engine
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self._con.cursor()  # a new connection: it has the default search path
+        if self._stage is not None:
+            self._set_search_path(cursor)
+        return cursor
+
+    def _set_search_path(self, connection: duckdb.DuckDBPyConnection) -> None:
+        path = f"{self._stage},{OWN_SCHEMA}" if self._stage else OWN_SCHEMA
+        with _engine_errors():
+            connection.execute(f"SET search_path = '{path}'")
+
     # --- catalog --------------------------------------------------------------------------
 
     def table_exists(self, table: Table) -> bool:
@@ -275,10 +330,10 @@ class DuckDBEngine:
     def _table_type(self, table: TableName) -> str | None:
         sql = (
             "SELECT table_type FROM information_schema.tables WHERE table_catalog = "
-            "current_database() AND lower(table_schema) = lower($schema) "
-            "AND lower(table_name) = lower($name)"
+            "current_database() AND lower(table_name) = lower($name) AND lower(table_schema) "
+            "= lower(coalesce($schema, current_schema()))"
         )
-        params = {"schema": table.schema or "main", "name": table.name}
+        params = {"schema": table.schema, "name": table.name}
         with _engine_errors():
             result = self._con.execute(sql, params).fetchall()
         return str(result[0][0]) if result else None

@@ -23,9 +23,14 @@ into the Arrow types of the result's columns: memory is bounded by a range (abou
 `batch_size` rows), and no value becomes a Python object. Types that CSV text cannot carry to
 pyarrow (bytea, time, interval, ...) are read through a named cursor instead.
 
-Concurrency. `lock_run` takes a transaction-level advisory lock keyed by the run's
-(project, pipeline, profile): a second run of the same pipeline and profile waits, saying
-what it waits for, until the first commits or rolls back.
+Concurrency. `lock_run` takes a session-level advisory lock keyed by the run's (project,
+pipeline, profile): a second run of the same pipeline and profile waits, saying what it waits
+for, until the first closes its connection (or its process dies: the server then ends the
+session and frees the lock).
+
+Stages (`Staging`, executor.py): a run builds its tables in a stage schema first on the
+search path; `publish` moves them into the connection's schema (`ALTER ... SET SCHEMA`: no
+copy) in the run's last transaction and drops the stage.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,7 +55,7 @@ import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from flowc.compiler.config import PostgresSettings
-from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.engine import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import DataError, StepError
 
 DIALECT = "postgres"
@@ -91,6 +96,9 @@ class PostgresEngine:
         self._con.autocommit = True
         self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
         self._in_transaction = False
+        self._schema = "public"  # the connection's own schema (lower case)
+        self._stage: str | None = None
+        self._reconnect: Callable[[], PostgresEngine] | None = None
 
     @classmethod
     def connect(
@@ -102,13 +110,14 @@ class PostgresEngine:
         with _errors(shown, "cannot connect to Postgres"):
             connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
         engine = cls(connection, secrets=shown)
+        engine._schema = schema.lower()
+        engine._reconnect = lambda: cls.connect(dsn, schema=schema, secrets=secrets, **kwargs)
         try:
             # created only when missing: CREATE SCHEMA IF NOT EXISTS wants the right to
             # create schemas even when the schema is there
             if not engine._scalar(_SCHEMA_EXISTS, {"name": schema.lower()}):
                 engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
-            path = [fold(schema)] + (["public"] if schema.lower() != "public" else [])
-            engine.execute(f"SET search_path TO {', '.join(path)}")
+            engine._set_search_path()
             engine.execute("SET DateStyle TO ISO")  # the text form reads parse (_copy_out)
         except StepError:
             engine.close()
@@ -144,6 +153,8 @@ class PostgresEngine:
     # --- statements and reads -------------------------------------------------------------
 
     def execute(self, sql: str, params: Params | None = None) -> None:
+        if self._stage:
+            sql = drop_in_stage(sql, fold(self._stage))
         with self._errors(), self._con.cursor() as cursor:
             # always with a mapping: the compiler doubles every literal `%` (docs/engines.md)
             cursor.execute(sql, dict(params or {}))
@@ -424,12 +435,10 @@ class PostgresEngine:
             self._con.cursor().execute("RELEASE SAVEPOINT flowc_step")
 
     def lock_run(self, key: str, on_wait: Callable[[str], None]) -> None:
-        """Hold the run lock named `key` until the transaction ends; when another session
-        holds it, tell `on_wait` so, then wait for it."""
+        """Hold the run lock named `key` for as long as this session lasts; when another
+        session holds it, tell `on_wait` so, then wait for it."""
         number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        if not self._in_transaction:
-            raise StepError("the run lock is taken inside the run's transaction")
-        if self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+        if self._scalar("SELECT pg_try_advisory_lock(%(k)s)", {"k": number}):
             return
         holder = self._scalar(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
@@ -438,10 +447,59 @@ class PostgresEngine:
         )
         who = f" (Postgres backend {holder})" if holder is not None else ""
         on_wait(f"waiting for another run of {key} to finish{who}")
-        # polled, not a blocking pg_advisory_xact_lock: a blocked libpq call would not see
+        # polled, not a blocking pg_advisory_lock: a blocked libpq call would not see
         # Ctrl-C, a sleep does
-        while not self._scalar("SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": number}):
+        while not self._scalar("SELECT pg_try_advisory_lock(%(k)s)", {"k": number}):
             time.sleep(LOCK_POLL_SECONDS)
+
+    # --- a run built aside (`Staging`) -----------------------------------------------------
+
+    def use_stage(self, stage: str | None) -> None:
+        if stage is not None and not self._scalar(_SCHEMA_EXISTS, {"name": stage.lower()}):
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(stage)}")
+        self._stage = stage
+        self._set_search_path()
+
+    def publish(self, stage: str, names: Sequence[str]) -> None:
+        """Moves the stage's tables and views into the connection's schema, replacing what
+        has their names there, then drops the stage."""
+        for name in names:
+            source = TableName(name, stage)
+            kind = self._relkind(source)
+            if kind is None:
+                raise StepError(f"the run's stage has no `{name}` to publish")
+            self._drop(TableName(name, self._schema))
+            what = "VIEW" if kind == "v" else "TABLE"
+            self.execute(f"ALTER {what} {self.quote(source)} SET SCHEMA {fold(self._schema)}")
+        self.execute(f"DROP SCHEMA IF EXISTS {fold(stage)} CASCADE")
+
+    def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
+        found = self._column(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %(p)s) ORDER BY 1",
+            {"p": prefix.lower()},
+        )
+        kept = {k.lower() for k in keep}
+        for schema in found:
+            if schema not in kept:
+                self.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(schema)} CASCADE")
+
+    def worker(self) -> PostgresEngine:
+        """A new session with the same settings, search path and stage."""
+        if self._reconnect is None:
+            raise StepError("this Postgres connection cannot open another session")
+        engine = self._reconnect()
+        engine.use_stage(self._stage)
+        return engine
+
+    def _set_search_path(self) -> None:
+        path = [fold(self._stage)] if self._stage else []
+        path += [fold(self._schema)] + (["public"] if self._schema != "public" else [])
+        self.execute(f"SET search_path TO {', '.join(path)}")
+
+    def _column(self, sql: str, params: Params) -> list[Any]:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, dict(params))
+            return [row[0] for row in cursor.fetchall()]
 
     # --- catalog --------------------------------------------------------------------------
 
