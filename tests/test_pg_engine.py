@@ -263,3 +263,31 @@ def test_a_profile_connects_by_url_or_by_keys(pg: PgDatabase) -> None:
             engine.execute('DROP TABLE "t"')
     # the schema's name is folded, as every name flowc creates
     assert pg.query("SELECT nspname FROM pg_namespace WHERE nspname = 'staging'") == [("staging",)]
+
+
+def test_a_stage_is_built_aside_and_published_by_moving_its_tables(
+    engine: PostgresEngine, pg: PgDatabase
+) -> None:
+    engine.execute('CREATE TABLE "t" AS SELECT 1 AS x')
+    engine.execute('CREATE TABLE "kept" AS SELECT 7 AS x')
+    engine.use_stage("_flowc_p_1")
+    engine.execute('DROP TABLE IF EXISTS "t" CASCADE')  # narrowed to the stage
+    engine.execute('CREATE TABLE "t" AS SELECT x + 1 AS x FROM "kept"')
+    engine.execute('CREATE VIEW "v" AS SELECT x * 10 AS y FROM "t"')
+    other = engine.worker()
+    try:
+        assert other.read_batches(Query('SELECT * FROM "v"')).read_all().to_pylist() == [{"y": 80}]
+    finally:
+        other.close()
+    assert pg.query("SELECT x FROM work.t") == [(1,)]  # others see the real table meanwhile
+    engine.begin()
+    engine.publish("_flowc_p_1", ["t", "v"])
+    engine.use_stage(None)
+    engine.commit()
+    assert pg.query("SELECT x FROM work.t") == [(8,)]
+    assert pg.query("SELECT y FROM work.v") == [(80,)]
+    assert pg.query("SELECT count(*) FROM pg_namespace WHERE nspname = '_flowc_p_1'") == [(0,)]
+    engine.use_stage("_flowc_p_2")
+    engine.use_stage(None)
+    engine.drop_stages("_flowc_p_", keep=())
+    assert pg.query("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_flowc%%'") == [(0,)]

@@ -191,3 +191,46 @@ def test_a_run_transaction_sees_its_own_writes_and_rolls_back(tmp_path: Path) ->
         engine.commit()
     with DuckDBEngine.connect(path, read_only=True) as again:
         assert rows(again, "u") == [(3, "x")]
+
+
+# --- a run built aside (`Staging`) -----------------------------------------------------------
+
+
+def _rows(engine: DuckDBEngine, sql: str) -> list[dict[str, object]]:
+    return engine.read_batches(Query(sql)).read_all().to_pylist()
+
+
+def test_a_stage_is_read_first_and_written_to_and_leaves_the_real_tables(
+    engine: DuckDBEngine,
+) -> None:
+    engine.execute("CREATE TABLE t AS SELECT 1 AS x")
+    engine.execute("CREATE TABLE kept AS SELECT 7 AS x")
+    engine.use_stage("_flowc_p_1")
+    engine.execute('DROP TABLE IF EXISTS "t"')  # narrowed to the stage: the real t stays
+    engine.execute('CREATE OR REPLACE TABLE "t" AS SELECT x + 1 AS x FROM "kept"')
+    assert _rows(engine, 'SELECT * FROM "t"') == [{"x": 8}]  # the stage's, then the real kept
+    assert _rows(engine, "SELECT * FROM main.t") == [{"x": 1}]
+    assert engine.worker().table_exists("t")  # a worker's connection has the stage too
+    engine.use_stage(None)
+    assert _rows(engine, 'SELECT * FROM "t"') == [{"x": 1}]
+
+
+def test_publish_puts_views_over_the_stage_and_old_stages_go_when_unread(
+    engine: DuckDBEngine,
+) -> None:
+    engine.execute("CREATE TABLE t AS SELECT 1 AS x")
+    for stage, value in (("_flowc_p_1", 2), ("_flowc_p_2", 3)):
+        engine.use_stage(stage)
+        engine.execute(f'CREATE TABLE "t" AS SELECT {value} AS x')
+        engine.begin()
+        engine.publish(stage, ["t"])
+        engine.use_stage(None)
+        engine.commit()
+        assert _rows(engine, "SELECT * FROM t") == [{"x": value}]
+    engine.use_stage("_flowc_other_9")  # another pipeline's stage is not this one's to drop
+    engine.use_stage(None)
+    engine.drop_stages("_flowc_p_", keep=())
+    schemas = _rows(engine, "SELECT schema_name AS s FROM duckdb_schemas() ORDER BY 1")
+    names = [row["s"] for row in schemas]
+    assert "_flowc_p_1" not in names and "_flowc_p_2" in names and "_flowc_other_9" in names
+    assert _rows(engine, "SELECT * FROM t") == [{"x": 3}]
