@@ -353,7 +353,8 @@ class Executor:
         staged = [s for s in wanted if s.id not in deferred]
         last = [s for s in wanted if s.id in deferred]
         self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-        status: dict[str, str] = {s.id: "succeeded" for s in plan.steps if s not in wanted}
+        wanted_ids = {s.id for s in wanted}
+        status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
         try:
             for step in staged:
                 if step.id in done:

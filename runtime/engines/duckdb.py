@@ -243,9 +243,19 @@ class DuckDBEngine:
         """Views under the real names over the stage's tables: DuckDB cannot move a table to
         another schema, and a copy would cost as much as building it (the stage stays, as
         the storage of what the views show, until no view reads it: `drop_stages`)."""
+        with _engine_errors():  # one catalog query: each costs milliseconds in a big one
+            existing = dict(
+                self._con.execute(
+                    "SELECT lower(table_name), table_type FROM information_schema.tables "
+                    "WHERE table_catalog = current_database() AND table_schema = $schema",
+                    {"schema": OWN_SCHEMA},
+                ).fetchall()
+            )
         for name in names:
             target = TableName(name, OWN_SCHEMA)
-            self._drop(target)
+            kind = existing.get(name.lower())
+            if kind is not None:
+                self.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {self.quote(target)}")
             source = f"{quote_identifier(stage)}.{quote_identifier(name)}"
             self.execute(f"CREATE VIEW {self.quote(target)} AS SELECT * FROM {source}")
 
