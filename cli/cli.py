@@ -400,6 +400,7 @@ def runs(spec: Path | None, project: Path | None, limit: int) -> None:
         took = f"{(record.ended - record.started).total_seconds():.1f}s" if record.ended else "-"
         params = " ".join(f"{k}={v}" for k, v in record.params.items())
         retried = f", {record.retries} retried" if record.retries else ""
+        retried += f", resumes {record.resumes}" if record.resumes else ""
         work = f"{record.steps} steps{retried}, {record.rows} rows"
         click.echo(
             f"{record.id}  {record.status:<11}  {record.pipeline}  {record.profile}  "
@@ -433,6 +434,8 @@ def show(run_id: str, project: Path | None) -> None:
     click.echo(f"run {record.id}: {record.status}")
     click.echo(f"pipeline {record.pipeline} ({record.spec}), profile {record.profile}")
     click.echo(f"started {record.started:%Y-%m-%d %H:%M:%S}  params {params or '-'}")
+    if record.resumes:
+        click.echo(f"resumes run {record.resumes}")
     retried = {step.step_id for step in detail.steps if step.attempt > 1}
     for step in detail.steps:
         rows = "-" if step.rows is None else str(step.rows)

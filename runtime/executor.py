@@ -88,6 +88,7 @@ from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
 from flowc.runtime.stages import (
     STAGING_TYPES,
+    connections_of,
     deferred_steps,
     failpoint,
     input_digest,
@@ -330,6 +331,8 @@ class Executor:
         self.sleep: Callable[[float], None] = time.sleep
         self._events: _InOrder | None = None
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
+        self._unstaged: set[str] = set()  # connections where the stage cannot be created
+        self._first: Step | None = None  # the run's first step
 
     # --- the run
 
@@ -348,6 +351,8 @@ class Executor:
             self.store.finish_run(self.resume.id, "interrupted")
         result = RunResult(self.run_id, "running")
         wanted = [s for s in plan.steps if self.only is None or s.id in self.only]
+        self._first = wanted[0] if wanted else None
+        self._open_staging(wanted)
         deferred = deferred_steps(plan, self._staging_connections())
         done = self._done_before(wanted, deferred)
         staged = [s for s in wanted if s.id not in deferred]
@@ -389,12 +394,21 @@ class Executor:
         return result
 
     def _staging_connections(self) -> set[str]:
-        """The connections whose engines build a run aside (`Staging`): DuckDB, Postgres."""
+        """The connections whose engines build a run aside (`Staging`): DuckDB, Postgres,
+        unless the user may not create the stage schema there."""
         return {
             name
             for name, connection in self.profile.connections.items()
-            if connection.type in STAGING_TYPES
+            if connection.type in STAGING_TYPES and name not in self._unstaged
         }
+
+    def _open_staging(self, wanted: list[Step]) -> None:
+        """Open the run's connections that may stage, first: whether each can (a Postgres
+        user without the right to create schemas cannot) decides which steps are deferred."""
+        used = {c for step in wanted for c in connections_of(step)}
+        for name in sorted(used & self._staging_connections()):
+            with contextlib.suppress(StepError):  # the first step using it fails, saying why
+                self._home(name, probing=True)
 
     def _done_before(self, wanted: list[Step], deferred: set[str]) -> dict[str, str]:
         """Steps whose work stands already: done in the run resumed (`reused`), or unchanged
@@ -641,7 +655,7 @@ class Executor:
 
     def _waiting(self, message: str) -> None:
         """A step waits (for another run's lock): said as a `waiting` event of that step."""
-        step = self._lane().step
+        step = self._lane().step or self._first  # connections open before the first step
         if step is not None and self.listener is not None:
             self.listener(StepEvent(step.id, step.node, step.kind, "waiting", message=message))
 
@@ -724,8 +738,9 @@ class Executor:
                 lane.engines[name] = engine
         return self._used(lane, name, engine)
 
-    def _home(self, name: str) -> Engine:
-        """The run's own engine on `name`: it holds the run lock and publishes."""
+    def _home(self, name: str, *, probing: bool = False) -> Engine:
+        """The run's own engine on `name`: it holds the run lock and publishes. `probing`:
+        the run is starting, and may still defer the steps on `name` when it cannot stage."""
         with self._lock:
             if name in self._main.engines:
                 return self._main.engines[name]
@@ -739,10 +754,15 @@ class Executor:
                     plan = self.plan
                     key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
                     engine.lock_run(key, self._waiting)
-                if not isinstance(engine, Staging):
+                if isinstance(engine, Staging) and not self._publishing:
+                    try:
+                        engine.use_stage(self.stage)
+                    except StepError as error:
+                        if not probing or "permission denied" not in error.message:
+                            raise
+                        self._unstaged.add(name)  # its steps all run in the last transaction
+                if not isinstance(engine, Staging) or name in self._unstaged:
                     engine.begin()  # its steps all run in the run's last transaction
-                elif not self._publishing:
-                    engine.use_stage(self.stage)
             except StepError:
                 engine.close()
                 raise

@@ -51,7 +51,7 @@ def deferred_steps(plan: Plan, staging: Collection[str]) -> set[str]:
             step.kind == "export"
             or step.incremental is not None
             or any(i in deferred for i in step.inputs)
-            or any(name not in staging for name in _connections(step))
+            or any(name not in staging for name in connections_of(step))
             or any(out.name and "." in out.name for out in step.outputs if out.connection)
         ):
             deferred.add(step.id)
@@ -141,7 +141,8 @@ def failpoint(when: str, step_id: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _connections(step: Step) -> list[str]:
+def connections_of(step: Step) -> list[str]:
+    """The connections a step works on."""
     names = [step.connection] if step.connection else []
     if step.transfer is not None:
         names += [c for c in (step.transfer.from_connection, step.transfer.to_connection) if c]
@@ -174,7 +175,7 @@ def _reads_outside(step: Step, plan: Plan, externals: Mapping[str, list[str]]) -
     if step.kind == "load" and step.source is not None and step.source.kind == "http":
         return True
     text = " ".join(step.sql or []).lower()
-    return any(name in text for c in _connections(step) for name in externals.get(c, []))
+    return any(name in text for c in connections_of(step) for name in externals.get(c, []))
 
 
 def _same_files(digest: str | None, step: Step, root: Path) -> bool:

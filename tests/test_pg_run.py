@@ -372,3 +372,35 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert pg_tables(pg) == before
     with duckdb.connect(str(kinds / ".flowc" / "local.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM local_sales").fetchall() == [(3,)]
+
+
+def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
+    kinds: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role = f"flowc_plain_{os.getpid()}"  # roles belong to the whole server
+    pg.execute(
+        f"CREATE ROLE {role} LOGIN PASSWORD 'plain-pw'; "
+        f"CREATE SCHEMA flowc_work AUTHORIZATION {role}; "
+        f"REVOKE CREATE ON DATABASE {pg.dbname} FROM PUBLIC"
+    )
+    monkeypatch.setenv("POSTGRES_USER", role)
+    monkeypatch.setenv("POSTGRES_PASSWORD", "plain-pw")
+    (kinds / "specs" / "kinds.flow").write_text(
+        "pipeline kinds {\n  target = warehouse\n}\n" + CSV_SOURCE
+    )
+    try:
+        done = flowc("run", "specs/kinds.flow", cwd=kinds)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert pg.query("SELECT vendorid, total FROM flowc_work.by_vendor ORDER BY 1") == [
+            (1, decimal.Decimal("4.50")),
+            (2, decimal.Decimal("2.25")),
+        ]
+        assert pg.query("SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_flowc%%'") == [
+            (0,)
+        ]
+        (kinds / "data" / "fares.csv").write_text("fare,vendorid\nnot a number,1\n")
+        failed = flowc("run", "specs/kinds.flow", cwd=kinds)
+        assert failed.returncode == 1
+        assert pg.query("SELECT count(*) FROM flowc_work.by_vendor") == [(2,)]
+    finally:
+        pg.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
