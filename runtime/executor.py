@@ -83,6 +83,7 @@ from flowc.runtime.engine import (
     RunLocking,
     Savepoints,
     Staging,
+    TableName,
 )
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
@@ -416,13 +417,28 @@ class Executor:
         done: dict[str, str] = {}
         if self.resume is not None:
             standing = self.store.staged_steps(self.stage)
-            for step in wanted:
-                if step.id not in deferred and standing.get(step.id) == step.fingerprint:
+            wanted_ids = {s.id for s in wanted}
+            for step in wanted:  # in plan order: a step's inputs are decided before it
+                same = standing.get(step.id) == step.fingerprint
+                inputs_stand = all(i in done or i not in wanted_ids for i in step.inputs)
+                if same and inputs_stand and step.id not in deferred and self._in_stage(step):
                     done[step.id] = "reused"
         if self.skip_unchanged:
             for step_id in unchanged_steps(self.plan, self.store, self.params, self.root):
                 done.setdefault(step_id, "unchanged")
         return needed_again(self.plan, done, {s.id for s in wanted})
+
+    def _in_stage(self, step: Step) -> bool:
+        """Whether the tables `step` built are in the stage still (none is missing)."""
+        for output in step.outputs:
+            if output.connection and output.name:
+                try:
+                    home = self._home(output.connection)
+                    if not home.table_exists(TableName(output.name, self.stage)):
+                        return False
+                except StepError:
+                    return False
+        return True
 
     def _record_done(self, step: Step, how: str, result: RunResult) -> str:
         self.store.start_step(
