@@ -28,6 +28,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from flowc.compiler.plan import SINCE
 from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS
@@ -364,12 +365,13 @@ class Renderer:
 
     def incremental(
         self, parts: Parts, query: str, time_column: str | None, unique_key: Sequence[str]
-    ) -> tuple[str | None, str | None, list[str]]:
-        """An incremental table's later runs: (the watermark query, the query finding a key
-        repeated among the new rows, the statements that add the new rows). The new rows are
-        the query's rows from `:flowc_since` (the watermark less the lookback) on; they
-        replace the rows of the same key (`unique_key`), else every row from the earliest
-        new row's time on, so that running one interval twice never duplicates a row."""
+    ) -> Increment:
+        """An incremental table's later runs. The new rows are the query's rows from
+        `:flowc_since` (the watermark less the lookback) on; they replace the rows of the same
+        key (`unique_key`), else every row from the earliest new row's time on, so that
+        running one interval twice never duplicates a row. On DuckDB and Postgres the new
+        rows are kept in a temporary table first, so that the query runs once; BigQuery has
+        temporary tables only in scripts, so there each statement runs the query."""
         q = self.quoted
         target = q(parts)
         since = _PLACEHOLDER[self.target].format(SINCE)
@@ -378,23 +380,44 @@ class Renderer:
         if time_column:
             new += f"\nWHERE _query.{q((time_column,))} >= {since}"
             watermark = f"SELECT MAX({q((time_column,))}) AS watermark FROM {target}"
+        keep: list[str] = []
+        done: list[str] = []
+        rows = f"(\n{new}\n)"
+        if self.target in _TEMP_SCHEMA:
+            temp = f'{_TEMP_SCHEMA[self.target]}."{NEW_ROWS}"'
+            keep = [f"DROP TABLE IF EXISTS {temp}", f'CREATE TEMP TABLE "{NEW_ROWS}" AS\n{new}']
+            done = [f"DROP TABLE {temp}"]
+            rows, new = temp, f"SELECT * FROM {temp}"
         insert = f"INSERT INTO {target}\n{new}"
         if not unique_key:
             assert time_column is not None  # F0221: one of the two is declared
             column = q((time_column,))
-            earliest = f"SELECT MIN(_new.{column}) FROM (\n{new}\n) AS _new"
+            earliest = f"SELECT MIN(_new.{column}) FROM {rows} AS _new"
             delete = f"DELETE FROM {target} WHERE {column} >= (\n{earliest}\n)"
-            return watermark, None, [delete, insert]
+            return Increment(watermark, keep, None, [delete, insert, *done])
         keys = ", ".join(q((k,)) for k in unique_key)
         duplicates = (
-            f"SELECT {keys} FROM (\n{new}\n) AS _new GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
+            f"SELECT {keys} FROM {rows} AS _new GROUP BY {keys} HAVING COUNT(*) > 1 LIMIT 1"
         )
         match = " AND ".join(f"_new.{q((k,))} = _old.{q((k,))}" for k in unique_key)
         delete = (
-            f"DELETE FROM {target} AS _old WHERE EXISTS (\nSELECT 1 FROM (\n{new}\n) AS _new "
+            f"DELETE FROM {target} AS _old WHERE EXISTS (\nSELECT 1 FROM {rows} AS _new "
             f"WHERE {match}\n)"
         )
-        return watermark, duplicates, [delete, insert]
+        return Increment(watermark, keep, duplicates, [delete, insert, *done])
+
+
+NEW_ROWS = "_flowc_new_rows"  # the temporary table of an incremental run's new rows
+_TEMP_SCHEMA = {"duckdb": "temp", "postgres": "pg_temp"}  # where TEMP tables are, by name
+
+
+class Increment(NamedTuple):
+    """The SQL of an incremental table's later runs (plan.Incremental)."""
+
+    watermark: str | None
+    new_rows: list[str]
+    duplicates: str | None
+    update: list[str]
 
 
 def _star_modifier(star: exp.Star, target: str) -> str | None:

@@ -210,7 +210,12 @@ def sql_file(step: plan.Step, compiled: plan.Plan) -> str:
     incremental = step.incremental
     if incremental is None:
         return text
-    later = [incremental.watermark, incremental.duplicates, *incremental.update]
+    later = [
+        incremental.watermark,
+        *incremental.new_rows,
+        incremental.duplicates,
+        *incremental.update,
+    ]
     since = (
         f"from {plan.SINCE}\n-- (the newest {incremental.time_column} less the lookback) on"
         if incremental.time_column

@@ -126,13 +126,16 @@ SINCE = "flowc_since"  # the parameter an incremental update binds: where its ne
 class Incremental(Model):
     """How an `incremental` transform runs once its table exists (the step's `sql` builds it
     whole: the first run, and `flowc run --full-refresh`). `watermark` reads the newest
-    `time_column` value; less `lookback_s` it is bound as `flowc_since`; `duplicates` finds a
-    `unique_key` repeated among the new rows (an error); `update` deletes the rows the new ones
-    supersede — those of the same key (`merge`), or every row from the earliest new row's time
-    on (`delete_insert`) — and inserts the new rows."""
+    `time_column` value; less `lookback_s` it is bound as `flowc_since`; `new_rows` keeps the
+    new rows in a temporary table (DuckDB, Postgres: so the query runs once; empty on
+    BigQuery, whose statements each run the query); `duplicates` finds a `unique_key` repeated
+    among the new rows (an error); `update` deletes the rows the new ones supersede — those of
+    the same key (`merge`), or every row from the earliest new row's time on
+    (`delete_insert`) — inserts the new rows, and drops the temporary table."""
 
     duplicates: str | None = None
     lookback_s: float | None = None
+    new_rows: list[str] = []
     strategy: Literal["merge", "delete_insert"]
     time_column: str | None = None
     unique_key: list[str] = []

@@ -719,15 +719,16 @@ def _incremental(
 ) -> plan.Incremental:
     key = [renderer.output_name(k.dotted) for k in node.unique_key]
     time_column = renderer.output_name(node.time_column.dotted) if node.time_column else None
-    watermark, duplicates, update = renderer.incremental(parts, query, time_column, key)
+    increment = renderer.incremental(parts, query, time_column, key)
     return plan.Incremental(
         strategy="merge" if key else "delete_insert",
         unique_key=key,
         time_column=time_column,
         lookback_s=_seconds(node.lookback),
-        watermark=watermark,
-        duplicates=duplicates,
-        update=update,
+        watermark=increment.watermark,
+        new_rows=increment.new_rows,
+        duplicates=increment.duplicates,
+        update=increment.update,
     )
 
 

@@ -886,6 +886,8 @@ class Executor:
             if newest is None:
                 return False
             params[SINCE] = _less(newest, incremental.lookback_s)
+        for statement in incremental.new_rows:  # the query runs once, into a temp table
+            engine.execute(statement, params)
         if incremental.duplicates is not None:
             repeated = engine.read_batches(Query(incremental.duplicates, params)).read_all()
             if repeated.num_rows:

@@ -16,37 +16,9 @@ WHERE
 
 SELECT MAX("ordered_at") AS watermark FROM "recent_orders";
 
-SELECT "OrderID" FROM (
-SELECT * FROM (
-SELECT
-  "OrderID",
-  "CustomerID",
-  "Amount",
-  "ordered_at"
-FROM "orders"
-WHERE
-  "ordered_at" >= CAST($since AS DATE)
-) AS _query
-WHERE _query."ordered_at" >= $flowc_since
-) AS _new GROUP BY "OrderID" HAVING COUNT(*) > 1 LIMIT 1;
+DROP TABLE IF EXISTS temp."_flowc_new_rows";
 
-DELETE FROM "recent_orders" AS _old WHERE EXISTS (
-SELECT 1 FROM (
-SELECT * FROM (
-SELECT
-  "OrderID",
-  "CustomerID",
-  "Amount",
-  "ordered_at"
-FROM "orders"
-WHERE
-  "ordered_at" >= CAST($since AS DATE)
-) AS _query
-WHERE _query."ordered_at" >= $flowc_since
-) AS _new WHERE _new."OrderID" = _old."OrderID"
-);
-
-INSERT INTO "recent_orders"
+CREATE TEMP TABLE "_flowc_new_rows" AS
 SELECT * FROM (
 SELECT
   "OrderID",
@@ -58,3 +30,14 @@ WHERE
   "ordered_at" >= CAST($since AS DATE)
 ) AS _query
 WHERE _query."ordered_at" >= $flowc_since;
+
+SELECT "OrderID" FROM temp."_flowc_new_rows" AS _new GROUP BY "OrderID" HAVING COUNT(*) > 1 LIMIT 1;
+
+DELETE FROM "recent_orders" AS _old WHERE EXISTS (
+SELECT 1 FROM temp."_flowc_new_rows" AS _new WHERE _new."OrderID" = _old."OrderID"
+);
+
+INSERT INTO "recent_orders"
+SELECT * FROM temp."_flowc_new_rows";
+
+DROP TABLE temp."_flowc_new_rows";

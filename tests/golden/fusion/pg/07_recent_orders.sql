@@ -18,37 +18,9 @@ WHERE
 
 SELECT MAX("ordered_at") AS watermark FROM "recent_orders";
 
-SELECT "orderid" FROM (
-SELECT * FROM (
-SELECT
-  "orderid",
-  "customerid",
-  "amount",
-  "ordered_at"
-FROM "orders"
-WHERE
-  "ordered_at" >= CAST(%(since)s AS DATE)
-) AS _query
-WHERE _query."ordered_at" >= %(flowc_since)s
-) AS _new GROUP BY "orderid" HAVING COUNT(*) > 1 LIMIT 1;
+DROP TABLE IF EXISTS pg_temp."_flowc_new_rows";
 
-DELETE FROM "recent_orders" AS _old WHERE EXISTS (
-SELECT 1 FROM (
-SELECT * FROM (
-SELECT
-  "orderid",
-  "customerid",
-  "amount",
-  "ordered_at"
-FROM "orders"
-WHERE
-  "ordered_at" >= CAST(%(since)s AS DATE)
-) AS _query
-WHERE _query."ordered_at" >= %(flowc_since)s
-) AS _new WHERE _new."orderid" = _old."orderid"
-);
-
-INSERT INTO "recent_orders"
+CREATE TEMP TABLE "_flowc_new_rows" AS
 SELECT * FROM (
 SELECT
   "orderid",
@@ -60,3 +32,14 @@ WHERE
   "ordered_at" >= CAST(%(since)s AS DATE)
 ) AS _query
 WHERE _query."ordered_at" >= %(flowc_since)s;
+
+SELECT "orderid" FROM pg_temp."_flowc_new_rows" AS _new GROUP BY "orderid" HAVING COUNT(*) > 1 LIMIT 1;
+
+DELETE FROM "recent_orders" AS _old WHERE EXISTS (
+SELECT 1 FROM pg_temp."_flowc_new_rows" AS _new WHERE _new."orderid" = _old."orderid"
+);
+
+INSERT INTO "recent_orders"
+SELECT * FROM pg_temp."_flowc_new_rows";
+
+DROP TABLE pg_temp."_flowc_new_rows";
