@@ -492,6 +492,12 @@ class _Steps:
         sql = [text]
         if call.name == "table":
             sql = self.export_sql(node, sink, text, renderer)
+        else:
+            spellings = self.spellings(self.nodes[name], renderer)
+            if spellings:
+                sql = [_renamed(text, spellings, renderer)]
+                partition_by = [spellings.get(c, c) for c in sink.partition_by]
+                sink = sink.model_copy(update={"partition_by": partition_by})
         self.add(
             node.name,
             "export",
@@ -504,6 +510,17 @@ class _Steps:
             sink=sink,
         )
         self.main[node.name] = node.name
+
+    def spellings(self, node: AnyNode, renderer: Renderer) -> dict[str, str]:
+        """Engine name -> the spec's spelling of `node`'s columns, where the engine folds
+        them (Postgres: `vendorid` is `VendorID`); empty when every name is the spec's. A
+        file users read gets the spec's names, whatever engine wrote it."""
+        if node.output is None or not renderer.fold_quoted:
+            return {}
+        spell = renderer.output_name if _is_sql(node) else renderer.name
+        named = schema.engine_columns(node, self.pipeline.dialect)
+        found = {spell(c.name): c.name for c in named}
+        return found if any(k != v for k, v in found.items()) else {}
 
     def export_sql(
         self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer
@@ -683,6 +700,13 @@ def _source(call: ir.Call, columns: tuple[ir.Column, ...] | None) -> plan.Source
         options=dict(sorted(options.items())),
         columns=declared,
     )
+
+
+def _renamed(query: str, spellings: Mapping[str, str], renderer: Renderer) -> str:
+    """`query` with its columns renamed as `spellings` says."""
+    q = renderer.quoted
+    columns = ", ".join(f"{q((engine,))} AS {q((spec,))}" for engine, spec in spellings.items())
+    return f"SELECT {columns}\nFROM (\n{query}\n) AS _spelled"
 
 
 def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
