@@ -352,16 +352,16 @@ class Executor:
             self.store.finish_run(self.resume.id, "interrupted")
         result = RunResult(self.run_id, "running")
         wanted = [s for s in plan.steps if self.only is None or s.id in self.only]
-        self._first = wanted[0] if wanted else None
-        self._open_staging(wanted)
-        deferred = deferred_steps(plan, self._staging_connections())
-        done = self._done_before(wanted, deferred)
-        staged = [s for s in wanted if s.id not in deferred]
-        last = [s for s in wanted if s.id in deferred]
-        self._events = _InOrder([s.id for s in staged + last], self._emit_now)
         wanted_ids = {s.id for s in wanted}
         status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
+        self._first = wanted[0] if wanted else None
         try:
+            self._open_staging(wanted)
+            deferred = deferred_steps(plan, self._staging_connections())
+            done = self._done_before(wanted, deferred)
+            staged = [s for s in wanted if s.id not in deferred]
+            last = [s for s in wanted if s.id in deferred]
+            self._events = _InOrder([s.id for s in staged + last], self._emit_now)
             for step in staged:
                 if step.id in done:
                     status[step.id] = self._record_done(step, done[step.id], result)
@@ -411,10 +411,10 @@ class Executor:
             with contextlib.suppress(StepError):  # the first step using it fails, saying why
                 self._home(name, probing=True)
 
-    def _done_before(self, wanted: list[Step], deferred: set[str]) -> dict[str, str]:
+    def _done_before(self, wanted: list[Step], deferred: set[str]) -> dict[str, StepStatus]:
         """Steps whose work stands already: done in the run resumed (`reused`), or unchanged
         since the last successful run (`unchanged`, with `--skip-unchanged`)."""
-        done: dict[str, str] = {}
+        done: dict[str, StepStatus] = {}
         if self.resume is not None:
             standing = self.store.staged_steps(self.stage)
             wanted_ids = {s.id for s in wanted}
@@ -440,7 +440,7 @@ class Executor:
                     return False
         return True
 
-    def _record_done(self, step: Step, how: str, result: RunResult) -> str:
+    def _record_done(self, step: Step, how: StepStatus, result: RunResult) -> str:
         self.store.start_step(
             self.run_id,
             step.id,
@@ -449,7 +449,7 @@ class Executor:
             fingerprint=step.fingerprint,
             inputs=self._input_digest(step),
         )
-        self.store.finish_step(self.run_id, step.id, how)  # type: ignore[arg-type]
+        self.store.finish_step(self.run_id, step.id, how)
         if how == "reused":
             self._built.add(step.id)
         self._emit(result, StepEvent(step.id, step.node, step.kind, how))
@@ -467,23 +467,38 @@ class Executor:
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step") as pool:
             try:
                 while pending or running:
-                    for step in list(pending):
-                        if len(running) >= self.jobs:
-                            break
-                        if all(i in status for i in step.inputs) or result.failed_step:
-                            pending.remove(step)
-                            if result.failed_step is None and _inputs_ok(step, status):
-                                running[pool.submit(self._in_lane, step, result)] = step
-                            else:
-                                status[step.id] = self._run_or_skip(step, status, result)
-                    if running:
-                        finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                        for future in finished:
-                            status[running.pop(future).id] = future.result()
+                    self._start_ready(pool, pending, running, status, result)
+                    if not running:
+                        assert not pending, f"steps {[s.id for s in pending]} wait for nothing"
+                        break
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        status[running.pop(future).id] = future.result()
             except BaseException:
                 self._interrupt_lanes()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+
+    def _start_ready(
+        self,
+        pool: ThreadPoolExecutor,
+        pending: list[Step],
+        running: dict[Future[str], Step],
+        status: dict[str, str],
+        result: RunResult,
+    ) -> None:
+        """Start (in plan order, while a worker is free) the pending steps whose inputs are
+        decided; skip those that cannot run."""
+        for step in list(pending):
+            if len(running) >= self.jobs:
+                return
+            if result.failed_step is None and not all(i in status for i in step.inputs):
+                continue
+            pending.remove(step)
+            if result.failed_step is None and _inputs_ok(step, status):
+                running[pool.submit(self._in_lane, step, result)] = step
+            else:
+                status[step.id] = self._run_or_skip(step, status, result)
 
     def _run_or_skip(self, step: Step, status: dict[str, str], result: RunResult) -> str:
         if result.failed_step is not None or not _inputs_ok(step, status):

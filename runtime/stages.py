@@ -21,12 +21,14 @@ import re
 import signal
 from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from flowc.compiler.plan import Plan, Step
 from flowc.runtime import sources
 from flowc.runtime.errors import StepError
 from flowc.runtime.state import StateStore
 
+T = TypeVar("T")
 STAGING_TYPES = frozenset({"duckdb", "postgres"})  # connection types whose engines stage
 FAILPOINT = "FLOWC_FAILPOINT"  # fault injection for tests: `kill-before:STEP`, `kill-after:STEP`
 
@@ -117,7 +119,7 @@ def unchanged_steps(
     return found
 
 
-def needed_again(plan: Plan, done: Mapping[str, str], wanted: Collection[str]) -> dict[str, str]:
+def needed_again(plan: Plan, done: Mapping[str, T], wanted: Collection[str]) -> dict[str, T]:
     """`done` less the steps that must run again anyway: rows handed to Python are held in
     memory only, so a Python step (or a transfer into Python) reruns when a step that reads
     it runs."""
