@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg clean
+.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-run: install
 
 bench-pg: install-test
 	$(BIN)/python benchmarks/pg_bench.py
+
+bench-jobs: install-test
+	$(BIN)/python benchmarks/jobs_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
