@@ -164,26 +164,34 @@ def copy(project: Path, folder: Path) -> Path:
     return target
 
 
-def run(root: Path, *arguments: str, env: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def run(
+    root: Path, *arguments: str, env: Mapping[str, str] | None = None, spec: str = SPEC
+) -> list[dict[str, Any]]:
     """`flowc run SPEC ARGUMENTS --json`, which must succeed: its events."""
-    result = flowc("run", SPEC, *arguments, "--json", cwd=root, env=env)
+    result = flowc("run", spec, *arguments, "--json", cwd=root, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
-def killed(root: Path, point: str, *arguments: str, env: Mapping[str, str] | None = None) -> None:
+def killed(
+    root: Path, point: str, *arguments: str, env: Mapping[str, str] | None = None, spec: str = SPEC
+) -> None:
     """`flowc run` with the failpoint `point`: the process must die of SIGKILL."""
-    result = flowc("run", SPEC, *arguments, cwd=root, env={**(env or {}), FAILPOINT: point})
+    result = flowc("run", spec, *arguments, cwd=root, env={**(env or {}), FAILPOINT: point})
     assert result.returncode == -signal.SIGKILL, (result.returncode, result.stdout, result.stderr)
 
 
 def resume(
-    root: Path, *arguments: str, run_id: str = "", env: Mapping[str, str] | None = None
+    root: Path,
+    *arguments: str,
+    run_id: str = "",
+    env: Mapping[str, str] | None = None,
+    spec: str = SPEC,
 ) -> str:
     """`flowc run SPEC ARGUMENTS --resume [RUN_ID]`, which must succeed: the run's id. A bare
     `--resume` goes last, where no value can follow it."""
     resuming = ("--resume", run_id) if run_id else ("--resume",)
-    events = run(root, *arguments, *resuming, env=env)
+    events = run(root, *arguments, *resuming, env=env, spec=spec)
     assert events[-1]["event"] == "run" and events[-1]["status"] == "succeeded", events[-1]
     return str(events[-1]["run_id"])
 
@@ -512,9 +520,7 @@ def branches(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_branches(
     root: Path, *arguments: str, env: Mapping[str, str] | None = None
 ) -> list[dict[str, Any]]:
-    result = flowc("run", BRANCHES_SPEC, *arguments, "--json", cwd=root, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
+    return run(root, *arguments, env=env, spec=BRANCHES_SPEC)
 
 
 def test_skip_unchanged_reruns_a_changed_source_and_downstream(
@@ -567,6 +573,12 @@ def test_jobs_4_gives_what_jobs_1_gives_on_duckdb(branches: Path, tmp_path: Path
     _same_with_jobs(run_branches(one, "--jobs", "1"), run_branches(four, "--jobs", "4"), plan)
     assert duckdb_snapshot(four) == duckdb_snapshot(one)
     assert duckdb_snapshot(four).tables["main.joined"]
+    # killed when every step is done, in whatever order: all of them are reused
+    again = copy(branches, tmp_path / "again")
+    killed(again, f"kill-before:{PUBLISH}", "--jobs", "4", spec=BRANCHES_SPEC)
+    resumed = resume(again, "--jobs", "4", spec=BRANCHES_SPEC)
+    assert set(shown(again, resumed).values()) == {"reused"}
+    assert duckdb_snapshot(again) == duckdb_snapshot(one)
 
 
 def test_jobs_4_gives_what_jobs_1_gives_on_postgres(
@@ -614,7 +626,7 @@ def clone(template: PgDatabase) -> PgDatabase:
 
 @pytest.fixture(scope="module")
 def pg_example(
-    old: Path, fresh: Path, pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory
+    fresh: Path, pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[PgExample]:
     template = pg_server.create_database()
     try:
