@@ -36,11 +36,12 @@ def lookup(
     """The plan of spec `file` (its `text`) for `profile`, with its compile's diagnostics
     (warnings: a plan is only cached when there is no error), when still valid; else None."""
     check_key = spec_key(text, connection_types([profile]))
-    if CheckCache(root).lookup(file, check_key) is None:
+    checks = CheckCache(root)
+    if checks.lookup(file, check_key) is None:
         return None
     try:
         entry = json.loads(_path(root, file, profile).read_text(encoding="utf-8"))
-        if entry.get("key") != _key(check_key, project, profile):
+        if entry.get("key") != _key(check_key, _reads(checks, file), project, profile):
             return None
         found = [Diagnostic.model_validate(d) for d in entry["diagnostics"]]
         return Plan.model_validate(entry["plan"]), found
@@ -60,7 +61,7 @@ def store(
     """Remember a clean compile's plan; a read-only project simply goes uncached."""
     check_key = spec_key(text, connection_types([profile]))
     entry = {
-        "key": _key(check_key, project, profile),
+        "key": _key(check_key, _reads(CheckCache(root), file), project, profile),
         "diagnostics": [d.model_dump(mode="json") for d in found],
         "plan": plan.model_dump(mode="json"),
     }
@@ -75,9 +76,17 @@ def store(
         return
 
 
-def _key(check_key: str, project: str, profile: config.Profile) -> str:
+def _reads(checks: CheckCache, file: str) -> str:
+    """The files the spec's check entry says it read, with their digests. A plan is valid with
+    the entry it was stored with only: `flowc check` or `explain` after a SQL file changed
+    renews the entry (valid again) without compiling a new plan."""
+    entry = checks.entries.get(file)
+    return json.dumps(entry.get("reads") if isinstance(entry, dict) else None, sort_keys=True)
+
+
+def _key(check_key: str, read: str, project: str, profile: config.Profile) -> str:
     settings = profile.model_dump_json()  # SecretStr values dump masked
-    parts = (str(_FORMAT), compiler_digest(), check_key, project, settings)
+    parts = (str(_FORMAT), compiler_digest(), check_key, read, project, settings)
     return reads.digest("\0".join(parts).encode())
 
 

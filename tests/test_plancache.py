@@ -99,3 +99,15 @@ def test_a_cached_plan_shows_its_warnings_again(tmp_path: Path) -> None:
     assert first.returncode == again.returncode == 0
     assert "warning[F0307]" in first.stderr
     assert "warning[F0307]" in again.stderr
+
+
+def test_a_check_after_a_changed_sql_file_does_not_revive_the_old_plan(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    assert run(root) == (True, [(2, "a"), (4, "a")])
+    (root / "sql" / "doubled.sql").write_text("SELECT n * 3 AS n FROM numbers")
+    checked = subprocess.run(
+        [*FLOWC, "check", "cached.flow"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert run(root) == (True, [(3, "a"), (6, "a")])  # the new SQL, not the cached plan's
+    assert run(root)[0] is False
