@@ -5,7 +5,8 @@ and moved into place only once complete, so a failure leaves the old output as i
 `csv(path)` is one `os.replace` (atomic on POSIX); `parquet(dir)` writes a whole new folder,
 then renames the old one aside, the new one in, and deletes the old (two renames: a crash
 between them leaves the old folder under its `.flowc-old-*` name, never a half-written
-one). Table sinks delegate to the engine's atomic `replace`, `append` and `merge`.
+one; what a killed run left there is deleted once a later run has moved its output in).
+Table sinks delegate to the engine's atomic `replace`, `append` and `merge`.
 
 `parquet(dir, partition_by=[...])` writes Hive-style folders (`col=value/part-0.parquet`,
 one file per partition); the partition columns live in the folder names, not in the files,
@@ -18,6 +19,7 @@ rows passing through Python; others stream through Arrow.
 from __future__ import annotations
 
 import contextlib
+import glob
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -63,6 +65,7 @@ class Staged:
                 _swap_in(self.staging, self.target)
             else:
                 self.staging.replace(self.target)
+            _remove_leftovers(self.target)
         finally:
             _remove(self.staging)
 
@@ -243,6 +246,15 @@ def _swap_in(new: Path, target: Path) -> None:
         raise
     if old is not None:
         _remove(old)
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Delete what runs killed while writing `target` left beside it (a staged file or
+    folder, an old one between the two renames): the new output is in place, and runs that
+    write one target take turns (the DuckDB file's lock, the Postgres run lock), so no
+    other run can be writing these any more."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.flowc-*-*"):
+        _remove(path)
 
 
 def _remove(path: Path) -> None:

@@ -337,7 +337,7 @@ def test_killed_first_run_leaves_nothing_then_resumed(
     assert shown(root, resumed) == expected_statuses(finished("kill-before", point))
 
 
-@pytest.mark.parametrize("point", ["trips", "clean_trips.check.4", "snake_trips.py", "green_taxi"])
+@pytest.mark.parametrize("point", ["trips", "snake_trips.py", "green_taxi", "daily_csv"])
 def test_killed_after_a_step_committed_then_resumed(
     old: Path, references: dict[str, Reference], tmp_path: Path, point: str
 ) -> None:
