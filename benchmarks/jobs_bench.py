@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -177,9 +177,10 @@ def tables_in(dsn: str, schema: str) -> int:
 # --- the psycopg2 baseline ------------------------------------------------------------------
 
 
-def baseline(dsn: str, steps: list[list[str]], sessions: int) -> float:
-    """Seconds for `sessions` psycopg2 sessions to run `steps` (each step's statements, then a
-    commit, as flowc commits each step), taking the next step as they finish one."""
+def baseline(dsn: str, steps: list[list[str]], sessions: int) -> Sample:
+    """`sessions` psycopg2 sessions run `steps` (each step's statements, then a commit, as
+    flowc commits each step), taking the next step as they finish one: wall and CPU seconds
+    of this process, from the first statement to the last commit."""
     _admin(dsn, f"DROP SCHEMA IF EXISTS {BASELINE_SCHEMA} CASCADE; CREATE SCHEMA {BASELINE_SCHEMA}")
     connections = [psycopg2.connect(dsn) for _ in range(sessions)]
     for con in connections:  # its tables go into its own schema; `src` is found in public
@@ -190,19 +191,19 @@ def baseline(dsn: str, steps: list[list[str]], sessions: int) -> float:
     for step in steps:
         todo.put(step)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         workers = [threading.Thread(target=_drain, args=(con, todo)) for con in connections]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
-        elapsed = time.perf_counter() - start
+        sample = Sample(time.perf_counter() - start, time.process_time() - cpu)
     finally:
         for con in connections:
             con.close()
     if tables_in(dsn, BASELINE_SCHEMA) != len(steps):
         raise BenchError(f"the psycopg2 baseline made {tables_in(dsn, BASELINE_SCHEMA)} tables")
-    return elapsed
+    return sample
 
 
 def _drain(con: psycopg2.extensions.connection, todo: queue.SimpleQueue[list[str]]) -> None:
@@ -221,29 +222,41 @@ def _drain(con: psycopg2.extensions.connection, todo: queue.SimpleQueue[list[str
 
 
 @dataclass(frozen=True)
+class Sample:
+    seconds: float  # wall clock
+    cpu: float  # user + sys of the client: the flowc process, or this one for psycopg2
+
+
+@dataclass(frozen=True)
 class Timed:
+    """One measurement: how to take a sample, and the samples taken."""
+
     label: str
-    measure: Callable[[], float]
-    seconds: list[float]
+    measure: Callable[[], Sample]
+    samples: list[Sample] = field(default_factory=list)
 
     @property
-    def median(self) -> float:
-        return statistics.median(self.seconds)
+    def seconds(self) -> float:
+        return statistics.median(s.seconds for s in self.samples)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(s.cpu for s in self.samples)
 
 
 def flowc_run(
     flowc: list[str], root: Path, dsn: str, *arguments: str, tables: int
-) -> Callable[[], float]:
+) -> Callable[[], Sample]:
     """A timed `flowc run` of `root`'s spec, from an empty database; it must publish `tables`
     tables into `public` (the source and the transforms)."""
 
-    def measure() -> float:
+    def measure() -> Sample:
         reset(dsn)
         sample = run_child([*flowc, "run", SPEC, *arguments], root)
         if tables_in(dsn, "public") != tables:
             found = tables_in(dsn, "public")
             raise BenchError(f"flowc run {' '.join(arguments)} left {found} tables, not {tables}")
-        return sample.seconds
+        return Sample(sample.seconds, sample.cpu)
 
     return measure
 
@@ -258,17 +271,13 @@ def benchmark(flowc: list[str], dsn: str, args: argparse.Namespace) -> list[Time
         raise BenchError(f"the plan has {len(steps)} SQL steps, not {args.transforms}")
     n, jobs = args.transforms, str(args.jobs)
     timed = [
+        Timed("flowc run --jobs 1", flowc_run(flowc, project, dsn, "--jobs", "1", tables=n + 1)),
         Timed(
-            "flowc run --jobs 1", flowc_run(flowc, project, dsn, "--jobs", "1", tables=n + 1), []
+            f"flowc run --jobs {jobs}", flowc_run(flowc, project, dsn, "--jobs", jobs, tables=n + 1)
         ),
-        Timed(
-            f"flowc run --jobs {jobs}",
-            flowc_run(flowc, project, dsn, "--jobs", jobs, tables=n + 1),
-            [],
-        ),
-        Timed("flowc run, source only", flowc_run(flowc, startup, dsn, tables=1), []),
-        Timed("psycopg2, 1 session", lambda: baseline(dsn, steps, 1), []),
-        Timed(f"psycopg2, {jobs} sessions", lambda: baseline(dsn, steps, args.jobs), []),
+        Timed("flowc run, source only", flowc_run(flowc, startup, dsn, tables=1)),
+        Timed("psycopg2, 1 session", lambda: baseline(dsn, steps, 1)),
+        Timed(f"psycopg2, {jobs} sessions", lambda: baseline(dsn, steps, args.jobs)),
     ]
     print("warming up (plan cache, bytecode, the server's caches) ...", flush=True)
     for item in timed:
@@ -276,32 +285,30 @@ def benchmark(flowc: list[str], dsn: str, args: argparse.Namespace) -> list[Time
     # rounds of every measurement in turn: a change in the shared machine's load falls on all
     for round_ in range(1, args.runs + 1):
         for item in timed:
-            item.seconds.append(item.measure())
-            print(f"  round {round_}: {item.label:<28} {item.seconds[-1]:7.2f} s", flush=True)
+            item.samples.append(item.measure())
+            took = item.samples[-1]
+            line = f"{item.label:<24} {took.seconds:6.2f} s wall {took.cpu:6.2f} s CPU"
+            print(f"  round {round_}: {line}", flush=True)
     return timed
 
 
-def report(timed: list[Timed], transforms: int, jobs: int) -> str:
-    one, many, startup, serial, parallel = (t.median for t in timed)
-    overhead_ms = (one - startup - serial) / transforms * 1000
-    rows = [("measurement", "median", "runs", "note")]
+def report(timed: list[Timed], transforms: int) -> str:
+    one, many, startup, serial, parallel = timed
+    rows = [("measurement", "wall", "client CPU", "runs", "note")]
     notes = [
         f"{transforms} transforms, whole process",
-        f"speed-up {one / many:.2f}x over --jobs 1",
-        "start-up, compile, load: no transforms",
+        f"speed-up {one.seconds / many.seconds:.2f}x over --jobs 1",
+        "start-up, compile, load, publish: no transforms",
         f"the {transforms} steps' SQL, in this process",
-        f"speed-up {serial / parallel:.2f}x: the machine's best",
+        f"speed-up {serial.seconds / parallel.seconds:.2f}x: what the machine allows",
     ]
     for item, note in zip(timed, notes, strict=True):
-        rows.append((item.label, f"{item.median:.2f} s", str(len(item.seconds)), note))
-    rows.append(
-        (
-            "per-step overhead",
-            f"{overhead_ms:.1f} ms",
-            "-",
-            f"(--jobs 1 - source only - psycopg2 1 session) / {transforms}",
-        )
-    )
+        wall, cpu = f"{item.seconds:.2f} s", f"{item.cpu:.2f} s"
+        rows.append((item.label, wall, cpu, str(len(item.samples)), note))
+    wall_ms = (one.seconds - startup.seconds - serial.seconds) / transforms * 1000
+    cpu_ms = (one.cpu - startup.cpu - serial.cpu) / transforms * 1000
+    formula = f"(--jobs 1 - source only - psycopg2 1 session) / {transforms}"
+    rows.append(("per-step overhead", f"{wall_ms:.1f} ms", f"{cpu_ms:.1f} ms", "-", formula))
     return render_table(rows)
 
 
@@ -309,7 +316,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--transforms", type=int, default=200, help="independent transforms")
     parser.add_argument("--rows", type=int, default=4000, help="rows of the source table")
-    parser.add_argument("--runs", type=int, default=3, help="timed runs of each (medians)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each (medians)")
     parser.add_argument("--jobs", type=int, default=4, help="the parallel run's --jobs")
     parser.add_argument("--flowc", help="flowc executable (default: next to this Python)")
     args = parser.parse_args(argv)
@@ -339,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"; {os.cpu_count()} CPUs; medians of {args.runs} run(s); flowc: {' '.join(flowc)}"
     )
     print()
-    print(report(timed, args.transforms, args.jobs))
+    print(report(timed, args.transforms))
     return 0
 
 
