@@ -305,10 +305,20 @@ def report(timed: list[Timed], transforms: int) -> str:
     for item, note in zip(timed, notes, strict=True):
         wall, cpu = f"{item.seconds:.2f} s", f"{item.cpu:.2f} s"
         rows.append((item.label, wall, cpu, str(len(item.samples)), note))
-    wall_ms = (one.seconds - startup.seconds - serial.seconds) / transforms * 1000
-    cpu_ms = (one.cpu - startup.cpu - serial.cpu) / transforms * 1000
-    formula = f"(--jobs 1 - source only - psycopg2 1 session) / {transforms}"
-    rows.append(("per-step overhead", f"{wall_ms:.1f} ms", f"{cpu_ms:.1f} ms", "-", formula))
+    # per round, then the median: the three samples of a round ran under the same load
+    rounds = list(zip(one.samples, startup.samples, serial.samples, strict=True))
+    ms = sorted((a.seconds - b.seconds - c.seconds) / transforms * 1000 for a, b, c in rounds)
+    cpu_ms = statistics.median((a.cpu - b.cpu - c.cpu) / transforms * 1000 for a, b, c in rounds)
+    rows.append(
+        (
+            "per-step overhead",
+            f"{statistics.median(ms):.1f} ms",
+            f"{cpu_ms:.1f} ms",
+            str(len(rounds)),
+            f"(--jobs 1 - source only - psycopg2 1 session) / {transforms}; "
+            f"rounds {ms[0]:.1f} to {ms[-1]:.1f} ms",
+        )
+    )
     return render_table(rows)
 
 
