@@ -14,7 +14,9 @@ password does not put it on disk.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Mapping
@@ -43,7 +45,9 @@ CREATE TABLE IF NOT EXISTS runs (
     ended TEXT,
     status TEXT NOT NULL,
     stage TEXT,
-    resumes TEXT
+    resumes TEXT,
+    pid INTEGER,
+    host TEXT
 );
 CREATE TABLE IF NOT EXISTS steps (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -179,14 +183,29 @@ class StateStore:
     ) -> str:
         """Record a new run as `running` (building in `stage`, resuming run `resumes`)."""
         run_id = run_id or self.new_run_id()
+        self._end_dead_runs()
         params_text = self._params(params)
         values = (run_id, pipeline, spec, profile, params_text, _iso(_now()), stage, resumes)
         self._write(
             "INSERT INTO runs (id, pipeline, spec, profile, params, started, status, stage, "
-            "resumes) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-            values,
+            "resumes, pid, host) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+            (*values, os.getpid(), socket.gethostname()),
         )
         return run_id
+
+    def _end_dead_runs(self) -> None:
+        """Mark `interrupted` the runs still `running` whose process (on this machine) is
+        gone: killed, or the machine restarted under it."""
+        rows = self._read(
+            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?",
+            (socket.gethostname(),),
+        )
+        for row in rows:
+            if row["pid"] is not None and not _alive(int(row["pid"])):
+                self._write(
+                    "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
+                    (row["id"],),
+                )
 
     def finish_run(self, run_id: str, status: RunStatus) -> None:
         self._write(
@@ -255,6 +274,7 @@ class StateStore:
 
     def list_runs(self, *, spec: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The latest runs, newest first; only those of `spec` when given."""
+        self._end_dead_runs()
         where, args = ("WHERE spec = ?", (spec,)) if spec else ("", ())
         rows = self._read(
             f"{_RUNS} {where} ORDER BY started DESC, rowid DESC LIMIT ?", (*args, limit)
@@ -340,10 +360,27 @@ class StateStore:
 
 def _add_columns(db: sqlite3.Connection) -> None:
     """Bring a store written by an older flowc up to date (new columns are nullable)."""
-    for table, column in (("runs", "stage"), ("runs", "resumes"), ("steps", "inputs")):
+    added = (
+        ("runs", "stage", "TEXT"),
+        ("runs", "resumes", "TEXT"),
+        ("runs", "pid", "INTEGER"),
+        ("runs", "host", "TEXT"),
+        ("steps", "inputs", "TEXT"),
+    )
+    for table, column, kind in added:
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in have:
-            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _now() -> datetime:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from flowc.runtime.state import STATE_PATH, StateStore
@@ -70,3 +72,15 @@ def test_secrets_are_never_stored(tmp_path: Path) -> None:
     assert (
         detail is not None and detail.steps[0].error == "could not connect to postgres://u:***@h/db"
     )
+
+
+def test_a_run_whose_process_died_is_marked_interrupted(tmp_path: Path) -> None:
+    store = StateStore.open_path(tmp_path / "state.db")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = store.start_run("p", "specs/p.flow", "dev", {})
+    store._db.execute("UPDATE runs SET pid = ? WHERE id = ?", (dead.pid, killed))
+    going = store.start_run("p", "specs/p.flow", "dev", {})  # this process: alive
+    statuses = {run.id: run.status for run in store.list_runs()}
+    assert statuses == {killed: "interrupted", going: "running"}
+    store.close()
