@@ -1170,7 +1170,11 @@ def _spelled(table: pa.Table, step: Step) -> pa.Table:
 
 
 def _count(engine: Engine, table: str) -> int | None:
-    found = engine.read_batches(Query(f"SELECT count(*) AS n FROM {engine.quote(table)}"))
+    sql = f"SELECT count(*) AS n FROM {engine.quote(table)}"
+    scalar = getattr(engine, "scalar", None)  # one value, without a read's machinery
+    if scalar is not None:
+        return int(scalar(sql))
+    found = engine.read_batches(Query(sql))
     rows = found.read_all().to_pylist()
     return int(rows[0]["n"]) if rows else None
 

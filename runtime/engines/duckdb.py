@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -280,6 +280,12 @@ class DuckDBEngine:
         engine = DuckDBEngine(self._con.cursor())
         engine.use_stage(self._stage)
         return engine
+
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
+        """The first value of a query's first row (None when it has none)."""
+        with _engine_errors():
+            row = self._con.execute(sql, _used_params(sql, params)).fetchone()
+        return row[0] if row else None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._con.cursor()  # a new connection: it has the default search path

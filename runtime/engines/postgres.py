@@ -496,6 +496,10 @@ class PostgresEngine:
         path += [fold(self._schema)] + (["public"] if self._schema != "public" else [])
         self.execute(f"SET search_path TO {', '.join(path)}")
 
+    def scalar(self, sql: str, params: Params | None = None) -> Any:
+        """The first value of a query's first row (None when it has none)."""
+        return self._scalar(sql, params or {})
+
     def _column(self, sql: str, params: Params) -> list[Any]:
         with self._errors(), self._con.cursor() as cursor:
             cursor.execute(sql, dict(params))
