@@ -9,6 +9,10 @@ file is read through gzip (ISA-L's decoder, `isal.igzip`: a third of zlib's time
 Declared `columns` are enforced by `columns.Conformer`: matched by name, cast to the declared
 types, `not null` checked; a bad value fails naming the file, the row and the column.
 
+A file is read on a thread of its own (`prefetched`), and its CSV blocks are parsed and
+conformed on `PARSE_THREADS` threads (`in_order`), handed on in file order; a block that fails
+is judged again where its first row number is known, so errors read as if read one by one.
+
 CSV columns are matched *by header name*, case-insensitively, in whatever order the file
 has them; columns the file has but the spec does not declare are skipped. A declared column
 missing from a file's header is an error naming the file and the header it has (the spec
