@@ -39,7 +39,7 @@ import re
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -399,7 +399,9 @@ def _parse_csv_chunks(
         row += block.rows
 
 
-def in_order(work: Callable[[T], R], items: Iterable[T], threads: int) -> Iterator[Future[R]]:
+def in_order(
+    work: Callable[[T], R], items: Iterable[T], threads: int
+) -> Generator[Future[R], None, None]:
     """`work` done on each of `items` on up to `threads` threads, handed back as futures in
     the order of `items`, with at most `2 * threads` under way. An error taking the next item
     is raised after the items before it are handed back, as it would be one by one; a
