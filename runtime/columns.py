@@ -142,9 +142,11 @@ class Conformer:
         ]
         return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in self.columns])
 
-    def stream(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """Every batch conformed, rows numbered from 1 across the whole stream."""
-        row = 1
+    def stream(
+        self, batches: Iterable[pa.RecordBatch], first_row: int = 1
+    ) -> Iterator[pa.RecordBatch]:
+        """Every batch conformed, rows numbered from `first_row` across the whole stream."""
+        row = first_row
         for batch in batches:
             yield self.batch(batch, row)
             row += batch.num_rows

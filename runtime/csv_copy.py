@@ -15,11 +15,9 @@ functions accept (`1e3` as a double, `yes` as a boolean).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
 from flowc.compiler.plan import Step
 from flowc.runtime import sources
@@ -80,23 +78,15 @@ def _columns(names: Sequence[str] | None, to_table: dict[str, str]) -> list[str]
 
 def _header(path: Path, delimiter: str) -> list[str] | None:
     try:
-        with _open_text(path) as text:
+        with sources.open_text(path) as text:
             return next(csv.reader(text, delimiter=delimiter), None)
-    except (OSError, UnicodeDecodeError, csv.Error, EOFError):
+    except sources.UNREADABLE_HEADER:
         return None  # the Arrow path reports it, naming the file
 
 
-def _open_text(path: Path) -> TextIO:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return path.open(encoding="utf-8-sig", newline="")
-
-
-def _open(path: Path, origin: str) -> io.BufferedIOBase | io.FileIO:
+def _open(path: Path, origin: str) -> io.BufferedIOBase:
     try:
-        if path.suffix == ".gz":
-            return gzip.GzipFile(path, "rb")
-        return io.FileIO(path, "rb")
+        return sources.open_binary(path)
     except OSError as error:
         raise StepError(f"{origin}: cannot read it: {error}") from None
 

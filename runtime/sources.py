@@ -4,10 +4,14 @@ Every reader returns a `pa.RecordBatchReader` that reads lazily, a block (CSV), 
 slice (Parquet) or a chunk of lines (JSON) at a time, so memory is bounded by the batch size,
 not the file size. Paths and globs are relative to the project root; a glob's files are read
 in sorted order, so the same files always give the same rows in the same order. A `.gz`
-file is read through gzip.
+file is read through gzip (ISA-L's decoder, `isal.igzip`: a third of zlib's time).
 
 Declared `columns` are enforced by `columns.Conformer`: matched by name, cast to the declared
 types, `not null` checked; a bad value fails naming the file, the row and the column.
+
+A file is read on a thread of its own (`prefetched`), and its CSV blocks are parsed and
+conformed on `PARSE_THREADS` threads (`in_order`), handed on in file order; a block that fails
+is judged again where its first row number is known, so errors read as if read one by one.
 
 CSV columns are matched *by header name*, case-insensitively, in whatever order the file
 has them; columns the file has but the spec does not declare are skipped. A declared column
@@ -26,31 +30,48 @@ from __future__ import annotations
 
 import csv
 import glob
-import gzip
 import inspect
 import io
 import itertools
+import os
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import zlib
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from flowc.runtime.columns import ColumnLike, Conformer, declared_schema
 from flowc.runtime.errors import DataError, StepError
+from isal import igzip, isal_zlib
 
 CSV_BLOCK_BYTES = 1 << 20
 JSON_CHUNK_BYTES = 1 << 20
 PARQUET_BATCH_ROWS = 65_536
 PREFETCH_BATCHES = 4
+# what reading a broken file raises: a truncated gzip file an EOFError, a corrupt one the
+# decoder's own error (its stub calls the class an instance)
+_ISAL_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
+UNREADABLE: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, _ISAL_ERROR)
+# ... and a header that is no text or no CSV
+UNREADABLE_HEADER: tuple[type[BaseException], ...] = (*UNREADABLE, UnicodeDecodeError, csv.Error)
+# CSV blocks are parsed and conformed on this many threads at once (Arrow releases the GIL):
+# the parse, not DuckDB's ingest, is the long pole of a load, and one thread leaves the
+# machine's other cores idle. At most twice as many blocks are in flight.
+PARSE_THREADS = min(4, os.cpu_count() or 1)
 _JSON_CONFLICT = re.compile(
     r"Column\(/(?P<column>[^)]*)\) (?P<what>changed from \w+ to \w+) in row (?P<row>\d+)"
 )
 Columns = Sequence[ColumnLike] | None
 FileReader = Callable[[Path, str], Iterator[pa.RecordBatch]]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def resolve_paths(root: Path, pattern: str) -> list[Path]:
@@ -280,17 +301,20 @@ def _csv_batches(
     names = _csv_header(path, delimiter, origin) if header else None
     if names is None and columns is not None:
         names = [c.name for c in columns]
-    read_options = pa_csv.ReadOptions(column_names=names, autogenerate_column_names=names is None)
+    # one block is parsed on one thread: the blocks themselves run in parallel
+    read_options = pa_csv.ReadOptions(
+        column_names=names, autogenerate_column_names=names is None, use_threads=False
+    )
     convert = pa_csv.ConvertOptions(null_values=[""], strings_can_be_null=True)
     parse = pa_csv.ParseOptions(delimiter=delimiter)
     chunks = _csv_chunks(path, origin, block_bytes, skip_header=header)
     if columns is None or names is None:
-        return _parse_csv_chunks(chunks, origin, read_options, parse, convert)
+        return _parse_csv_chunks(chunks, origin, read_options, parse, convert, None)
     conformer = Conformer(tuple(columns), origin, line_offset=1 if header else 0)
     wanted = [n for n in conformer.schema_names(_text_schema(names)) if n is not None]
     convert.include_columns = wanted  # only the declared columns are parsed, all as text
     convert.column_types = dict.fromkeys(wanted, pa.string())
-    return conformer.stream(_parse_csv_chunks(chunks, origin, read_options, parse, convert))
+    return _parse_csv_chunks(chunks, origin, read_options, parse, convert, conformer)
 
 
 def _text_schema(names: Sequence[str]) -> pa.Schema:
@@ -304,7 +328,7 @@ def _csv_chunks(path: Path, origin: str, block_bytes: int, *, skip_header: bool)
     that reader parses ahead of its consumer: its memory grows with the file. A value
     quoted across lines is not supported (nor is it by Arrow's reader, by default)."""
     try:
-        with _open_binary(path) as binary:
+        with open_binary(path) as binary:
             if skip_header:
                 binary.readline()
             rest = b""
@@ -316,8 +340,20 @@ def _csv_chunks(path: Path, origin: str, block_bytes: int, *, skip_header: bool)
                     yield data[:cut]
             if rest.strip():
                 yield rest
-    except OSError as error:
+    except UNREADABLE as error:
         raise StepError(f"{origin}: cannot read it: {error}") from None
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One parsed CSV block: its rows as text, and conformed (None: a value did not fit)."""
+
+    parsed: list[pa.RecordBatch]
+    conformed: list[pa.RecordBatch] | None
+
+    @property
+    def rows(self) -> int:
+        return sum(b.num_rows for b in self.parsed)
 
 
 def _parse_csv_chunks(
@@ -326,43 +362,105 @@ def _parse_csv_chunks(
     read_options: pa_csv.ReadOptions,
     parse: pa_csv.ParseOptions,
     convert: pa_csv.ConvertOptions,
+    conformer: Conformer | None,
 ) -> Iterator[pa.RecordBatch]:
-    row = 1
-    for chunk in chunks:
+    """The blocks' rows, conformed, in file order; the blocks are parsed in parallel.
+
+    A block's row numbers are known only once the blocks before it are counted, so a
+    failing block is judged again in order, where they are: a bad value or a malformed
+    row fails naming the same row as when the blocks are read one by one."""
+
+    def work(chunk: bytes) -> _Block:
+        table = pa_csv.read_csv(
+            io.BytesIO(chunk),
+            read_options=read_options,
+            parse_options=parse,
+            convert_options=convert,
+        )
+        batches = table.to_batches()
+        if conformer is None:
+            return _Block(batches, batches)
         try:
-            table = pa_csv.read_csv(
-                io.BytesIO(chunk),
-                read_options=read_options,
-                parse_options=parse,
-                convert_options=convert,
-            )
+            return _Block(batches, [conformer.batch(b) for b in batches])
+        except DataError:
+            return _Block(batches, None)
+
+    row = 1
+    for future in in_order(work, chunks, PARSE_THREADS):
+        try:
+            block = future.result()
         except pa.ArrowInvalid as error:
             where = f"in the rows from {row} on"
             raise StepError(f"{origin}: not valid CSV ({where}): {error}") from None
-        yield from table.to_batches()
-        row += table.num_rows
+        conformed = block.conformed
+        if conformed is None and conformer is not None:  # raises, naming the row
+            conformed = list(conformer.stream(block.parsed, first_row=row))
+        yield from conformed or ()
+        row += block.rows
+
+
+def in_order(
+    work: Callable[[T], R], items: Iterable[T], threads: int
+) -> Generator[Future[R], None, None]:
+    """`work` done on each of `items` on up to `threads` threads, handed back as futures in
+    the order of `items`, with at most `2 * threads` under way. An error taking the next item
+    is raised after the items before it are handed back, as it would be one by one; a
+    consumer that stops early cancels what has not started."""
+    if threads <= 1:  # no pool on one core: the work as it comes
+        for item in items:
+            done: Future[R] = Future()
+            try:
+                done.set_result(work(item))
+            except Exception as error:  # the consumer reads it from the future, in its place
+                done.set_exception(error)
+            yield done
+        return
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="flowc-parse")
+    waiting: deque[Future[R]] = deque()
+    try:
+        source = iter(items)
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except BaseException:
+                yield from waiting  # the blocks before the failure first, as one by one
+                raise
+            waiting.append(pool.submit(work, item))
+            if len(waiting) >= 2 * threads:
+                yield waiting.popleft()
+        yield from waiting
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _csv_header(path: Path, delimiter: str, origin: str) -> list[str]:
-    with _open_text(path) as text:
+    with open_text(path) as text:
         try:
             row = next(csv.reader(text, delimiter=delimiter), None)
-        except (OSError, UnicodeDecodeError, csv.Error) as error:
+        except UNREADABLE_HEADER as error:
             raise StepError(f"{origin}: cannot read its header: {error}") from None
     if not row:
         raise StepError(f"{origin} is empty: it has no header row")
     return row
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
+def open_binary(path: Path) -> io.BufferedIOBase:
+    """The bytes of a file, gunzipped when its name ends in `.gz`."""
     if path.suffix == ".gz":
-        return gzip.GzipFile(path, "rb")
+        gunzipped: io.BufferedIOBase = igzip.IGzipFile(path, "rb")  # type: ignore[no-untyped-call]
+        return gunzipped
     return path.open("rb")
 
 
-def _open_text(path: Path) -> TextIO:
+def open_text(path: Path) -> TextIO:
+    """The text of a file (UTF-8, a byte-order mark skipped), gunzipped for `.gz`."""
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+        text: TextIO = igzip.open(  # type: ignore[no-untyped-call]
+            path, "rt", encoding="utf-8-sig", newline=""
+        )
+        return text
     return path.open(encoding="utf-8-sig", newline="")
 
 
@@ -403,10 +501,10 @@ def _json_batches(
 
 def _line_chunks(path: Path, origin: str, chunk_bytes: int) -> Iterator[bytes]:
     try:
-        with _open_binary(path) as binary:
+        with open_binary(path) as binary:
             while lines := binary.readlines(chunk_bytes):
                 yield b"".join(lines)
-    except OSError as error:
+    except UNREADABLE as error:
         raise StepError(f"{origin}: cannot read it: {error}") from None
 
 

@@ -8,12 +8,16 @@ import re
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from flowc.runtime import sources
 from flowc.runtime.columns import Column, arrow_type
 from flowc.runtime.errors import DataError, StepError
 from flowc.runtime.sources import read_csv, read_file, read_json, read_parquet, resolve_paths
@@ -238,3 +242,97 @@ def test_a_200k_row_csv_streams_through_load_batches_in_bounded_memory(tmp_path:
     assert rows == 200_000
     assert peak < full / 4, f"peak {peak} bytes of Arrow memory for a {full}-byte table"
     assert max_rss_kb < 1_000_000
+
+
+# --- CSV blocks parsed in parallel ----------------------------------------------------------
+
+
+@pytest.fixture
+def parse_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks parsed on three threads, whatever the machine's cores (the parallel path)."""
+    monkeypatch.setattr(sources, "PARSE_THREADS", 3)
+
+
+@pytest.mark.usefixtures("parse_threads")
+def test_blocks_parsed_in_parallel_keep_the_file_order(tmp_path: Path) -> None:
+    rows = [f"{i},{i % 7}.25,name {i}" for i in range(20_000)]
+    write(tmp_path / "t.csv", "id,fare,name\n" + "\n".join(rows) + "\n")
+    columns = [Column("id", "int"), Column("fare", "decimal(10, 2)"), Column("name", "varchar")]
+    reader = read_csv(tmp_path, "t.csv", columns=columns, block_bytes=2_000)
+    batches = list(reader)
+    assert len(batches) > 100  # many blocks, so several were in flight at once
+    table = pa.Table.from_batches(batches)
+    assert table.column("id").to_pylist() == list(range(20_000))
+    assert table.column("fare")[8].as_py() == Decimal("1.25")
+
+
+@pytest.mark.usefixtures("parse_threads")
+def test_the_first_bad_value_in_file_order_is_reported(tmp_path: Path) -> None:
+    """A later block may fail first on its thread; the error is the earlier block's."""
+    values = [str(i) for i in range(3_000)]
+    values[1_000] = "3.5"  # not an int, in an early block
+    values[2_900] = " 5"  # not an int either, in a later (smaller) block
+    write(tmp_path / "t.csv", "n\n" + "\n".join(values) + "\n")
+    reader = read_csv(tmp_path, "t.csv", columns=[Column("n", "int")], block_bytes=500)
+    with pytest.raises(DataError) as caught:
+        reader.read_all()
+    assert (caught.value.row, caught.value.column) == (1_001, "n")
+    assert "line 1002" in str(caught.value)
+    assert "'3.5' is not a valid int" in str(caught.value)
+
+
+@pytest.mark.usefixtures("parse_threads")
+def test_a_malformed_row_in_a_later_block_names_the_rows_of_its_block(tmp_path: Path) -> None:
+    lines = [f"{i},{i}" for i in range(2_000)]
+    lines[1_500] = "1500"  # one field short
+    write(tmp_path / "t.csv", "a,b\n" + "\n".join(lines) + "\n")
+    columns = [Column("a", "int"), Column("b", "int")]
+    reader = read_csv(tmp_path, "t.csv", columns=columns, block_bytes=1_000)
+    with pytest.raises(StepError, match=r"t.csv: not valid CSV \(in the rows from (\d+) on\)") as e:
+        reader.read_all()
+    first = int(re.findall(r"from (\d+) on", str(e.value))[0])
+    assert 1_300 < first <= 1_501  # the start of the block holding row 1,501
+
+
+@pytest.mark.usefixtures("parse_threads")
+def test_a_truncated_gzip_fails_after_the_rows_before_it(tmp_path: Path) -> None:
+    """Reading ahead does not change which failure is reported: a bad value before the
+    point where the file breaks off is reported, not the broken file."""
+    values = [str(i) for i in range(50_000)]
+    values[10] = "x"
+    data = gzip.compress(("n\n" + "\n".join(values) + "\n").encode())
+    (tmp_path / "t.csv.gz").write_bytes(data[: len(data) * 3 // 4])
+    reader = read_csv(tmp_path, "t.csv.gz", columns=[Column("n", "int")], block_bytes=1_000)
+    with pytest.raises(DataError, match=re.escape("t.csv.gz, row 11 (line 12), column `n`")):
+        reader.read_all()
+    whole = read_csv(tmp_path, "t.csv.gz", columns=[Column("n", "varchar")], block_bytes=1_000)
+    with pytest.raises(StepError, match=re.escape("t.csv.gz: cannot read it")):
+        whole.read_all()
+
+
+def test_in_order_hands_back_results_in_order_and_bounds_the_work_in_flight() -> None:
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(item: int) -> int:
+        with lock:
+            started.append(item)
+        time.sleep(0.001 * (item % 3))  # later items often finish first
+        return item * 2
+
+    results = []
+    for future in sources.in_order(work, range(40), 3):
+        results.append(future.result())
+        with lock:  # never more than 2 * threads handed to the pool ahead of the consumer
+            assert len(started) - len(results) <= 6
+    assert results == [i * 2 for i in range(40)]
+
+
+def test_in_order_stops_when_the_consumer_stops() -> None:
+    def items() -> Iterator[int]:
+        yield from range(10)
+        raise AssertionError("read past the point where the consumer stopped")
+
+    futures = sources.in_order(lambda i: i, items(), 2)
+    assert next(futures).result() == 0
+    futures.close()  # no hang, no error
