@@ -284,8 +284,9 @@ class DuckDBEngine:
     def scalar(self, sql: str, params: Params | None = None) -> Any:
         """The first value of a query's first row (None when it has none)."""
         with _engine_errors():
-            row = self._con.execute(sql, _used_params(sql, params)).fetchone()
-        return row[0] if row else None
+            # every row fetched: DuckDB refuses the next statement while a result is open
+            rows = self._con.execute(sql, _used_params(sql, params)).fetchall()
+        return rows[0][0] if rows else None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._con.cursor()  # a new connection: it has the default search path
