@@ -107,8 +107,9 @@ class Engine(Protocol):
     def quote(self, table: Table) -> str:
         """The table's name as SQL of this engine, quoted per the compiler's policy."""
 
-    # The executor holds one transaction per connection for a whole run (executor.py): every
-    # write of the run joins it, and nothing is visible to other sessions until `commit`.
+    # The executor holds a transaction per step on engines that stage, and one for the run's
+    # last part (executor.py, "Stages"): every write between `begin` and `commit` joins it,
+    # and nothing of it is visible to other sessions until `commit`.
 
     @property
     def in_transaction(self) -> bool:

@@ -11,6 +11,11 @@ Atomicity. DuckDB's DDL is transactional and its readers see snapshots: a replac
 staging table next to the target, then drops the old table and renames the staging table in
 one transaction. A reader that started before the commit keeps seeing the old table; one
 that starts after sees the new; a failure before or during the swap rolls back to the old.
+
+Stages (`Staging`, executor.py): a run builds in a stage schema first on the search path;
+`publish` puts views under the real names over the stage's tables (DuckDB cannot move a
+table to another schema without copying it), and `drop_stages` drops the stages no view
+reads any more.
 """
 
 from __future__ import annotations
