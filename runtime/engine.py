@@ -225,6 +225,10 @@ class Staging(Protocol):
         """Drop the stage schemas whose names start with `prefix`, except those in `keep` and
         those that published names still read."""
 
+    def unpublish(self, names: Sequence[str]) -> None:
+        """Inside the open transaction: what `publish` left under `names` in the connection's
+        own schema is dropped (the run's last transaction builds tables there instead)."""
+
     def worker(self) -> Engine:
         """Another connection to the same database, for a step running alongside."""
         ...

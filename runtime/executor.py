@@ -65,7 +65,7 @@ import math
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,7 +368,7 @@ class Executor:
             self._run_steps([s for s in staged if s.id not in done], status, result)
             if result.failed_step is None:
                 failpoint("kill-before", "publish")
-                self._publish()
+                self._publish({s.id for s in last})
                 for step in last:
                     if step.id in done:
                         status[step.id] = self._record_done(step, done[step.id], result)
@@ -704,19 +704,23 @@ class Executor:
 
     # --- the run's end: publish, commit, or roll back
 
-    def _publish(self) -> None:
+    def _publish(self, deferred: Collection[str]) -> None:
         """Open the run's last transaction on every connection: what the stage holds is
         published under its real names (other sessions see it at the commit); the deferred
         steps then run in the same transaction."""
         self._publishing = True
-        names = published_names(self.plan, self._staging_connections(), self._built)
-        for name in sorted(self._main.engines.keys() | names.keys()):
+        staging = self._staging_connections()
+        names = published_names(self.plan, staging, self._built)
+        later = published_names(self.plan, staging, deferred)
+        for name in sorted(self._main.engines.keys() | names.keys() | later.keys()):
             engine = self._home(name)
             if not engine.in_transaction:
                 engine.begin()
             if isinstance(engine, Staging):
                 if names.get(name):
                     engine.publish(self.stage, names[name])
+                if later.get(name):  # built as tables now, where a view was published
+                    engine.unpublish(later[name])
                 engine.use_stage(None)
 
     def _commit(self) -> None:

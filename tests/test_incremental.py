@@ -83,6 +83,17 @@ def test_three_batches_one_of_them_twice_leave_no_duplicate(tmp_path: Path, keys
     assert rows(root) == EVERY_ROW
 
 
+def test_a_table_that_becomes_incremental_is_built_whole_then_added_to(tmp_path: Path) -> None:
+    root = project(tmp_path, "unique_key = [id]")
+    spec = root / "events.flow"
+    spec.write_text(spec.read_text().replace("materialize = incremental", "materialize = table"))
+    feed(root, 1)  # a staged table, published on DuckDB as a view over the run's stage
+    spec.write_text(SPEC.format(keys="unique_key = [id]"))
+    feed(root, 1, 2)  # now built in the run's last transaction: a table, whole
+    feed(root, 3)
+    assert rows(root) == EVERY_ROW
+
+
 def test_only_rows_from_the_watermark_on_are_processed(tmp_path: Path) -> None:
     root = project(tmp_path, "unique_key = [id]\n  time_column = at")
     feed(root, 1, 2)

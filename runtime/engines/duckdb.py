@@ -264,6 +264,18 @@ class DuckDBEngine:
             source = f"{quote_identifier(stage)}.{quote_identifier(name)}"
             self.execute(f"CREATE VIEW {self.quote(target)} AS SELECT * FROM {source}")
 
+    def unpublish(self, names: Sequence[str]) -> None:
+        with _engine_errors():
+            views = self._con.execute(
+                "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal AND "
+                "database_name = current_database() AND schema_name = $schema",
+                {"schema": OWN_SCHEMA},
+            ).fetchall()
+        published = {name for name, sql in views if "_flowc_" in str(sql)}
+        for name in names:
+            if name.lower() in published:
+                self.execute(f"DROP VIEW {self.quote(TableName(name, OWN_SCHEMA))}")
+
     def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
         with _engine_errors():
             schemas = self._con.execute(

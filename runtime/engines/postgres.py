@@ -473,6 +473,9 @@ class PostgresEngine:
             self.execute(f"ALTER {what} {self.quote(source)} SET SCHEMA {fold(self._schema)}")
         self.execute(f"DROP SCHEMA IF EXISTS {fold(stage)} CASCADE")
 
+    def unpublish(self, names: Sequence[str]) -> None:
+        """Nothing to do: `publish` moves tables, it leaves no views behind."""
+
     def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
         found = self._column(
             "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %(p)s) ORDER BY 1",
