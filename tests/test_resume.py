@@ -656,12 +656,7 @@ def pg_example(
 
 @pytest.mark.parametrize(
     ("kind", "point"),
-    [
-        ("kill-after", "clean_trips.check.4"),
-        ("kill-before", "snake_trips.py"),
-        ("kill-before", "green_taxi"),
-        ("kill-before", PUBLISH),
-    ],
+    [("kill-before", step) for step in [*STEPS, PUBLISH]] + [("kill-after", "clean_trips.check.4")],
 )
 def test_on_postgres_killed_then_resumed(
     pg_example: PgExample, pg_server: PgServer, tmp_path: Path, kind: str, point: str
