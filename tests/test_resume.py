@@ -673,3 +673,29 @@ def test_on_postgres_killed_then_resumed(
         assert shown(root, resumed) == expected_statuses(finished(kind, point))
     finally:
         pg_server.drop_database(database.dbname)
+
+
+def test_on_postgres_skip_unchanged_reads_the_published_tables(
+    pg_example: PgExample, pg_server: PgServer, tmp_path: Path
+) -> None:
+    database = clone(pg_example.template)
+    try:
+        root, env = copy(pg_example.root, tmp_path), database.env()
+        before = pg_snapshot(root, database)
+        events = run(root, "--profile", "pg", *OLD, "--skip-unchanged", env=env)
+        assert statuses(events) == dict.fromkeys(STEPS, "unchanged")
+        assert pg_snapshot(root, database) == before
+        sql = root / "sql" / "daily_stats.sql"
+        sql.write_text(sql.read_text().replace("AVG(trip_distance)", "MAX(trip_distance)"))
+        events = run(root, "--profile", "pg", *OLD, "--skip-unchanged", env=env)
+        rerun = {"daily_stats", "daily_csv"}
+        assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in STEPS}
+        after = pg_snapshot(root, database)
+        assert after.tables["public.snake_trips"] == before.tables["public.snake_trips"]
+        expected = database.query(
+            "SELECT lpep_pickup_date, count(*), sum(fare_amount), max(trip_distance) "
+            "FROM snake_trips GROUP BY 1"
+        )
+        assert after.tables["public.daily_stats"] == normalized(expected)
+    finally:
+        pg_server.drop_database(database.dbname)
