@@ -358,21 +358,15 @@ class Executor:
         try:
             self._open_staging(wanted)
             deferred = deferred_steps(plan, self._staging_connections())
-            done = self._done_before(wanted, deferred)
+            done = self._done_before(wanted, wanted_ids, deferred)
             staged = [s for s in wanted if s.id not in deferred]
             last = [s for s in wanted if s.id in deferred]
             self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-            for step in staged:
-                if step.id in done:
-                    status[step.id] = self._record_done(step, done[step.id], result)
-            self._run_steps([s for s in staged if s.id not in done], status, result)
+            self._run_part(staged, done, status, result)
             if result.failed_step is None:
                 failpoint("kill-before", "publish")
                 self._publish({s.id for s in last})
-                for step in last:
-                    if step.id in done:
-                        status[step.id] = self._record_done(step, done[step.id], result)
-                self._run_steps([s for s in last if s.id not in done], status, result)
+                self._run_part(last, done, status, result)
             else:
                 for step in last:  # the run's last transaction never opened
                     self._skip(step, result)
@@ -411,22 +405,39 @@ class Executor:
             with contextlib.suppress(StepError):  # the first step using it fails, saying why
                 self._home(name, probing=True)
 
-    def _done_before(self, wanted: list[Step], deferred: set[str]) -> dict[str, StepStatus]:
+    def _run_part(
+        self,
+        steps: list[Step],
+        done: Mapping[str, StepStatus],
+        status: dict[str, str],
+        result: RunResult,
+    ) -> None:
+        """Record the steps of `steps` whose work stands (`done`), run the others."""
+        for step in steps:
+            if step.id in done:
+                status[step.id] = self._record_done(step, done[step.id], result)
+        self._run_steps([s for s in steps if s.id not in done], status, result)
+
+    def _done_before(
+        self, wanted: list[Step], wanted_ids: set[str], deferred: set[str]
+    ) -> dict[str, StepStatus]:
         """Steps whose work stands already: done in the run resumed (`reused`), or unchanged
         since the last successful run (`unchanged`, with `--skip-unchanged`)."""
         done: dict[str, StepStatus] = {}
         if self.resume is not None:
             standing = self.store.staged_steps(self.stage)
-            wanted_ids = {s.id for s in wanted}
             for step in wanted:  # in plan order: a step's inputs are decided before it
                 same = standing.get(step.id) == step.fingerprint
                 inputs_stand = all(i in done or i not in wanted_ids for i in step.inputs)
                 if same and inputs_stand and step.id not in deferred and self._in_stage(step):
                     done[step.id] = "reused"
         if self.skip_unchanged:
-            for step_id in unchanged_steps(self.plan, self.store, self.params, self.root):
+            unchanged = unchanged_steps(
+                self.plan, self.store, self.params, self.root, digest=self._input_digest
+            )
+            for step_id in unchanged:
                 done.setdefault(step_id, "unchanged")
-        return needed_again(self.plan, done, {s.id for s in wanted})
+        return needed_again(self.plan, done, wanted_ids)
 
     def _in_stage(self, step: Step) -> bool:
         """Whether the tables `step` built are in the stage still (none is missing)."""
