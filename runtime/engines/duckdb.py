@@ -265,13 +265,7 @@ class DuckDBEngine:
             self.execute(f"CREATE VIEW {self.quote(target)} AS SELECT * FROM {source}")
 
     def unpublish(self, names: Sequence[str]) -> None:
-        with _engine_errors():
-            views = self._con.execute(
-                "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal AND "
-                "database_name = current_database() AND schema_name = $schema",
-                {"schema": OWN_SCHEMA},
-            ).fetchall()
-        published = {name for name, sql in views if "_flowc_" in str(sql)}
+        published = {name for name, sql in self._views(OWN_SCHEMA) if "_flowc_" in sql}
         for name in names:
             if name.lower() in published:
                 self.execute(f"DROP VIEW {self.quote(TableName(name, OWN_SCHEMA))}")
@@ -283,14 +277,21 @@ class DuckDBEngine:
                 "current_database() AND starts_with(schema_name, $prefix)",
                 {"prefix": prefix},
             ).fetchall()
-            views = self._con.execute(
-                "SELECT sql FROM duckdb_views() WHERE NOT internal AND database_name = "
-                "current_database()"
-            ).fetchall()
-        read = " ".join(str(sql) for (sql,) in views)
+        read = " ".join(sql for _, sql in self._views())
         for (schema,) in schemas:
             if schema not in keep and schema not in read:  # DuckDB keeps views unquoted
                 self.execute(f"DROP SCHEMA {quote_identifier(schema)} CASCADE")
+
+    def _views(self, schema: str | None = None) -> list[tuple[str, str]]:
+        """(lower-case name, SQL) of the database's own views; of `schema` only, if given."""
+        with _engine_errors():
+            found = self._con.execute(
+                "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal AND "
+                "database_name = current_database() AND schema_name = coalesce($schema, "
+                "schema_name)",
+                {"schema": schema},
+            ).fetchall()
+        return [(str(name), str(sql)) for name, sql in found]
 
     def worker(self) -> DuckDBEngine:
         """A cursor: DuckDB's own connection to the same database (`:memory:` too)."""
