@@ -129,8 +129,12 @@ def _analyze(
         found = Diagnostics()
         needed: set[str] = set()
 
+        # Postgres and BigQuery SQL names every column as its definition spells it, so the
+        # plan for them needs every node's columns
+        respelled = any(c.type != "duckdb" for p in profiles for c in p.connections.values())
+
         def wanted(spec: ir.Spec) -> set[str]:
-            needed.update(columns_needed(spec))
+            needed.update({n.name for n in spec.nodes} if respelled else columns_needed(spec))
             return needed
 
         analysis = analyze(text, file, scope, found, columns_of=wanted)

@@ -22,7 +22,7 @@ failing check stops everything downstream.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
 from flowc.compiler.schedule import parse_duration
-from flowc.compiler.sql import ALIASES
+from flowc.compiler.sql import ALIASES, declared_key
 from sqlglot import exp
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
@@ -226,11 +226,15 @@ class _Steps:
     # --- connections and renderers
 
     def renderer(self, connection: str) -> Renderer:
-        kind = self.profile.connections[connection].type
+        found = self.profile.connections[connection]
+        fold = isinstance(found.settings, config.PostgresSettings) and found.settings.fold_names
+        key = f"{found.type}:fold" if fold else found.type
         self.used_connections.add(connection)
-        if kind not in self.renderers:
-            self.renderers[kind] = Renderer(self.pipeline.dialect, kind, self.params)
-        return self.renderers[kind]
+        if key not in self.renderers:
+            self.renderers[key] = Renderer(
+                self.pipeline.dialect, found.type, self.params, fold_names=fold
+            )
+        return self.renderers[key]
 
     def connections(self) -> list[plan.Connection]:
         found = []
@@ -449,7 +453,9 @@ class _Steps:
             fused=query.fused,
             parameters=self.parameters([node.name, *query.fused]),
             incremental=(
-                _incremental(node, renderer, parts, text) if kind == "incremental" else None
+                _incremental(node, renderer, parts, text, self.speller(node.name, home))
+                if kind == "incremental"
+                else None
             ),
         )
         self.finish(node.name, node.name)
@@ -488,7 +494,7 @@ class _Steps:
         check_deps = self.checks(node, name, connection)
         query = self.reading_query(renderer.select_all((name,)), [name], connection)
         text = self.render(name, query, connection)
-        sink = _sink(node, call, renderer)
+        sink = _sink(node, call, self.speller(name, connection))
         sql = [text]
         if call.name == "table":
             sql = self.export_sql(node, sink, text, renderer)
@@ -553,6 +559,7 @@ class _Steps:
             if built is None:
                 continue
             tree, others = built
+            self.resolve(tree, [relation, *others], connection)
             query = self.reading_query(tree, [relation, *others], connection)
             step_id = f"{node.name}.check.{index}"
             self.add(
@@ -594,6 +601,32 @@ class _Steps:
         named = schema.engine_columns(node, self.pipeline.dialect)
         spell = renderer.output_name if _is_sql(node) else renderer.name
         return [plan.Column(name=spell(c.name), type=c.type, not_null=c.not_null) for c in named]
+
+    def resolve(self, tree: exp.Query, reads: Sequence[str], connection: str) -> None:
+        """Mark the column references of a query flowc wrote (a check) with the columns they
+        name, as the schema pass marks a user's query, where the target respells them."""
+        if not self.renderer(connection).respell:
+            return
+        upstream = {
+            name: schema.engine_columns(self.nodes[name], self.pipeline.dialect)
+            if self.nodes[name].output is not None
+            else None
+            for name in reads
+        }
+        schema.node_output(tree, upstream, self.pipeline.dialect)
+
+    def speller(self, name: str, connection: str) -> Callable[[str], str]:
+        """How the engine names a column of node `name` that the spec names as written
+        (`partition_by = [Vendorid]` is the column `VendorID`)."""
+        renderer = self.renderer(connection)
+        node = self.nodes[name]
+        fallback = renderer.output_name if _is_sql(node) else renderer.name
+        if node.output is None:
+            return fallback
+        columns = self.columns(node, connection) or []
+        dialect = self.pipeline.dialect
+        spelled = {declared_key(c.name, dialect): c.name for c in columns}
+        return lambda written: spelled.get(declared_key(written, dialect)) or fallback(written)
 
     def relation(self, name: str, connection: str | None, table: str | None) -> plan.Relation:
         columns = self.columns(self.nodes[name], connection or self.homes[name])
@@ -709,8 +742,8 @@ def _renamed(query: str, spellings: Mapping[str, str], renderer: Renderer) -> st
     return f"SELECT {columns}\nFROM (\n{query}\n) AS _spelled"
 
 
-def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
-    return [renderer.name(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
+def _names(values: Sequence[ir.Value], spell: Callable[[str], str]) -> list[str]:
+    return [spell(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
 
 
 def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
@@ -720,7 +753,7 @@ def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
     return unwrap_dates(items)
 
 
-def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
+def _sink(node: ir.SinkNode, call: ir.Call, spell: Callable[[str], str]) -> plan.Sink:
     layout = ("partition_by", "cluster_by")
     options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in layout}
     first = call.args[0] if call.args else None
@@ -731,18 +764,22 @@ def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
         table=table.value if isinstance(table, ir.Str) else None,
         path=first.value if isinstance(first, ir.Str) else None,
         mode=node.mode.dotted if node.mode else "replace",  # type: ignore[arg-type]
-        key=_names(node.key, renderer),
-        partition_by=_names(_refs(call, "partition_by"), renderer),
-        cluster_by=_names(_refs(call, "cluster_by"), renderer),
+        key=_names(node.key, spell),
+        partition_by=_names(_refs(call, "partition_by"), spell),
+        cluster_by=_names(_refs(call, "cluster_by"), spell),
         options=dict(sorted(options.items())),
     )
 
 
 def _incremental(
-    node: ir.TransformNode, renderer: Renderer, parts: tuple[str, ...], query: str
+    node: ir.TransformNode,
+    renderer: Renderer,
+    parts: tuple[str, ...],
+    query: str,
+    spell: Callable[[str], str],
 ) -> plan.Incremental:
-    key = [renderer.output_name(k.dotted) for k in node.unique_key]
-    time_column = renderer.output_name(node.time_column.dotted) if node.time_column else None
+    key = [spell(k.dotted) for k in node.unique_key]
+    time_column = spell(node.time_column.dotted) if node.time_column else None
     increment = renderer.incremental(parts, query, time_column, key)
     return plan.Incremental(
         strategy="merge" if key else "delete_insert",

@@ -72,6 +72,10 @@ ALIAS_CLAUSES = {
 }
 # meta of a column that names an alias of its SELECT list: the clause that holds it
 ALIAS_REFERENCE = "flowc_alias"
+# meta of a column (or a USING name) resolved to a definition: the definition's spelling, which
+# code generation writes, quoted, on engines that compare quoted names exactly (Postgres) or
+# name a result column as the reference spells it (BigQuery)
+RESOLVED = "flowc_name"
 CLAUSE_WORDS = {
     "expressions": "in the SELECT list",
     "where": "in WHERE",
@@ -405,7 +409,9 @@ class _Resolver:
             for column in columns_in(scope):  # ORDER BY of the union: its output names
                 ident = column.this
                 named = isinstance(ident, exp.Identifier) and not column.table
-                if not named or self.key(ident) not in names:
+                if named and self.key(ident) in names:
+                    column.meta[RESOLVED] = names[self.key(ident)].name
+                else:
                     self._resolve(column, scope, {}, None)
         elif isinstance(expression, exp.Subquery):
             self.outputs[id(expression)] = self.output_of(expression)
@@ -536,6 +542,11 @@ class _Resolver:
     ) -> None:
         """A USING column must be in the tables on both sides of the join."""
         key = self.key(ident)
+        spelled = next(
+            (s.table.keys[key].name for s in left if s.table and key in s.table.keys), None
+        )
+        if spelled is not None:
+            ident.meta[RESOLVED] = spelled
         for side in (left, [right] if right else []):
             if side and not any(s.table is None or key in s.table.keys for s in side):
                 names = [c.name for s in side if s.table for c in s.table.columns]
@@ -676,7 +687,7 @@ class _Resolver:
             found = source.table.keys.get(self.key(ident)) if source and source.table else None
             if found is not None:
                 self.types[id(column)] = found.type
-                self.names[id(column)] = found.name
+                self.names[id(column)] = column.meta[RESOLVED] = found.name
                 return
         parts = [p for p in column.parts if isinstance(p, exp.Identifier)]
         self._qualified(column, parts, scope, sources)
@@ -761,7 +772,7 @@ class _Resolver:
         assert source.table is not None
         col = source.table.keys[key]
         self.types[id(column)] = col.type
-        self.names[id(column)] = col.name
+        self.names[id(column)] = column.meta[RESOLVED] = col.name
 
     def _outer(self, scope: Scope) -> Iterator[dict[str, _Source]]:
         """The sources of the enclosing queries a correlated subquery can see, inner first."""
@@ -779,6 +790,9 @@ class _Resolver:
         if clause == "expressions" and select.aliases[key] >= index:
             return False
         column.meta[ALIAS_REFERENCE] = clause  # code generation checks the target allows it
+        column.meta[RESOLVED] = self._engine_name(
+            select.node.expressions[select.aliases[key]].args["alias"]
+        )
         return True
 
     def _names_in_scope(self, sources: dict[str, _Source], select: _SelectInfo | None) -> list[str]:
