@@ -180,14 +180,16 @@ def analyze(
     diagnostics: Diagnostics,
     *,
     columns_of: Callable[[ir.Spec], Collection[str]] | None = None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
     """All passes over one spec's text, in order. With `columns_of`, the schema pass infers
-    only the columns of the nodes it names (and of what they read): see `infer_schemas`."""
+    only the columns of the nodes it names (and of what they read): see `infer_schemas`,
+    which also takes `learned`."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
     from flowc.compiler import sql
 
     with sql.paused_gc():
-        return _passes(text, file, scope, diagnostics, columns_of)
+        return _passes(text, file, scope, diagnostics, columns_of, learned)
 
 
 def _passes(
@@ -196,6 +198,7 @@ def _passes(
     scope: names.Scope,
     diagnostics: Diagnostics,
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
     from flowc.compiler import dag, params, schedule, schema, sql
     from flowc.compiler.parser import parse
@@ -207,7 +210,7 @@ def _passes(
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(
-        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of
+        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of, learned=learned
     )
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)

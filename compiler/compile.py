@@ -66,10 +66,15 @@ class CompileResult:
 
 
 def compile_spec(
-    path: Path, *, profile: str | None = None, env: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> CompileResult:
     """Check and plan the spec at `path` for `profile` (None: the default one, "all": every
-    one). With errors, `compiled` is empty."""
+    one). With errors, `compiled` is empty. `learned`: the columns a run found for nodes that
+    declare none (plan.Step.resolve_at_run); such a compile neither reads nor fills the cache."""
     root = config.find_project_root(path)
     project, profiles, config_diagnostics = config.load_project(root, profile=profile, env=env)
     file = display(path)
@@ -81,7 +86,10 @@ def compile_spec(
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
     scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
-    analysed = _analyze(root, text, file, scope, profiles, diagnostics)
+    if learned:
+        analysed = _Analysed(analyze(text, file, scope, diagnostics, learned=learned))
+    else:
+        analysed = _analyze(root, text, file, scope, profiles, diagnostics)
     analysis = analysed.analysis
     result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
     if diagnostics.has_errors or analysis.spec.pipeline is None:

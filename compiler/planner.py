@@ -457,6 +457,7 @@ class _Steps:
                 if kind == "incremental"
                 else None
             ),
+            resolve_at_run=self.late(reads),
         )
         self.finish(node.name, node.name)
 
@@ -514,6 +515,7 @@ class _Steps:
             sql=sql,
             fused=query.fused,
             sink=sink,
+            resolve_at_run=(self.late([name]) if _names_columns(sink, renderer) else []),
         )
         self.main[node.name] = node.name
 
@@ -577,6 +579,7 @@ class _Steps:
                     description=checks.describe(expectation.call),
                     on_fail=expectation.on_fail,
                 ),
+                resolve_at_run=self.late([relation, *others]),
             )
             if expectation.on_fail == "error":
                 blocking.append(step_id)
@@ -601,6 +604,26 @@ class _Steps:
         named = schema.engine_columns(node, self.pipeline.dialect)
         spell = renderer.output_name if _is_sql(node) else renderer.name
         return [plan.Column(name=spell(c.name), type=c.type, not_null=c.not_null) for c in named]
+
+    def late(self, reads: Sequence[str]) -> list[str]:
+        """The nodes whose columns only the run will know, among those a step reads
+        (directly or through SQL transforms): once it knows them, the step is planned again
+        (`resolve_at_run`), so that every name is resolved — spelled as defined on engines
+        that need it, reported at its line when it is not there — as if they were declared."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = list(reads)
+        while todo:
+            name = todo.pop()
+            node = self.nodes[name]
+            if name in seen or node.output is not None:
+                continue
+            seen.add(name)
+            if _is_sql(node):
+                todo += [edge.upstream for edge in self.graph[name]]
+            else:
+                found.add(name)
+        return sorted(found)
 
     def resolve(self, tree: exp.Query, reads: Sequence[str], connection: str) -> None:
         """Mark the column references of a query flowc wrote (a check) with the columns they
@@ -744,6 +767,13 @@ def _renamed(query: str, spellings: Mapping[str, str], renderer: Renderer) -> st
 
 def _names(values: Sequence[ir.Value], spell: Callable[[str], str]) -> list[str]:
     return [spell(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
+
+
+def _names_columns(sink: plan.Sink, renderer: Renderer) -> bool:
+    """Whether an export names its input's columns: as keys, or, for a file written from a
+    connection that folds names, all of them (`_renamed`)."""
+    folded_file = sink.kind != "table" and renderer.fold_quoted
+    return bool(sink.key or sink.partition_by or sink.cluster_by or folded_file)
 
 
 def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:

@@ -103,15 +103,17 @@ def infer_schemas(
     dialect: str,
     order: list[str],
     only: Callable[[ir.Spec], Collection[str]] | None = None,
+    learned: Mapping[str, Columns] | None = None,
 ) -> ir.Spec:
     """Fill in `output` of every node in `order`; report column errors and F0307 warnings.
 
     With `only`, just the nodes it names and every node they read, directly or not (a node's
     output depends on nothing else): for `flowc compile` when the check cache vouches that
-    the spec is clean, so only the columns the plan shows are needed.
+    the spec is clean, so only the columns the plan shows are needed. `learned`: the columns
+    a run found for sources and Python nodes that declare none (`resolve_at_run`).
     """
     nodes = spec.node_map()
-    state = _State(spec, trees, diagnostics, dialect)
+    state = _State(spec, trees, diagnostics, dialect, dict(learned or {}))
     if only is not None:
         order = _with_upstreams(spec, order, only(spec))
     with paused_gc():
@@ -144,6 +146,7 @@ class _State:
     trees: SqlTrees
     diagnostics: Diagnostics
     dialect: str
+    learned: dict[str, Columns]
     updated: dict[str, AnyNode] = field(default_factory=dict)
     # Why a node's columns are unknown: the node to declare them on; None after an error.
     unknown: dict[str, str | None] = field(default_factory=dict)
@@ -162,6 +165,8 @@ class _State:
             return self._sql_output(node, node.sql)
         if node.columns is not None:
             return node.columns
+        if node.name in self.learned:
+            return self.learned[node.name]
         if isinstance(node, ir.SourceNode) and node.from_ is not None:
             return self._file_output(node, node.from_)
         self.unknown[node.name] = node.name
