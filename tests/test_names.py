@@ -246,7 +246,7 @@ def pg_tables(pg: PgDatabase) -> dict[str, tuple[list[str], Rows]]:
         for name in TABLES:
             quoted = ".".join(f'"{part}"' for part in name.split("."))
             cursor.execute(f"SELECT * FROM {quoted}")
-            found[name] = table([d.name for d in cursor.description], cursor.fetchall())
+            found[name] = table([d.name for d in cursor.description or ()], cursor.fetchall())
     return found
 
 
