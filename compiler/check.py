@@ -122,10 +122,9 @@ def load_project(
     root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
 ) -> Project:
     project, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
-    connections = {p.name: p.names for p in profiles}
     return Project(
         root=root,
-        scope=names.Scope(root=root, connections=connections),
+        scope=names.scope_of(root, profiles),
         diagnostics=list(diagnostics),
         cache=CheckCache(root) if use_cache else None,
         name=project.name,
@@ -200,13 +199,14 @@ def _passes(
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
-    from flowc.compiler import dag, params, schedule, schema, sql
+    from flowc.compiler import dag, params, schedule, schema, sql, tables
     from flowc.compiler.parser import parse
 
     document, syntax = parse(text, file)
     diagnostics.extend(syntax)
     spec = names.bind(document, scope, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
+    tables.check_table_names(spec, dialect, scope.types, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(

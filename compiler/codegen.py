@@ -33,6 +33,7 @@ from typing import NamedTuple
 from flowc.compiler.plan import SINCE
 from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
+from flowc.compiler.tables import table_parts
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
@@ -132,9 +133,10 @@ class Renderer:
     def parts(self, written: str) -> Parts:
         """A qualified name written in a string (`"ny_taxi.green_taxi"`), as the spec's dialect
         reads it, spelled for the target."""
-        table = exp.to_table(written, dialect=self.source)
-        idents = [p for p in table.parts if isinstance(p, exp.Identifier)]
-        return tuple(self._spelled(i) for i in idents)
+        parts = table_parts(written, self.source)
+        if isinstance(parts, str):  # reported by the table-names pass (F0313)
+            return (written,)
+        return tuple(self._spelled(i) for i in parts)
 
     def _spelled(self, ident: exp.Identifier) -> str:
         if ident.quoted and self.source == "postgres":

@@ -497,8 +497,11 @@ class _Steps:
         text = self.render(name, query, connection)
         sink = _sink(node, call, self.speller(name, connection))
         sql = [text]
-        if call.name == "table":
-            sql = self.export_sql(node, sink, text, renderer)
+        if sink.table is not None:
+            parts = renderer.parts(sink.table)
+            sql = self.export_sql(node, sink, text, renderer, parts)
+            # for the runtime, as the engine names it, parts plain: `ny_taxi.trips`, `main.a b`
+            sink = sink.model_copy(update={"table": ".".join(parts)})
         else:
             spellings = self.spellings(self.nodes[name], renderer)
             if spellings:
@@ -531,10 +534,8 @@ class _Steps:
         return found if any(k != v for k, v in found.items()) else {}
 
     def export_sql(
-        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer
+        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer, parts: Parts
     ) -> list[str]:
-        assert sink.table is not None
-        parts = renderer.parts(sink.table)
         statements = renderer.create_schema(parts)
         columns = self.columns(node, self.homes[node.name])
         types = {c.name: c.type for c in columns or []}
@@ -682,6 +683,13 @@ class _Steps:
             }
         )
 
+    def external(self, node: AnyNode) -> str | None:
+        """A `table(...)` source's table, its parts as the engine names them, dotted."""
+        call = node.from_ if isinstance(node, ir.SourceNode) else None
+        if call is None or call.name != "table" or len(call.args) < 2:
+            return None
+        return ".".join(self.relation_parts(node.name, self.homes[node.name]))
+
     def node_infos(self, nodes: Mapping[str, AnyNode]) -> dict[str, plan.NodeInfo]:
         infos = {}
         for name, node in sorted(nodes.items()):
@@ -693,7 +701,7 @@ class _Steps:
                 connection=self.homes.get(name),
                 step=self.main.get(name) if name not in self.inlined else None,
                 inlined_into=self.inlined.get(name, []),
-                external=_external(node),
+                external=self.external(node),
             )
         return infos
 
@@ -705,14 +713,6 @@ def _aliases(tree: exp.Expr) -> set[str]:
     if recorded is not None:
         return set(recorded)
     return {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
-
-
-def _external(node: AnyNode) -> str | None:
-    call = node.from_ if isinstance(node, ir.SourceNode) else None
-    if call is None or call.name != "table" or len(call.args) < 2:
-        return None
-    written = call.args[1]
-    return written.value if isinstance(written, ir.Str) else None
 
 
 def _unique(items: Sequence[str] | Iterator[str]) -> list[str]:
