@@ -356,10 +356,11 @@ class BigQueryEngine:
         original = statement.sql(DIALECT)
         view = isinstance(statement, exp.Create) and statement.kind == "VIEW"
         target = self._write_target(statement)
+        written = dict(self._moved)  # what the statement reads: the tables as they are now
         if target is not None and target.dataset != self._scratch:
             replacing = isinstance(statement, exp.Create) and bool(statement.args.get("replace"))
             self._claim(target, copy=not replacing and not isinstance(statement, exp.Drop))
-        job = self._query(self._rewrite(statement), params)
+        job = self._query(self._rewrite(statement, written), params)
         if target is not None:
             if view:
                 self._views[target] = original
@@ -389,16 +390,20 @@ class BigQueryEngine:
             )
         return ref
 
-    def _rewrite(self, statement: exp.Expr) -> str:
-        """The statement with every table this run wrote named by its scratch copy. Names
-        are resolved, not matched: a reference to a CTE (in the scopes that see it, so not
-        the CTE's own body, nor the table a statement creates) stays as it is, whatever
-        tables share its name; a renamed reference keeps the name it had as its alias, so
-        columns qualified by it (`store_sales.ss_sold_date_sk`) still resolve."""
+    def _rewrite(self, statement: exp.Expr, written: Mapping[_Ref, _Ref] | None = None) -> str:
+        """The statement with every table this run wrote named by its scratch copy; its
+        write target by the copy it writes, its reads by those `written` before it (by
+        default, every copy: `CREATE OR REPLACE TABLE t AS SELECT ... FROM t` reads the `t`
+        of before). Names are resolved, not matched: a reference to a CTE (in the scopes
+        that see it, so not the CTE's own body, nor the table a statement creates) stays as
+        it is, whatever tables share its name; a renamed reference keeps the name it had as
+        its alias, so columns qualified by it (`store_sales.ss_sold_date_sk`) still resolve."""
         target = _target(statement)
+        reads = self._moved if written is None else written
         for table in relations(statement):
             ref = self._table_ref(table)
-            moved = self._moved.get(ref) if ref is not None else None
+            copies = self._moved if table is target else reads
+            moved = copies.get(ref) if ref is not None else None
             if moved is None:
                 continue
             replacement = exp.table_(
@@ -491,6 +496,9 @@ class BigQueryEngine:
             labels=dict(self._labels),
         )
         config.parquet_options = parquet
+        # decimals land as NUMERIC where it holds them (38 digits, 9 places), else as
+        # BIGNUMERIC (76 digits, 38 places); BigQuery's default for Parquet is NUMERIC only
+        config.decimal_target_types = ["NUMERIC", "BIGNUMERIC"]
         table = _path(self._project, destination)
         with path.open("rb") as file, _engine_errors(transient=False):
             job = self._client.load_table_from_file(

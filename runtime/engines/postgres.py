@@ -812,15 +812,15 @@ def _number(name: str, digits: int, scale: int) -> _Number:
     >>> _number("big", 30, 20).kind
     Decimal256Type(decimal256(76, 20))
     >>> _number("huge", 70, 20).round_to
-    6
+    5
     """
     if digits + scale <= _DECIMAL128_DIGITS:
         return _Number(pa.decimal128(_DECIMAL128_DIGITS, scale))
     if digits + scale <= _DECIMAL256_DIGITS:
         return _Number(pa.decimal256(_DECIMAL256_DIGITS, scale))
     where = f"column `{name}` has values of {digits} digits and {scale} decimal places"
-    if digits <= _DECIMAL256_DIGITS:
-        kept = _DECIMAL256_DIGITS - digits
+    if digits < _DECIMAL256_DIGITS:  # a digit left for what rounding carries (9.5 -> 10)
+        kept = _DECIMAL256_DIGITS - 1 - digits
         note = f"{where}, more than a decimal holds (76 digits): rounded to {kept} places"
         return _Number(pa.decimal256(_DECIMAL256_DIGITS, kept), kept, note)
     note = f"{where}, more than a decimal holds (76 digits): read as double precision"
