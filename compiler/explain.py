@@ -73,4 +73,5 @@ def _details(step: plan.Step) -> list[str]:
         details.append(f"writes {s.kind} {s.table or s.path} ({s.mode})")
     if step.incremental:
         details.append("incremental: planned as a full refresh")
+    details += [f"note: {note}" for note in step.notes]
     return details

@@ -22,7 +22,7 @@ from typing import Any
 
 from flowc.compiler.plan import Step
 
-_EXCLUDED = {"id", "inputs", "retries", "retry_delay_s", "timeout_s", "fingerprint"}
+_EXCLUDED = {"id", "inputs", "retries", "retry_delay_s", "timeout_s", "fingerprint", "notes"}
 
 
 def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:

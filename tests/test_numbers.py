@@ -250,3 +250,69 @@ def test_bigquery_numeric_to_and_from_duckdb_and_postgres(
     reader = pa.RecordBatchReader.from_batches(from_postgres.schema, from_postgres.to_batches())
     bq.create_table(name, reader)
     assert sorted(column(bq.read_batches(name))) == sorted(values)
+
+
+# --- declared decimals the engine rounds: said in the plan ---------------------------------
+
+NOTED = """\
+pipeline p {
+  target = warehouse
+}
+
+source fares {
+  from = csv("f.csv", header = true)
+  columns {
+    fare numeric
+    tip  decimal(10, 2)
+  }
+}
+"""
+NOTED_PROFILES = """\
+[project]
+name = "p"
+default_profile = "duck"
+
+[profiles.duck.warehouse]
+type = "duckdb"
+path = "w.duckdb"
+
+[profiles.bq.warehouse]
+type    = "bigquery"
+project = "local"
+dataset = "d"
+
+[profiles.pg.warehouse]
+type = "postgres"
+host = "localhost"
+dbname = "x"
+user = "x"
+"""
+
+
+@pytest.mark.parametrize(
+    ("profile", "noted"), [("duck", "DECIMAL(18, 3)"), ("bq", "NUMERIC"), ("pg", None)]
+)
+def test_a_decimal_without_precision_is_noted_where_the_engine_rounds_it(
+    tmp_path: Path, profile: str, noted: str | None
+) -> None:
+    import json
+
+    from flowc_cli import flowc
+
+    (tmp_path / "flow.toml").write_text(NOTED_PROFILES)
+    (tmp_path / "p.flow").write_text(NOTED)
+    plans = []
+    for out in ("a", "b"):
+        result = flowc("compile", "p.flow", "--profile", profile, "-o", out, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        plans.append((tmp_path / out / "p" / "plan.json").read_text())
+    assert plans[0] == plans[1]  # deterministic
+    [step] = json.loads(plans[0])["steps"]
+    notes = step.get("notes", [])
+    if noted is None:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0].startswith("`fare numeric` declares no precision: on")
+        assert noted in notes[0] and "tip" not in notes[0]
+    explained = flowc("explain", "p.flow", "--profile", profile, cwd=tmp_path).stdout
+    assert ("note: `fare numeric`" in explained) == (noted is not None)
