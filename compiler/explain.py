@@ -76,4 +76,5 @@ def _details(step: plan.Step) -> list[str]:
     if step.resolve_at_run:
         names = ", ".join(step.resolve_at_run)
         details.append(f"planned again at run time, once the columns of {names} are known")
+    details += [f"note: {note}" for note in step.notes]
     return details

@@ -6,7 +6,8 @@ the file's content), materialization, fused CTEs, parameters (names and types), 
 `sink`, `transfer`, `check` and `incremental` details, its outputs (names and columns), and the
 fingerprints of its inputs, in order. Not included: the step's id, retries, retry delay and
 timeout (they change how a step runs, not what it makes), `resolve_at_run` (which follows from
-the upstream steps) and parameter values (bound at run time; a run records them).
+the upstream steps), `notes` (what it says to a person) and parameter values (bound at run
+time; a run records them).
 
 The SQL is generated from parsed trees without comments, so whitespace and comments in a spec
 or a SQL file never change a fingerprint; any change to what the SQL means does, and it
@@ -30,6 +31,7 @@ _EXCLUDED = {
     "timeout_s",
     "fingerprint",
     "resolve_at_run",
+    "notes",
 }
 
 

@@ -154,6 +154,7 @@ class Step(Model):
     kind: StepKind
     materialization: Materialization | None = None
     node: str
+    notes: list[str] = []  # what the step's engine changes of the declared data (rounding)
     outputs: list[Relation]
     parameters: list[Parameter] = []
     python: PythonEntry | None = None

@@ -31,6 +31,7 @@ from flowc.compiler import checks, config, dag, ir, plan, schema
 from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
+from flowc.compiler.numbers import rounding_notes
 from flowc.compiler.schedule import parse_duration
 from flowc.compiler.sql import ALIASES, declared_key
 from sqlglot import exp
@@ -673,6 +674,16 @@ class _Steps:
 
     def add(self, step_id: str, kind: plan.StepKind, node: AnyNode, **fields: Any) -> None:
         fields["inputs"] = sorted(_unique(fields["inputs"]))
+        notes = [
+            note
+            for output in fields.get("outputs", [])
+            if output.connection is not None
+            for note in rounding_notes(
+                output.columns, self.profile.connections[output.connection].type
+            )
+        ]
+        if notes:
+            fields["notes"] = notes
         self.steps.append(
             {
                 "id": step_id,

@@ -163,6 +163,27 @@ class CsvCopying(Protocol):
 
 
 @runtime_checkable
+class Noting(Protocol):
+    """An engine that says what it could not carry exactly (values with more digits than any
+    decimal type it can hand over, rounded): the step reports it as a warning."""
+
+    def take_notes(self) -> list[str]:
+        """What happened since the last call, one sentence each; then forgotten."""
+        ...
+
+
+@runtime_checkable
+class Analyzing(Protocol):
+    """An engine whose planner needs statistics that a bulk write leaves stale: Postgres
+    has none for a table it just loaded or created until autovacuum comes by, and plans
+    joins over it blind (a nested loop over 60,000 rows it guesses are a few hundred)."""
+
+    def analyze(self, table: Table) -> None:
+        """Collect the planner's statistics of `table` now."""
+        ...
+
+
+@runtime_checkable
 class RunLocking(Protocol):
     """An engine shared by concurrent runs (a database server): each run holds a lock named
     by its project, pipeline and profile for as long as its connection lasts."""

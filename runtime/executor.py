@@ -77,9 +77,11 @@ from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, sinks, sources
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
+    Analyzing,
     CsvCopying,
     Engine,
     Interruptible,
+    Noting,
     Query,
     RunLocking,
     Savepoints,
@@ -329,6 +331,7 @@ class Executor:
         self._held: dict[str, pa.Table | pa.RecordBatchReader] = {}  # Python-side rows
         self._staged: list[sinks.Staged] = []
         self._consumers = _consumers(plan)
+        self._read_by_sql = {i for s in plan.steps if s.kind == "sql" for i in s.inputs}
         self._labels: dict[str, str] = {"pipeline": plan.pipeline.name}
         self._inputs: dict[str, str | None] = {}  # step id -> digest of its source files
         self.sleep: Callable[[float], None] = time.sleep
@@ -849,7 +852,30 @@ class Executor:
             "transfer": self._transfer,
             "export": self._export,
         }
-        return handler[step.kind](step)
+        rows, message = handler[step.kind](step)
+        self._analyze(step)
+        notes = [n for engine in self._engines_used() for n in engine.take_notes()]
+        return rows, "\n".join([message, *notes] if message else notes) or None
+
+    def _engines_used(self) -> list[Noting]:
+        lane = self._lane()
+        found: list[Noting] = []
+        for name in sorted(lane.used):
+            engine = lane.engines.get(name) or self._main.engines.get(name)
+            if isinstance(engine, Noting):
+                found.append(engine)
+        return found
+
+    def _analyze(self, step: Step) -> None:
+        """Statistics for the tables `step` built that a later SQL step reads, where the
+        engine plans by them (Postgres); a table only sinks or checks read is left alone."""
+        if step.id not in self._read_by_sql or step.materialization in ("view", "ephemeral"):
+            return
+        for output in step.outputs:
+            if output.connection is not None and output.name is not None:
+                engine = self.engine(output.connection)
+                if isinstance(engine, Analyzing):
+                    engine.analyze(output.name)
 
     def _columns_of(self, node: str) -> tuple[ir.Column, ...]:
         """The columns node `node` has in this run (its table, as loaded or landed)."""

@@ -47,6 +47,7 @@ from google.api_core import exceptions as api_errors
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 DIALECT = "bigquery"
@@ -355,10 +356,11 @@ class BigQueryEngine:
         original = statement.sql(DIALECT)
         view = isinstance(statement, exp.Create) and statement.kind == "VIEW"
         target = self._write_target(statement)
+        written = dict(self._moved)  # what the statement reads: the tables as they are now
         if target is not None and target.dataset != self._scratch:
             replacing = isinstance(statement, exp.Create) and bool(statement.args.get("replace"))
             self._claim(target, copy=not replacing and not isinstance(statement, exp.Drop))
-        job = self._query(self._rewrite(statement), params)
+        job = self._query(self._rewrite(statement, written), params)
         if target is not None:
             if view:
                 self._views[target] = original
@@ -377,8 +379,7 @@ class BigQueryEngine:
                 f"BigQuery: flowc cannot run `{statement.sql(DIALECT)[:60]}` inside a run "
                 "(only queries and writes of tables)"
             )
-        node = statement.this
-        table = node if isinstance(node, exp.Table) else statement.find(exp.Table)
+        table = _target(statement) or statement.find(exp.Table)
         if table is None:
             return None
         ref = self._table_ref(table)
@@ -389,23 +390,45 @@ class BigQueryEngine:
             )
         return ref
 
-    def _rewrite(self, statement: exp.Expr) -> str:
-        """The statement with every table this run wrote named by its scratch copy."""
-        ctes = {cte.alias_or_name for cte in statement.find_all(exp.CTE)}
-        for table in list(statement.find_all(exp.Table)):
-            if not table.name or (not table.db and table.name in ctes):
-                continue
+    def _rewrite(self, statement: exp.Expr, written: Mapping[_Ref, _Ref] | None = None) -> str:
+        """The statement with every table this run wrote named by its scratch copy; its
+        write target by the copy it writes, its reads by those `written` before it (by
+        default, every copy: `CREATE OR REPLACE TABLE t AS SELECT ... FROM t` reads the `t`
+        of before). Names are resolved, not matched: a reference to a CTE (in the scopes
+        that see it, so not the CTE's own body, nor the table a statement creates) stays as
+        it is, whatever tables share its name; a renamed reference keeps the name it had as
+        its alias, so columns qualified by it (`store_sales.ss_sold_date_sk`) still resolve."""
+        target = _target(statement)
+        reads = self._moved if written is None else written
+        for table in relations(statement):
             ref = self._table_ref(table)
-            moved = self._moved.get(ref) if ref is not None else None
-            if moved is not None:
-                alias = table.args.get("alias")
-                replacement = exp.table_(
-                    moved.name, db=moved.dataset, catalog=self._project, quoted=True
-                )
-                if alias is not None:
-                    replacement.set("alias", alias)
-                table.replace(replacement)
-        return statement.sql(DIALECT)
+            copies = self._moved if table is target else reads
+            moved = copies.get(ref) if ref is not None else None
+            if moved is None:
+                continue
+            replacement = exp.table_(
+                moved.name, db=moved.dataset, catalog=self._project, quoted=True
+            )
+            alias = table.args.get("alias")
+            if alias is None and table is not target:
+                alias = exp.TableAlias(this=exp.to_identifier(table.name, quoted=True))
+            if alias is not None:
+                replacement.set("alias", alias)
+            table.replace(replacement)
+        rewritten = statement.sql(DIALECT)
+        self._check_redirected(statement)
+        return rewritten
+
+    def _check_redirected(self, statement: exp.Expr) -> None:
+        """Within a run a write goes to the scratch dataset, always: a rewrite that left it
+        aimed at a real table would change it before the commit (a bug, never run)."""
+        target = _target(statement)
+        ref = self._table_ref(target) if target is not None else None
+        if ref is not None and ref.dataset != self._scratch:
+            raise StepError(
+                f"BigQuery: flowc would write {_show(ref)} outside the run's scratch dataset; "
+                "nothing was run (please report this)"
+            )
 
     def _table_ref(self, table: exp.Table) -> _Ref | None:
         if table.catalog and table.catalog != self._project:
@@ -473,6 +496,9 @@ class BigQueryEngine:
             labels=dict(self._labels),
         )
         config.parquet_options = parquet
+        # decimals land as NUMERIC where it holds them (38 digits, 9 places), else as
+        # BIGNUMERIC (76 digits, 38 places); BigQuery's default for Parquet is NUMERIC only
+        config.decimal_target_types = ["NUMERIC", "BIGNUMERIC"]
         table = _path(self._project, destination)
         with path.open("rb") as file, _engine_errors(transient=False):
             job = self._client.load_table_from_file(
@@ -599,6 +625,50 @@ class _Staged:
     name: _Ref
     columns: list[str]
     rows: int
+
+
+def relations(statement: exp.Expr) -> list[exp.Table]:
+    """The table references of `statement` that name tables (or views), not CTEs: sqlglot's
+    scopes say which CTE each scope sees (one of an enclosing WITH, defined before the CTE
+    that holds the reference), as BigQuery resolves them.
+
+    >>> sql = "CREATE TABLE c AS WITH c AS (SELECT * FROM c) SELECT * FROM c"
+    >>> [t.sql() for t in relations(sqlglot.parse_one(sql, read="bigquery"))]
+    ['c', 'c']
+    """
+    ctes: set[int] = set()
+    for query in _outermost_queries(statement):
+        for scope in traverse_scope(query):
+            for table in scope.tables:
+                if isinstance(scope.sources.get(table.alias_or_name), Scope):
+                    ctes.add(id(table))
+    return [
+        table
+        for table in statement.find_all(exp.Table)
+        if isinstance(table.this, exp.Identifier) and table.name and id(table) not in ctes
+    ]
+
+
+def _outermost_queries(statement: exp.Expr) -> list[exp.Query]:
+    found = []
+    for query in statement.find_all(exp.Query):
+        parent = query.parent
+        while parent is not None and not isinstance(parent, exp.Query):
+            parent = parent.parent
+        if parent is None:
+            found.append(query)
+    return found
+
+
+def _target(statement: exp.Expr) -> exp.Table | None:
+    """The table a write names as its target (`CREATE TABLE t (...)`, `INSERT INTO t (a)`:
+    inside a schema), None for a query."""
+    if not isinstance(statement, _WRITES):
+        return None
+    node = statement.this
+    if isinstance(node, exp.Schema):
+        node = node.this
+    return node if isinstance(node, exp.Table) else None
 
 
 def _path(project: str, ref: _Ref) -> str:

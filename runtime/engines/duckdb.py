@@ -69,6 +69,7 @@ class DuckDBEngine:
         self._stale_views: list[str] = []
         self._in_transaction = False
         self._stage: str | None = None
+        self._notes: list[str] = []  # what loads had to round, for the step to report
 
     @classmethod
     def connect(
@@ -136,7 +137,47 @@ class DuckDBEngine:
     def create_table(self, table: Table, data: Data) -> int:
         target = TableName.parse(table)
         self._ensure_schema(target)
-        return self._write(f"CREATE TABLE {self.quote(target)} AS SELECT * FROM {{}}", data)
+        rows = self._write(f"CREATE TABLE {self.quote(target)} AS SELECT * FROM {{}}", data)
+        if not isinstance(data, Query):
+            for column in _wide(data.schema):
+                self._narrow(target, column)
+        return rows
+
+    def _narrow(self, table: TableName, column: str) -> None:
+        """A column that came as decimals wider than DuckDB's (38 digits; `_write` took them
+        as text) becomes the DECIMAL(38, s) that holds every value exactly; where none
+        does, rounded to the places 38 digits leave (or a DOUBLE), and said so."""
+        quoted = quote_identifier(column)
+        digits, scale = self.scalar(
+            f"SELECT coalesce(max(length(ltrim(split_part(ltrim({quoted}, '-'), '.', 1), '0'))), "
+            f"0), coalesce(max(length(rtrim(split_part({quoted}, '.', 2), '0'))), 0) "
+            f"FROM {self.quote(table)}",
+            row=True,
+        )
+        if digits + scale <= _DECIMAL_DIGITS:
+            kind = f"DECIMAL({_DECIMAL_DIGITS}, {scale})"
+        elif digits >= _DECIMAL_DIGITS:
+            kind = "DOUBLE"
+            self._notes.append(
+                f"column `{column}` has values of {digits} digits, more than "
+                "a DuckDB decimal holds (38): stored as DOUBLE"
+            )
+        else:  # a digit left for what rounding carries (9.5 -> 10)
+            places = _DECIMAL_DIGITS - 1 - digits
+            kind = f"DECIMAL({_DECIMAL_DIGITS}, {places})"
+            self._notes.append(
+                f"column `{column}` has values of {digits} digits and {scale} decimal "
+                f"places, more than a DuckDB decimal holds (38): rounded to {places} places"
+            )
+        self.execute(
+            f"ALTER TABLE {self.quote(table)} ALTER {quoted} TYPE {kind} "
+            f"USING CAST({quoted} AS {kind})"
+        )
+
+    def take_notes(self) -> list[str]:
+        """What loads since the last call had to round (`Noting`)."""
+        notes, self._notes = self._notes, []
+        return notes
 
     def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
         target = TableName.parse(table)
@@ -299,11 +340,14 @@ class DuckDBEngine:
         engine.use_stage(self._stage)
         return engine
 
-    def scalar(self, sql: str, params: Params | None = None) -> Any:
-        """The first value of a query's first row (None when it has none)."""
+    def scalar(self, sql: str, params: Params | None = None, *, row: bool = False) -> Any:
+        """The first value of a query's first row (None when it has none); `row`: the
+        whole first row."""
         with _engine_errors():
             # every row fetched: DuckDB refuses the next statement while a result is open
             rows = self._con.execute(sql, _used_params(sql, params)).fetchall()
+        if row:
+            return rows[0] if rows else None
         return rows[0][0] if rows else None
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -339,7 +383,7 @@ class DuckDBEngine:
         if isinstance(data, Query):
             sql = template.format(f"({data.sql})")
             return self._count(sql, _used_params(data.sql, data.params))
-        tap = _Tap(data)
+        tap = _Tap(_as_text(data, _wide(data.schema)))
         view = f"__flowc_arrow_{next(_counter)}"
         self._con.register(view, tap.reader())
         try:
@@ -434,6 +478,40 @@ class _Tap:
     def reraise(self) -> None:
         if self.error is not None:
             raise self.error
+
+
+_DECIMAL_DIGITS = 38  # DuckDB's widest DECIMAL
+
+
+def _wide(schema: pa.Schema) -> list[str]:
+    """The columns of decimals wider than DuckDB's (Arrow decimal256: BigQuery's BIGNUMERIC,
+    a Postgres NUMERIC of more than 38 digits), which DuckDB cannot scan from Arrow."""
+    return [f.name for f in schema if isinstance(f.type, pa.Decimal256Type)]
+
+
+def _as_text(reader: pa.RecordBatchReader, columns: Sequence[str]) -> pa.RecordBatchReader:
+    """`reader` with `columns` as exact decimal text (`12.50`, never `1.25E+1`), a batch at a
+    time: DuckDB takes them as VARCHAR, `_narrow` gives them their type."""
+    if not columns:
+        return reader
+    wide = set(columns)
+    schema = pa.schema(
+        [pa.field(f.name, pa.string()) if f.name in wide else f for f in reader.schema]
+    )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader:
+            arrays = [
+                pa.array(
+                    [None if v is None else format(v, "f") for v in a.to_pylist()], pa.string()
+                )
+                if name in wide
+                else a
+                for name, a in zip(batch.schema.names, batch.columns, strict=True)
+            ]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def _reader(relation: duckdb.DuckDBPyRelation, batch_size: int) -> pa.RecordBatchReader:

@@ -47,8 +47,9 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -103,6 +104,7 @@ class PostgresEngine:
         self._fold = False  # `fold_names`: every name in lower case
         self._stage: str | None = None  # always lower case
         self._reconnect: Callable[[], PostgresEngine] | None = None
+        self._notes: list[str] = []  # what reads had to round, for the step to report
 
     @classmethod
     def connect(
@@ -187,73 +189,78 @@ class PostgresEngine:
         with self._errors(), self._con.cursor() as cursor:  # the result's columns, no rows
             cursor.execute(f"SELECT * FROM ({_body(query.sql)}) AS _q LIMIT 0", dict(query.params))
             description = list(cursor.description or ())
-        names = [column.name for column in description]
-        if len(set(names)) == len(names) and all(c.type_code in _CSV_OIDS for c in description):
-            return self._copy_out(query, description, batch_size)
-        return self._cursor_out(query, batch_size)
+        copyable = all(c.type_code in _CSV_OIDS for c in description)
+        if not copyable and not any(_loose(c) for c in description):
+            return self._cursor_out(query, _arrow_schema(description, {}), batch_size)
+        kept = self._keep(query, len(description))
+        numbers = self._numbers(kept, description)
+        schema = _arrow_schema(description, numbers)
+        if copyable:
+            return self._copy_out(kept, schema, numbers, batch_size)
+        return self._cursor_out(Query(f"SELECT * FROM {kept.name}"), schema, batch_size, kept)
+
+    def _keep(self, query: Query, width: int) -> _Kept:
+        """The result in a TEMP table whose columns are `c0`, `c1`, ... (a result may repeat
+        a name); dropped by its own read, at the latest with the run's transaction."""
+        name = f"__flowc_read_{uuid.uuid4().hex[:12]}"
+        on_commit = " ON COMMIT DROP" if self._in_transaction else ""
+        columns = ", ".join(f"c{i}" for i in range(width))
+        sql = f"CREATE TEMP TABLE {name}{on_commit} AS SELECT * FROM ({_body(query.sql)}) AS _q"
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(f"{sql} ({columns})" if width else sql, dict(query.params))
+            rows = max(cursor.rowcount, 0)
+            cursor.execute(_PAGES, {"table": name})
+            pages = int(cursor.fetchone()[0])  # type: ignore[index]
+        return _Kept(name, rows, pages)
+
+    def _numbers(
+        self, kept: _Kept, description: list[psycopg2.extensions.Column]
+    ) -> dict[int, _Number]:
+        """How each NUMERIC column without a precision Arrow can hold (a SUM, an AVG, a
+        NUMERIC(100, 50)) is read: from the digits its values have, before and after the
+        point, in one pass over the kept result."""
+        loose = [i for i, column in enumerate(description) if _loose(column)]
+        if not loose:
+            return {}
+        probes = ", ".join(_DIGITS.format(column=f"c{i}") for i in loose)
+        found = self._scalar_row(f"SELECT {probes} FROM {kept.name}")
+        numbers = {}
+        for index, (digits, scale, odd) in zip(loose, _triples(found), strict=True):
+            name = description[index].name
+            if odd:
+                self._drop_kept(kept)
+                raise StepError(
+                    f"column `{name}` holds NaN or Infinity, which no decimal holds: cast it "
+                    "to double precision in the query to read it as a float"
+                )
+            numbers[index] = number = _number(name, int(digits or 0), int(scale or 0))
+            if number.note is not None:
+                self._notes.append(number.note)
+        return numbers
 
     def _copy_out(
-        self, query: Query, description: list[psycopg2.extensions.Column], batch_size: int
+        self, kept: _Kept, schema: pa.Schema, numbers: Mapping[int, _Number], batch_size: int
     ) -> pa.RecordBatchReader:
-        """The result kept in a TEMP table, then read in page ranges (`ctid`, a TID range
-        scan from Postgres 14 on), each by `COPY TO` parsed by pyarrow's CSV reader: C speed
-        both sides, no Python object per value, memory bounded by a chunk."""
-        temp = f"__flowc_read_{uuid.uuid4().hex[:12]}"
-        # dropped by its own read; at the latest with the run's transaction
-        on_commit = " ON COMMIT DROP" if self._in_transaction else ""
-        with self._errors(), self._con.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE {temp}{on_commit} AS {_body(query.sql)}", dict(query.params)
-            )
-            rows = max(cursor.rowcount, 0)
-            cursor.execute(_PAGES, {"table": temp})
-            pages = int(cursor.fetchone()[0])  # type: ignore[index]
-            schema = self._copy_schema(cursor, temp, description)
-        chunk = max(1, -(-batch_size * pages // max(rows, 1)))  # pages of about batch_size rows
-        batches = self._copy_chunks(temp, schema, pages, chunk)
+        """The kept result read in page ranges (`ctid`, a TID range scan from Postgres 14 on),
+        each by `COPY TO` parsed by pyarrow's CSV reader: C speed both sides, no Python object
+        per value, memory bounded by a chunk."""
+        pages = kept.pages
+        chunk = max(1, -(-batch_size * pages // max(kept.rows, 1)))  # about batch_size rows
+        batches = self._copy_chunks(
+            kept, schema, [numbers.get(i) for i in range(len(schema))], chunk
+        )
         return pa.RecordBatchReader.from_batches(schema, batches)
 
-    def _copy_schema(
-        self,
-        cursor: psycopg2.extensions.cursor,
-        temp: str,
-        description: list[psycopg2.extensions.Column],
-    ) -> pa.Schema:
-        """Arrow types; an unconstrained NUMERIC gets the largest scale of its values."""
-        loose = [c.name for c in description if c.type_code == _NUMERIC and not _fits(c)]
-        scales: dict[str, int] = {}
-        if loose:
-            picked = ", ".join(f"max(scale({quote_identifier(n)}))" for n in loose)
-            cursor.execute(f"SELECT {picked} FROM {temp}")
-            found = cursor.fetchone() or ()
-            scales = {n: min(int(s or 0), _MAX_SCALE) for n, s in zip(loose, found, strict=True)}
-        fields = []
-        for column in description:
-            kind = _OID_TYPES.get(column.type_code, pa.string())
-            if column.type_code == _NUMERIC:
-                kind = (
-                    pa.decimal128(38, scales[column.name])
-                    if column.name in scales
-                    else _numeric_type(column, [])
-                )
-            fields.append(pa.field(column.name, kind))
-        return pa.schema(fields)
-
     def _copy_chunks(
-        self, temp: str, schema: pa.Schema, pages: int, chunk: int
+        self, kept: _Kept, schema: pa.Schema, numbers: Sequence[_Number | None], chunk: int
     ) -> Iterator[pa.RecordBatch]:
-        # timestamptz is copied as UTC wall time: its text then needs no session time zone
         selected = ", ".join(
-            f"({quote_identifier(f.name)} AT TIME ZONE 'UTC')"
-            if pa.types.is_timestamp(f.type) and f.type.tz
-            else quote_identifier(f.name)
-            for f in schema
+            _copied(f"c{i}", f.type, n)
+            for i, (f, n) in enumerate(zip(schema, numbers, strict=True))
         )
-        text_types = {
-            f"c{i}": pa.timestamp("us") if pa.types.is_timestamp(f.type) else f.type
-            for i, f in enumerate(schema)
-        }
+        text_types = {f"c{i}": _text_type(f.type) for i, f in enumerate(schema)}
         read = pa_csv.ReadOptions(column_names=list(text_types), block_size=1 << 22)
+        parse = pa_csv.ParseOptions(ignore_empty_lines=False)  # one NULL column: an empty line
         convert = pa_csv.ConvertOptions(
             column_types=text_types,
             true_values=["t"],
@@ -263,9 +270,9 @@ class PostgresEngine:
             quoted_strings_can_be_null=False,  # `""` is an empty string, a bare empty NULL
         )
         try:
-            for start in range(0, pages, chunk):
+            for start in range(0, kept.pages, chunk):
                 sql = (
-                    f"COPY (SELECT {selected} FROM {temp} WHERE ctid >= '({start},0)'::tid "
+                    f"COPY (SELECT {selected} FROM {kept.name} WHERE ctid >= '({start},0)'::tid "
                     f"AND ctid < '({start + chunk},0)'::tid) TO STDOUT (FORMAT csv)"
                 )
                 buffer = io.BytesIO()
@@ -275,17 +282,26 @@ class PostgresEngine:
                     continue
                 buffer.seek(0)
                 try:
-                    table = pa_csv.read_csv(buffer, read_options=read, convert_options=convert)
-                except pa.ArrowInvalid as error:  # a NaN numeric, a date before year 1
+                    table = pa_csv.read_csv(
+                        buffer, read_options=read, parse_options=parse, convert_options=convert
+                    )
+                    for batch in table.to_batches():
+                        arrays = [
+                            a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)
+                        ]
+                        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+                except pa.ArrowInvalid as error:  # a date before year 1
                     raise StepError(f"cannot read a value of the result: {error}") from None
-                for batch in table.to_batches():
-                    arrays = [a.cast(f.type) for a, f in zip(batch.columns, schema, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
         finally:
-            with contextlib.suppress(psycopg2.Error), self._con.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {temp}")
+            self._drop_kept(kept)
 
-    def _cursor_out(self, query: Query, batch_size: int) -> pa.RecordBatchReader:
+    def _drop_kept(self, kept: _Kept) -> None:
+        with contextlib.suppress(psycopg2.Error), self._con.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {kept.name}")
+
+    def _cursor_out(
+        self, query: Query, schema: pa.Schema, batch_size: int, kept: _Kept | None = None
+    ) -> pa.RecordBatchReader:
         """Rows of types pyarrow's CSV reader cannot parse (bytea, time, interval, uuid, ...):
         a named cursor on the server, `batch_size` rows at a time, converted by psycopg2."""
         name = f"flowc_read_{next(_counter)}"
@@ -294,28 +310,39 @@ class PostgresEngine:
         cursor.itersize = batch_size
         with self._errors():
             cursor.execute(query.sql, dict(query.params))
-            first = cursor.fetchmany(batch_size)
-        description = cursor.description or ()
-        schema = _arrow_schema(description, first)
-        batches = self._batches(cursor, schema, first, batch_size)
+        batches = self._batches(cursor, schema, batch_size, kept)
         return pa.RecordBatchReader.from_batches(schema, batches)
 
     def _batches(
         self,
         cursor: psycopg2.extensions.cursor,
         schema: pa.Schema,
-        first: list[tuple[Any, ...]],
         batch_size: int,
+        kept: _Kept | None,
     ) -> Iterator[pa.RecordBatch]:
         try:
-            rows = first
-            while rows:
-                yield _record_batch(rows, schema)
+            while True:
                 with self._errors():
                     rows = cursor.fetchmany(batch_size)
+                if not rows:
+                    return
+                yield _record_batch(rows, schema)
         finally:
             with contextlib.suppress(psycopg2.Error):
                 cursor.close()
+            if kept is not None:
+                self._drop_kept(kept)
+
+    def analyze(self, table: Table) -> None:
+        """`ANALYZE` a table flowc just loaded or built (`Analyzing`): without statistics
+        the planner guesses, and a join of two fresh tables can take minutes, not
+        milliseconds (TPC-H q20 at scale 0.01: 40 s)."""
+        self.execute(f"ANALYZE {self.quote(table)}")
+
+    def take_notes(self) -> list[str]:
+        """What reads since the last call had to round (`Noting`)."""
+        notes, self._notes = self._notes, []
+        return notes
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -525,6 +552,11 @@ class PostgresEngine:
     def scalar(self, sql: str, params: Params | None = None) -> Any:
         """The first value of a query's first row (None when it has none)."""
         return self._scalar(sql, params or {})
+
+    def _scalar_row(self, sql: str) -> tuple[Any, ...]:
+        with self._errors(), self._con.cursor() as cursor:
+            cursor.execute(sql, {})
+            return tuple(cursor.fetchone() or ())
 
     def _column(self, sql: str, params: Params) -> list[Any]:
         with self._errors(), self._con.cursor() as cursor:
@@ -778,38 +810,117 @@ _NUMERIC = 1700
 # result types whose COPY text pyarrow's CSV reader parses into the Arrow type above
 _CSV_OIDS = frozenset({16, 20, 21, 23, 26, 700, 701, _NUMERIC, 1082, 1114, 1184, 25, 1043, 1042})
 _PAGES = "SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::int"
-_MAX_SCALE = 18
+_DECIMAL128_DIGITS = 38
+_DECIMAL256_DIGITS = 76
+# per NUMERIC column: the most digits before the point, the most after it, any NaN/Infinity
+_DIGITS = (
+    "max(CASE WHEN abs({column}) < 1 THEN 0 ELSE length(trunc(abs({column}))::text) END) "
+    "FILTER (WHERE scale({column}) IS NOT NULL), max(scale({column})), "
+    "coalesce(bool_or(scale({column}) IS NULL AND {column} IS NOT NULL), false)"
+)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A result kept in a TEMP table to be read: its name, rows and pages."""
+
+    name: str
+    rows: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class _Number:
+    """How a NUMERIC column is read: its Arrow type and, when its values have more digits
+    than an Arrow decimal holds (76), the scale they are rounded to on the server, said in
+    `note`."""
+
+    kind: pa.DataType
+    round_to: int | None = None
+    note: str | None = None
+
+
+def _number(name: str, digits: int, scale: int) -> _Number:
+    """The Arrow type that holds every value of a NUMERIC column exactly, given the most
+    digits its values have before the point and after it.
+
+    >>> _number("avg_qty", 2, 20).kind
+    Decimal128Type(decimal128(38, 20))
+    >>> _number("big", 30, 20).kind
+    Decimal256Type(decimal256(76, 20))
+    >>> _number("huge", 70, 20).round_to
+    5
+    """
+    if digits + scale <= _DECIMAL128_DIGITS:
+        return _Number(pa.decimal128(_DECIMAL128_DIGITS, scale))
+    if digits + scale <= _DECIMAL256_DIGITS:
+        return _Number(pa.decimal256(_DECIMAL256_DIGITS, scale))
+    where = f"column `{name}` has values of {digits} digits and {scale} decimal places"
+    if digits < _DECIMAL256_DIGITS:  # a digit left for what rounding carries (9.5 -> 10)
+        kept = _DECIMAL256_DIGITS - 1 - digits
+        note = f"{where}, more than a decimal holds (76 digits): rounded to {kept} places"
+        return _Number(pa.decimal256(_DECIMAL256_DIGITS, kept), kept, note)
+    note = f"{where}, more than a decimal holds (76 digits): read as double precision"
+    return _Number(pa.float64(), None, note)
+
+
+def _loose(column: psycopg2.extensions.Column) -> bool:
+    """A NUMERIC whose declaration says nothing an Arrow decimal could hold (a SUM, an
+    AVG, a NUMERIC(100, 50)): its values decide."""
+    return column.type_code == _NUMERIC and _declared(column) is None
+
+
+def _declared(column: psycopg2.extensions.Column) -> pa.DataType | None:
+    """NUMERIC(p, s) as decimal(p, s), where Arrow has it (p <= 76); an unconstrained
+    NUMERIC says precision 65535."""
+    precision, scale = column.precision, column.scale
+    if precision is None or scale is None or not 0 < precision <= _DECIMAL256_DIGITS:
+        return None
+    if precision <= _DECIMAL128_DIGITS:
+        return pa.decimal128(precision, scale)
+    return pa.decimal256(precision, scale)
 
 
 def _arrow_schema(
-    description: Sequence[psycopg2.extensions.Column], first: list[tuple[Any, ...]]
+    description: Sequence[psycopg2.extensions.Column], numbers: Mapping[int, _Number]
 ) -> pa.Schema:
     fields = []
     for index, column in enumerate(description):
-        kind = _OID_TYPES.get(column.type_code, pa.string())
-        if column.type_code == _NUMERIC:
-            kind = _numeric_type(column, [row[index] for row in first])
+        if index in numbers:
+            kind = numbers[index].kind
+        elif column.type_code == _NUMERIC:
+            kind = _declared(column) or pa.decimal128(_DECIMAL128_DIGITS, 0)
+        else:
+            kind = _OID_TYPES.get(column.type_code, pa.string())
         fields.append(pa.field(column.name, kind))
     return pa.schema(fields)
 
 
-def _fits(column: psycopg2.extensions.Column) -> bool:
-    """A NUMERIC(p, s) with p <= 38 (an unconstrained NUMERIC says 65535, 65535)."""
-    precision, scale = column.precision, column.scale
-    return precision is not None and scale is not None and 0 < precision <= 38
+def _triples(row: Sequence[Any]) -> Iterator[tuple[Any, Any, Any]]:
+    for start in range(0, len(row), 3):
+        yield row[start], row[start + 1], row[start + 2]
 
 
-def _numeric_type(column: psycopg2.extensions.Column, sample: list[Any]) -> pa.DataType:
-    """NUMERIC(p, s) is decimal(p, s); an unconstrained NUMERIC (a SUM, an AVG) gets the
-    largest scale of its first batch (at most 18) within 38 digits."""
-    if _fits(column):
-        return pa.decimal128(column.precision, column.scale)
-    scales = [
-        -int(value.as_tuple().exponent)
-        for value in sample
-        if isinstance(value, decimal.Decimal) and value.is_finite()
-    ]
-    return pa.decimal128(38, min(max([0, *scales]), _MAX_SCALE))
+def _copied(column: str, kind: pa.DataType, number: _Number | None) -> str:
+    """How COPY selects a kept column: timestamptz as UTC wall time (its text then needs no
+    session time zone), a NUMERIC rounded where it must be, or as a float."""
+    if pa.types.is_timestamp(kind) and kind.tz:
+        return f"({column} AT TIME ZONE 'UTC')"
+    if number is not None and number.round_to is not None:
+        return f"round({column}, {number.round_to})"
+    if number is not None and pa.types.is_floating(kind):
+        return f"{column}::float8"
+    return column
+
+
+def _text_type(kind: pa.DataType) -> pa.DataType:
+    """The type pyarrow's CSV reader parses a column's COPY text into (then cast to `kind`):
+    it has no decimal256, and timestamptz comes as UTC wall time."""
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("us")
+    if isinstance(kind, pa.Decimal256Type):
+        return pa.string()
+    return kind
 
 
 def _record_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBatch:
@@ -823,10 +934,16 @@ def _array(values: list[Any], kind: pa.DataType) -> pa.Array[Any]:
         values = [v if v is None or isinstance(v, str) else str(v) for v in values]
     elif pa.types.is_decimal(kind):
         quantum = decimal.Decimal(1).scaleb(-kind.scale)
+        # Postgres rounds half away from zero; the context holds any Arrow decimal
+        context = decimal.Context(prec=_DECIMAL256_DIGITS + 2, rounding=decimal.ROUND_HALF_UP)
         values = [
-            v.quantize(quantum) if isinstance(v, decimal.Decimal) and v.is_finite() else v
+            v.quantize(quantum, context=context)
+            if isinstance(v, decimal.Decimal) and v.is_finite()
+            else v
             for v in values
         ]
+    elif pa.types.is_floating(kind):
+        values = [float(v) if isinstance(v, decimal.Decimal) else v for v in values]
     elif pa.types.is_timestamp(kind) and kind.tz:
         values = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in values]
     elif pa.types.is_binary(kind):
