@@ -677,7 +677,19 @@ def _table_of(parts: Parts) -> exp.Table:
 
 @cache
 def _type(flow_type: str, target: str) -> str:
-    return exp.DataType.build(flow_type).sql(dialect=target)
+    """A declared type in `target`'s spelling. BigQuery's NUMERIC holds at most 9 places and
+    29 digits before the point; a wider decimal is a BIGNUMERIC (up to 38 and 38).
+
+    >>> _type("decimal(10, 2)", "bigquery"), _type("decimal(38, 12)", "bigquery")
+    ('NUMERIC(10, 2)', 'BIGNUMERIC(38, 12)')
+    """
+    kind = exp.DataType.build(flow_type)
+    if target == "bigquery" and kind.this == exp.DataType.Type.DECIMAL:
+        sizes = [int(p.name) for p in kind.expressions if p.name.isdigit()]
+        precision, scale = (sizes + [18, 3][len(sizes) :])[:2] if sizes else (0, 0)
+        if scale > 9 or precision - scale > 29:
+            return f"BIGNUMERIC({precision}, {scale})"
+    return kind.sql(dialect=target)
 
 
 def _generator(target: str, *, normalize: bool) -> Generator:

@@ -22,6 +22,7 @@ import pytest
 import sqlglot
 from flowc.compiler import config, ir, plan
 from flowc.compiler.check import analyze
+from flowc.compiler.codegen import Renderer
 from flowc.compiler.compile import compile_spec
 from flowc.compiler.diagnostics import Diagnostics, point
 from flowc.compiler.names import Scope
@@ -323,3 +324,18 @@ def test_compile_spec_reports_nothing_for_the_examples() -> None:
     for path in EXAMPLES.values():
         result = compile_spec(path, profile="all", env={})
         assert not result.has_errors, result.diagnostics
+
+
+@pytest.mark.parametrize(
+    ("declared", "bigquery"),
+    [
+        ("decimal(10, 2)", "NUMERIC(10, 2)"),
+        ("decimal(38, 9)", "NUMERIC(38, 9)"),
+        ("decimal(38, 12)", "BIGNUMERIC(38, 12)"),
+        ("decimal(38, 0)", "BIGNUMERIC(38, 0)"),
+    ],
+)
+def test_a_decimal_too_wide_for_numeric_is_a_bignumeric_on_bigquery(
+    declared: str, bigquery: str
+) -> None:
+    assert Renderer("duckdb", "bigquery", {}).type(declared) == bigquery
