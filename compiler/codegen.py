@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
+from flowc.compiler.decorrelate import decorrelate
 from flowc.compiler.plan import SINCE
 from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
@@ -166,6 +167,8 @@ class Renderer:
         policy says; what the target cannot express is added to `problems`."""
         if not has_params and self._resolves_as_written(refs):
             return tree
+        if self.target == "postgres":
+            decorrelate(tree)
         keys = {declared_key(n, self.source, table=True): parts for n, parts in refs.items()}
         for part in list(tree.find_all(*self.kinds)):
             if isinstance(part, exp.Table):

@@ -76,6 +76,7 @@ ALIAS_REFERENCE = "flowc_alias"
 # code generation writes, quoted, on engines that compare quoted names exactly (Postgres) or
 # name a result column as the reference spells it (BigQuery)
 RESOLVED = "flowc_name"
+OUTER = "flowc_outer"  # meta of a column that names a column of an enclosing query
 CLAUSE_WORDS = {
     "expressions": "in the SELECT list",
     "where": "in WHERE",
@@ -719,7 +720,7 @@ class _Resolver:
             return
         if select and self._alias_ok(column, key, select):
             return
-        if any(_may_hold(key, outer) for outer in self._outer(scope)):
+        if self._correlated(column, key, scope):
             return
         hint = (
             _alias_hint(ident.name, _clause(column, select.node)[0], self.dialect)
@@ -727,6 +728,18 @@ class _Resolver:
             else did_you_mean(ident.name, self._names_in_scope(sources, select))
         )
         self._report("F0301", ident, hint, name=ident.name)
+
+    def _correlated(self, column: exp.Column, key: str, scope: Scope) -> bool:
+        """Whether an unqualified `column` names a column of an enclosing query (marked
+        OUTER, and resolved when that query's sources are known)."""
+        for outer in self._outer(scope):
+            if _may_hold(key, outer):
+                hits = [s for s in outer.values() if s.table is not None and key in s.table.keys]
+                if hits:
+                    self._record(column, hits[0], key)
+                column.meta[OUTER] = True
+                return True
+        return False
 
     def _qualified(
         self,
@@ -737,9 +750,13 @@ class _Resolver:
     ) -> None:
         for start in range(min(2, len(parts) - 1)):
             qualifier = self.key(parts[start])
-            found = sources.get(qualifier) or next(
-                (outer[qualifier] for outer in self._outer(scope) if qualifier in outer), None
-            )
+            found = sources.get(qualifier)
+            if found is None:
+                found = next(
+                    (outer[qualifier] for outer in self._outer(scope) if qualifier in outer), None
+                )
+                if found is not None:
+                    column.meta[OUTER] = True
             if found is not None:
                 self._member(column, found, parts[start + 1], at_end=start + 2 == len(parts))
                 return
