@@ -58,7 +58,6 @@ pipeline, run and step.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import decimal
 import math
@@ -74,7 +73,7 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, sinks, sources
+from flowc.runtime import csv_copy, endings, sinks, sources
 from flowc.runtime.engine import (
     CsvCopying,
     Engine,
@@ -99,10 +98,11 @@ from flowc.runtime.stages import (
     stage_prefix,
     unchanged_steps,
 )
-from flowc.runtime.state import RunRecord, StateStore, StepStatus
+from flowc.runtime.state import RunRecord, RunStatus, StateStore, StepStatus
 
 SAMPLE_ROWS = 5
 DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
+STOP_GRACE_S = 5.0  # after Ctrl-C, how long Python blocks on worker threads get to stop
 _CSV_OPTIONS = frozenset({"header", "delimiter"})
 
 
@@ -264,10 +264,12 @@ class StepEvent:
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # succeeded, failed, interrupted
+    status: RunStatus  # succeeded, failed, interrupted
     failed_step: str | None = None
     error: str | None = None
     events: list[StepEvent] = field(default_factory=list)
+    signal: int | None = None  # interrupted: the signal that stopped the run
+    crash: BaseException | None = None  # failed by a bug in flowc: the exception
 
 
 Listener = Callable[[StepEvent], None]
@@ -285,6 +287,8 @@ class _Lane:
     step: Step | None = None
     used: set[str] = field(default_factory=set)  # the connections the step used
     undoable: dict[str, Savepoints] = field(default_factory=dict)  # ... with a savepoint
+    busy: bool = False  # a worker's step is running on it
+    attempt: int = 1  # of the step
 
 
 class Executor:
@@ -351,42 +355,79 @@ class Executor:
         if self.resume is not None and self.resume.status == "running":  # its process died
             self.store.finish_run(self.resume.id, "interrupted")
         result = RunResult(self.run_id, "running")
+        with endings.interrupts(on_stop=self._interrupt_lanes):
+            try:
+                self._run_all(result)
+            except BaseException as error:  # Ctrl-C, or a bug in flowc: nothing is kept either
+                with endings.quiet():
+                    self._stopped(result, error)
+            finally:
+                with endings.quiet():
+                    self._close()
+        with endings.quiet():
+            self.store.finish_run(self.run_id, result.status)
+        return result
+
+    def _run_all(self, result: RunResult) -> None:
+        plan = self.plan
         wanted = [s for s in plan.steps if self.only is None or s.id in self.only]
         wanted_ids = {s.id for s in wanted}
         status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
         self._first = wanted[0] if wanted else None
-        try:
-            self._open_staging(wanted)
-            deferred = deferred_steps(plan, self._staging_connections())
-            done = self._done_before(wanted, wanted_ids, deferred)
-            staged = [s for s in wanted if s.id not in deferred]
-            last = [s for s in wanted if s.id in deferred]
-            self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-            self._run_part(staged, done, status, result)
-            if result.failed_step is None:
-                failpoint("kill-before", "publish")
-                self._publish({s.id for s in last})
-                self._run_part(last, done, status, result)
-            else:
-                for step in last:  # the run's last transaction never opened
-                    self._skip(step, result)
-            if result.failed_step is None:
+        self._open_staging(wanted)
+        deferred = deferred_steps(plan, self._staging_connections())
+        done = self._done_before(wanted, wanted_ids, deferred)
+        staged = [s for s in wanted if s.id not in deferred]
+        last = [s for s in wanted if s.id in deferred]
+        self._events = _InOrder([s.id for s in staged + last], self._emit_now)
+        self._run_part(staged, done, status, result)
+        if result.failed_step is None:
+            endings.raise_if_stopped()
+            failpoint("kill-before", "publish")
+            self._publish({s.id for s in last})
+            self._run_part(last, done, status, result)
+        else:
+            for step in last:  # the run's last transaction never opened
+                self._skip(step, result)
+        if result.failed_step is None:
+            endings.raise_if_stopped()
+            with endings.quiet():  # a Ctrl-C from here on comes too late: the run publishes
                 self._commit()
-                result.status = "succeeded"
-            else:
-                self._rollback()
-                result.status = "failed"
-        except BaseException as error:  # Ctrl-C, or a bug in flowc: nothing is kept either
+            result.status = "succeeded"
+        else:
             self._rollback()
-            interrupted = isinstance(error, KeyboardInterrupt)
-            self.store.finish_run(self.run_id, "interrupted" if interrupted else "failed")
-            raise
-        finally:
-            self._close()
-        self.store.finish_run(
-            self.run_id, "succeeded" if result.status == "succeeded" else "failed"
-        )
-        return result
+            result.status = "failed"
+
+    def _stopped(self, result: RunResult, error: BaseException) -> None:
+        """The run ends early: interrupted (Ctrl-C, SIGTERM), or by a bug in flowc. Its open
+        transactions roll back; the events held back for order are passed on."""
+        self._rollback()
+        if isinstance(error, KeyboardInterrupt) or endings.stop_requested() is not None:
+            signum = getattr(error, "signum", None) or endings.stop_requested() or signal.SIGINT
+            result.status, result.signal = "interrupted", signum
+            result.error = str(endings.RunInterrupted(signum))
+            self._left_running(result)
+        if self._events is not None:
+            with self._lock:
+                self._events.flush()
+        if result.status == "interrupted":
+            return
+        result.status, result.crash = "failed", error
+        result.error = f"internal error: {type(error).__name__}"
+
+    def _left_running(self, result: RunResult) -> None:
+        """The steps still running on workers when an interrupted run stops (a Python block
+        inside a long C call): recorded and reported as failed, the first as where the run
+        stopped."""
+        with self._lock:
+            left = [lane for lane in self._lanes if lane.busy and lane.step is not None]
+        for lane in left:
+            step = lane.step
+            assert step is not None
+            text = f"{result.error}; still running when flowc stopped"
+            self.store.finish_step(self.run_id, step.id, "failed", attempt=lane.attempt, error=text)
+            self._emit(result, StepEvent(step.id, step.node, step.kind, "failed", message=text))
+            result.failed_step = result.failed_step or step.id
 
     def _staging_connections(self) -> set[str]:
         """The connections whose engines build a run aside (`Staging`): DuckDB, Postgres,
@@ -475,20 +516,29 @@ class Executor:
             return
         pending = list(steps)
         running: dict[Future[str], Step] = {}
-        with ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step") as pool:
-            try:
-                while pending or running:
-                    self._start_ready(pool, pending, running, status, result)
-                    if not running:
-                        assert not pending, f"steps {[s.id for s in pending]} wait for nothing"
-                        break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        status[running.pop(future).id] = future.result()
-            except BaseException:
-                self._interrupt_lanes()
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step")
+        try:
+            while pending or running:
+                self._start_ready(pool, pending, running, status, result)
+                if not running:
+                    assert not pending, f"steps {[s.id for s in pending]} wait for nothing"
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    status[running.pop(future).id] = future.result()
+        except BaseException as error:
+            self._interrupt_lanes()
+            if not isinstance(error, KeyboardInterrupt):
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+            # Ctrl-C: Python blocks on the workers are stopped too, and given a moment; one
+            # stuck in a long C call is left behind (its lane is not cleaned up: the process
+            # is about to end, and nothing it did is published)
+            endings.interrupt_user_threads()
+            pool.shutdown(wait=False, cancel_futures=True)
+            wait(running, timeout=STOP_GRACE_S)
+            raise
+        pool.shutdown(wait=True)
 
     def _start_ready(
         self,
@@ -524,12 +574,17 @@ class Executor:
             lane = self._local.lane = _Lane()
             with self._lock:
                 self._lanes.append(lane)
-        return self._run_step(step, result)
+        lane.busy = True
+        try:
+            return self._run_step(step, result)
+        finally:
+            lane.busy = False
 
     def _lane(self) -> _Lane:
         return getattr(self._local, "lane", None) or self._main
 
     def _run_step(self, step: Step, result: RunResult) -> str:
+        endings.raise_if_stopped()  # a block may have swallowed the interruption
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
         lane = self._lane()
         lane.step = step
@@ -551,6 +606,15 @@ class Executor:
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
+        except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
+            with self._lock:
+                result.failed_step = result.failed_step or step.id
+            took = time.perf_counter() - started
+            interrupted = isinstance(error, endings.RunInterrupted)
+            said = str(error) if interrupted else f"internal error: {type(error).__name__}"
+            event = StepEvent(step.id, step.node, step.kind, "failed", None, took, said)
+            self._emit(result, event)
+            raise
         if status != "failed" and not self._publishing:
             with self._lock:
                 self._built.add(step.id)
@@ -621,23 +685,21 @@ class Executor:
         lane = self._lane()
         lane.used.clear()
         lane.undoable.clear()
+        lane.attempt = attempt
         try:
             rows, message = self._within_timeout(step, lane)
             self._end_step(lane, succeeded=True)
-        except StepError as error:
-            self._end_step(lane, succeeded=False)
-            if error.node is None:
-                error = StepError(
-                    error.message,
-                    node=step.node,
-                    user_traceback=error.user_traceback,
-                    retryable=error.retryable,
-                )
-            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
-            raise error from None
         except BaseException as error:
-            failure = type(error).__name__
+            stop = endings.as_interruption(error)  # a statement cancelled by Ctrl-C, say
+            if stop is None and isinstance(error, StepError):
+                self._end_step(lane, succeeded=False)
+                error = _named(error, step)
+                self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+                raise error from None
+            failure = str(stop) if stop else f"internal error: {type(error).__name__}"
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
+            if stop is not None and stop is not error:
+                raise stop from error
             raise
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
@@ -676,13 +738,26 @@ class Executor:
         deadline = _Deadline(step.timeout_s, lambda: _interrupt(lane))
         try:
             with deadline:
-                return self._dispatch(step)
-        except (Exception, _TimedOut) as error:  # whatever the cancelled code raised
+                outcome = self._dispatch(step)
+        except (Exception, endings.TimedOut) as error:  # whatever the cancelled code raised
             if not deadline.fired:
                 raise
-            raise StepTimeout(
-                f"timed out after {step.timeout_s:g}s (its `timeout`)", retryable=True
-            ) from error
+            raise self._timed_out(step, error) from error
+        if deadline.fired:  # user code swallowed the stop and finished late: still too late
+            raise self._timed_out(step, None)
+        return outcome
+
+    def _timed_out(self, step: Step, error: BaseException | None) -> StepTimeout:
+        """The failure of a step past its `timeout`; where its Python code was, if in a
+        block of the user's."""
+        where = None
+        if error is not None and endings.has_user_frames(error, self.root):
+            where = "stopped at:\n" + endings.user_stack(error, self.root)
+        return StepTimeout(
+            f"timed out after {step.timeout_s:g}s (its `timeout`)",
+            retryable=True,
+            user_traceback=where,
+        )
 
     def _interrupt_lanes(self) -> None:
         for lane in [self._main, *self._lanes]:
@@ -750,7 +825,7 @@ class Executor:
     def _rollback(self) -> None:
         """Undo the run's open transactions (a staged step's, or the last one); what staged
         steps committed stays in the stage, for `--resume`."""
-        for lane in [self._main, *self._lanes]:
+        for lane in self._idle_lanes():
             for engine in lane.engines.values():
                 if engine.in_transaction:
                     with contextlib.suppress(StepError):  # the first failure is the one to report
@@ -760,10 +835,16 @@ class Executor:
         self._staged.clear()
 
     def _close(self) -> None:
-        for lane in [*self._lanes, self._main]:  # workers first: the main lane holds the lock
+        for lane in reversed(self._idle_lanes()):  # workers first: the main one holds the lock
             for engine in lane.engines.values():
                 with contextlib.suppress(Exception):
                     engine.close()
+
+    def _idle_lanes(self) -> list[_Lane]:
+        """The main lane and the workers' lanes that no step uses any more (after Ctrl-C, a
+        worker may still be inside a Python block)."""
+        with self._lock:
+            return [self._main, *(lane for lane in self._lanes if not lane.busy)]
 
     # --- connections
 
@@ -1066,6 +1147,18 @@ class Executor:
         return data
 
 
+def _named(error: StepError, step: Step) -> StepError:
+    """`error`, naming the step's node if it names none."""
+    if error.node is not None:
+        return error
+    return StepError(
+        error.message,
+        node=step.node,
+        user_traceback=error.user_traceback,
+        retryable=error.retryable,
+    )
+
+
 def _label(engine: Engine, labels: Mapping[str, str]) -> None:
     """Name pipeline, run and step on the engine's jobs, where it has jobs (BigQuery)."""
     set_labels = getattr(engine, "set_labels", None)
@@ -1073,14 +1166,9 @@ def _label(engine: Engine, labels: Mapping[str, str]) -> None:
         set_labels(labels)
 
 
-class _TimedOut(BaseException):
-    """Raised in the main thread by SIGALRM when a step's time is up (not an `Exception`, so
-    that a user's `except Exception` does not swallow it)."""
-
-
 class _Deadline:
     """A step's time limit. When it passes, `on_expiry` runs on a timer thread (to cancel a
-    statement running in an engine) and `_TimedOut` is raised in the step's thread to stop
+    statement running in an engine) and `endings.TimedOut` is raised in the step's thread to stop
     Python code (a block, a loader, flowc's own streaming): by SIGALRM in the main thread,
     elsewhere (`--jobs`) as an asynchronous exception, which Python delivers between
     bytecodes (code waiting inside a C call sees it when the call returns)."""
@@ -1108,24 +1196,17 @@ class _Deadline:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
         elif self.fired:  # not delivered yet: not for whatever the thread does next
-            _raise_in_thread(self._thread, None)
+            endings.raise_in_thread(self._thread, None)
 
     def _expire(self) -> None:
         self.fired = True
         self._on_expiry()
         if not self._alarm:
-            _raise_in_thread(self._thread, _TimedOut)
+            endings.raise_in_thread(self._thread, endings.TimedOut)
 
     def _ring(self, signum: int, frame: object) -> None:
         self.fired = True
-        raise _TimedOut
-
-
-def _raise_in_thread(thread: int, error: type[BaseException] | None) -> None:
-    """Have `error` raised in thread `thread` (None: withdraw one not yet raised)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread), ctypes.py_object(error) if error else None
-    )
+        raise endings.TimedOut
 
 
 def _interrupt(lane: _Lane) -> None:
@@ -1162,6 +1243,13 @@ class _InOrder:
             if step not in self._ended:
                 break
             self._next += 1
+
+    def flush(self) -> None:
+        """Pass on every event still held back (the run stops early), in order."""
+        for step in self._order[self._next :]:
+            for waiting in self._waiting.pop(step, []):
+                self._emit(waiting)
+        self._next = len(self._order)
 
 
 def _consumers(plan: Plan) -> dict[str, int]:
