@@ -290,11 +290,12 @@ def user_frames(error: BaseException, root: Path) -> str:
         return f"{type(error).__name__}: <unprintable>\n"
 
 
-def user_stack(error: BaseException, root: Path) -> str:
-    """The user's frames `error` passed through, innermost last, without the exception."""
-    summary = traceback.TracebackException.from_exception(error)
-    _trim(summary, str(root.resolve()), set())
-    return "".join(summary.stack.format())
+def user_stack(stack: traceback.StackSummary, root: Path) -> str:
+    """The user's frames of `stack` (innermost last), as a traceback shows them; empty when
+    none is the user's."""
+    top = str(root.resolve())
+    frames = [f for f in stack if _is_user_frame(f.filename, top)]
+    return "".join(traceback.StackSummary.from_list(frames).format())
 
 
 def _trim(summary: traceback.TracebackException, root: str, seen: set[int]) -> None:
@@ -314,17 +315,6 @@ def _is_user_frame(filename: str, root: str) -> bool:
     if not filename.startswith(root) or filename.startswith(_RUNTIME_DIRS):
         return False
     return not any(part in filename for part in _LIBRARY_DIRS)
-
-
-def has_user_frames(error: BaseException, root: Path) -> bool:
-    """Whether `error` passed through the user's code under `root`."""
-    top = str(root.resolve())
-    tb = error.__traceback__
-    while tb is not None:
-        if _is_user_frame(tb.tb_frame.f_code.co_filename, top):
-            return True
-        tb = tb.tb_next
-    return False
 
 
 def ending_text(error: BaseException) -> str:

@@ -62,12 +62,15 @@ import datetime as dt
 import decimal
 import math
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pyarrow as pa
@@ -742,21 +745,19 @@ class Executor:
         except (Exception, endings.TimedOut) as error:  # whatever the cancelled code raised
             if not deadline.fired:
                 raise
-            raise self._timed_out(step, error) from error
+            raise self._timed_out(step, deadline) from error
         if deadline.fired:  # user code swallowed the stop and finished late: still too late
-            raise self._timed_out(step, None)
+            raise self._timed_out(step, deadline)
         return outcome
 
-    def _timed_out(self, step: Step, error: BaseException | None) -> StepTimeout:
-        """The failure of a step past its `timeout`; where its Python code was, if in a
-        block of the user's."""
-        where = None
-        if error is not None and endings.has_user_frames(error, self.root):
-            where = "stopped at:\n" + endings.user_stack(error, self.root)
+    def _timed_out(self, step: Step, deadline: _Deadline) -> StepTimeout:
+        """The failure of a step past its `timeout`, saying where in the user's Python code
+        it was when the time ran out (if it was in a block)."""
+        where = endings.user_stack(deadline.where, self.root) if deadline.where else ""
         return StepTimeout(
             f"timed out after {step.timeout_s:g}s (its `timeout`)",
             retryable=True,
-            user_traceback=where,
+            user_traceback=f"it was at:\n{where}" if where else None,
         )
 
     def _interrupt_lanes(self) -> None:
@@ -1182,6 +1183,7 @@ class _Deadline:
         self._alarm = threading.current_thread() is threading.main_thread()
         self._thread = threading.get_ident()
         self._previous: Any = None
+        self.where: traceback.StackSummary | None = None  # the step's stack as time ran out
 
     def __enter__(self) -> _Deadline:
         if self._alarm:
@@ -1199,14 +1201,20 @@ class _Deadline:
             endings.raise_in_thread(self._thread, None)
 
     def _expire(self) -> None:
+        self._note_where(sys._current_frames().get(self._thread))
         self.fired = True
         self._on_expiry()
         if not self._alarm:
             endings.raise_in_thread(self._thread, endings.TimedOut)
 
-    def _ring(self, signum: int, frame: object) -> None:
+    def _ring(self, signum: int, frame: FrameType | None) -> None:
+        self._note_where(frame)
         self.fired = True
         raise endings.TimedOut
+
+    def _note_where(self, frame: FrameType | None) -> None:
+        if self.where is None and frame is not None:
+            self.where = traceback.extract_stack(frame)
 
 
 def _interrupt(lane: _Lane) -> None:
