@@ -209,10 +209,24 @@ def _stream_reader(
 
     def rest() -> Iterator[pa.RecordBatch]:
         yield first
-        for batch in batches:
-            yield batch.cast(first.schema)
+        for number, batch in enumerate(batches, 2):
+            yield _like(batch, first.schema, f"{origin} yielded a batch (item {number})")
 
     return pa.RecordBatchReader.from_batches(first.schema, rest())
+
+
+def _like(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordBatch:
+    """`batch` in the columns and types of the stream's first batch."""
+    if batch.schema.names != schema.names:
+        raise StepError(
+            f"{what} with columns {batch.schema.names}, not those of the first: {schema.names}"
+        )
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        raise StepError(
+            f"{what} whose values do not fit the first batch's types: {error}"
+        ) from None
 
 
 def _batches(items: Iterator[object], origin: str) -> Iterator[pa.RecordBatch]:
