@@ -969,7 +969,14 @@ class Executor:
         if source.kind == "http":
             from flowc.runtime import download  # urllib and tenacity: only http sources pay
 
-            return download.read_http(source.path, file_format, columns=source.columns, **options)
+            return download.read_http(  # the node's retry policy, if it allows more
+                source.path,
+                file_format,
+                columns=source.columns,
+                attempts=max(download.DEFAULT_ATTEMPTS, step.retries + 1),
+                first_wait_s=step.retry_delay_s or download.DEFAULT_FIRST_WAIT_S,
+                **options,
+            )
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options
         )
