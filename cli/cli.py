@@ -242,6 +242,7 @@ def run(
             raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
         given[name.strip()] = value
     plan, chosen, root = _plan_to_run(spec, profile)
+    _readable_history(root)
     try:
         resumed = find_resumable(plan, root, resume_id) if resume_id else None
         params = bind_params(plan.params, given)
@@ -272,6 +273,16 @@ def run(
         raise
     ran = len(plan.steps) if only is None else len(only)
     sys.exit(_report(outcome, spec, ran, as_json=as_json))
+
+
+def _readable_history(root: Path) -> None:
+    """A run never waits on a damaged run history: it is moved aside (kept), with a word."""
+    from flowc.runtime.state import StateStore
+
+    store = StateStore.open(root, recover=True)
+    store.close()
+    if store.recovered:
+        click.echo(f"warning: {store.recovered}", err=True)
 
 
 def _run_event(run_id: str | None, status: str, step: str | None, error: str | None) -> str:
