@@ -110,15 +110,25 @@ def interrupts(on_stop: Callable[[], None] = lambda: None) -> Iterator[None]:
         watcher = _Watcher(on_stop)
         for signum in _STOP_SIGNALS:
             previous[signum] = signal.signal(signum, _on_signal)
+    try:
+        with exit_guard():
+            yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if watcher is not None:
+            watcher.close()
+
+
+@contextlib.contextmanager
+def exit_guard() -> Iterator[None]:
+    """While it lasts, `os._exit` called in this process raises `HardExit` (see
+    `_guarded_exit`)."""
     _arm_exit_guard()
     try:
         yield
     finally:
         _state.armed -= 1
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if watcher is not None:
-            watcher.close()
 
 
 class _Watcher:

@@ -1026,15 +1026,28 @@ class Executor:
         entry = f"{python.path}:{python.function}"
         columns = step.outputs[0].columns if step.outputs else None
         node_info = self.plan.nodes.get(step.node)
-        if node_info is not None and node_info.kind == "source":
+        source = node_info is not None and node_info.kind == "source"
+        keep = step.retries > 0  # another attempt reads the same rows again
+        inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
+        if step.isolate:
+            from flowc.runtime import isolated
+
+            reader = isolated.run_block(
+                self.root,
+                entry,
+                kind="source" if source else "transform",
+                inputs=inputs,
+                columns=columns,
+                params=self.params,
+                node=step.node,
+            )
+        elif source:
             reader = sources.read_python(
                 self.root, entry, columns=columns, params=self.params, node=step.node
             )
         else:
             from flowc.runtime import pyblocks  # imports pandas: only Python steps pay for it
 
-            keep = step.retries > 0  # another attempt reads the same rows again
-            inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
             reader = pyblocks.run_transform(
                 self.root, entry, inputs, columns=columns, node=step.node
             )
