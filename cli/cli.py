@@ -1,8 +1,9 @@
 """The command line: parse arguments, call the compiler (and later the runtime), print.
 
-Exit codes: 0 clean (warnings allowed), 1 errors in the specs, 2 usage, 3 internal error.
-Nothing a user types may end in a Python traceback: a flowc bug is reported as an internal
-error, with the traceback saved to a file to attach to a bug report.
+Exit codes: 0 clean (warnings allowed), 1 errors in the specs or a failed run, 2 usage, 3
+internal error, 128 + N interrupted by signal N (130: Ctrl-C). Nothing a user types may end in
+a Python traceback: a flowc bug is reported as an internal error, with the traceback saved to
+a file to attach to a bug report. A run always ends with its summary (`_report`).
 """
 
 from __future__ import annotations
@@ -242,7 +243,6 @@ def run(
             raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
         given[name.strip()] = value
     plan, chosen, root = _plan_to_run(spec, profile)
-    _readable_history(root)
     try:
         resumed = find_resumable(plan, root, resume_id) if resume_id else None
         params = bind_params(plan.params, given)
@@ -254,6 +254,7 @@ def run(
     faulthandler.enable()  # a crash in a C extension shows the Python frames where it was
     progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
     try:
+        _readable_history(root)
         with progress:
             outcome = run_plan(
                 plan,
@@ -620,7 +621,7 @@ def _guarded(run: Callable[[], Any]) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else EXIT_OK
     except click.exceptions.Abort as abort:
-        if isinstance(abort.__context__, KeyboardInterrupt):  # click's word for Ctrl-C
+        if isinstance(abort.__cause__ or abort.__context__, KeyboardInterrupt):  # Ctrl-C
             click.echo("interrupted", err=True)
             return EXIT_INTERRUPTED
         click.echo("aborted", err=True)

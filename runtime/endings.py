@@ -154,6 +154,8 @@ class _Watcher:
             stops = [signum for signum in data if signum in _STOP_SIGNALS]
             if stops:
                 _state.stop = _state.stop or stops[0]
+                if _state.quiet:  # committing: a statement cancelled now would break it
+                    continue
                 with contextlib.suppress(Exception):  # cancelling is a favour, not a duty
                     self._on_stop()
 

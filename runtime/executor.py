@@ -377,6 +377,10 @@ class Executor:
         wanted_ids = {s.id for s in wanted}
         status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
         self._first = wanted[0] if wanted else None
+        if any(step.isolate for step in wanted):
+            from flowc.runtime import isolated
+
+            isolated.warm_up()
         self._open_staging(wanted)
         deferred = deferred_steps(plan, self._staging_connections())
         done = self._done_before(wanted, wanted_ids, deferred)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.forkserver
 import os
 import shutil
 import signal
@@ -139,6 +140,18 @@ def _forkserver() -> ForkServerContext:
         context.set_forkserver_preload(_PRELOAD)
         _context = context
     return _context
+
+
+def warm_up() -> None:
+    """Start the fork server now, on a thread of its own (it takes a second or two to import
+    what it preloads): a run with isolated steps starts it while its first steps work."""
+
+    def start() -> None:
+        with contextlib.suppress(Exception):  # the first isolated step will say what fails
+            _forkserver()
+            multiprocessing.forkserver.ensure_running()
+
+    threading.Thread(target=start, name="flowc-forkserver", daemon=True).start()
 
 
 def _wait_for(job: _Job, what: str) -> None:
