@@ -104,6 +104,8 @@ def interrupts(on_stop: Callable[[], None] = lambda: None) -> Iterator[None]:
     may be inside one, where Python's handler waits until it returns); `os._exit` is
     guarded. In another thread than the main one, signals keep their handlers."""
     _state.stop = None
+    with _state.lock:
+        _state.user_threads.clear()  # one run at a time: none is left from a run before
     previous: dict[signal.Signals, Any] = {}
     watcher = None
     if threading.current_thread() is threading.main_thread():
@@ -118,6 +120,7 @@ def interrupts(on_stop: Callable[[], None] = lambda: None) -> Iterator[None]:
             signal.signal(signum, handler)
         if watcher is not None:
             watcher.close()
+        _state.stop = None  # the run has said how it ended; what follows is not stopped
 
 
 @contextlib.contextmanager

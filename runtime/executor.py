@@ -39,7 +39,16 @@ materializes its rows (an Arrow table) before the Python block runs.
 
 Timeouts. A step with a `timeout_s` that runs longer is stopped: its engines' running
 statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM on the
-main thread, an asynchronous exception on a worker's), and the step fails as timed out.
+main thread, an asynchronous exception on a worker's), and the step fails as timed out,
+saying where the user's code was (also when the code caught the stop and returned late).
+
+Endings. However a step's Python code ends (`sys.exit`, `os._exit`, any `BaseException`) it
+is a failed step (runtime/endings.py); `isolate` runs a block in a worker process
+(runtime/isolated.py). Ctrl-C and SIGTERM stop the run: the statements running are cancelled
+at once (from a watcher thread), Python code is interrupted (on workers, given
+`STOP_GRACE_S`), everything open rolls back, and `run` returns the result `interrupted`, as
+it returns `failed` for a bug in flowc (with the exception, for the CLI to report): a run
+always comes back with its story, never as an exception.
 
 Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
 Python block or loader raising a connection or timeout error; on Postgres a serialization
