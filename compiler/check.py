@@ -122,10 +122,9 @@ def load_project(
     root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
 ) -> Project:
     project, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
-    connections = {p.name: p.names for p in profiles}
     return Project(
         root=root,
-        scope=names.Scope(root=root, connections=connections),
+        scope=names.scope_of(root, profiles),
         diagnostics=list(diagnostics),
         cache=CheckCache(root) if use_cache else None,
         name=project.name,
@@ -180,14 +179,16 @@ def analyze(
     diagnostics: Diagnostics,
     *,
     columns_of: Callable[[ir.Spec], Collection[str]] | None = None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
     """All passes over one spec's text, in order. With `columns_of`, the schema pass infers
-    only the columns of the nodes it names (and of what they read): see `infer_schemas`."""
+    only the columns of the nodes it names (and of what they read): see `infer_schemas`,
+    which also takes `learned`."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
     from flowc.compiler import sql
 
     with sql.paused_gc():
-        return _passes(text, file, scope, diagnostics, columns_of)
+        return _passes(text, file, scope, diagnostics, columns_of, learned)
 
 
 def _passes(
@@ -196,18 +197,20 @@ def _passes(
     scope: names.Scope,
     diagnostics: Diagnostics,
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
-    from flowc.compiler import dag, params, schedule, schema, sql
+    from flowc.compiler import dag, params, schedule, schema, sql, tables
     from flowc.compiler.parser import parse
 
     document, syntax = parse(text, file)
     diagnostics.extend(syntax)
     spec = names.bind(document, scope, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
+    tables.check_table_names(spec, dialect, scope.types, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(
-        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of
+        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of, learned=learned
     )
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)

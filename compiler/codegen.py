@@ -31,8 +31,9 @@ from functools import cache
 from typing import NamedTuple
 
 from flowc.compiler.plan import SINCE
-from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS
+from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
+from flowc.compiler.tables import table_parts
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
@@ -85,16 +86,36 @@ class Renderer:
       "d" >= CAST(%(day)s AS DATE)
     """
 
-    def __init__(self, source: str, target: str, params: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        params: Mapping[str, str],
+        *,
+        fold_names: bool = False,
+    ) -> None:
         self.source = source
         self.target = target
         self.params = dict(params)
-        self.fold_quoted = target == "postgres" and source != "postgres"
+        # `fold_names` (a Postgres connection's setting): every name in lower case, as Postgres
+        # names unquoted ones; otherwise names keep their spelling on every engine
+        self.fold_target = fold_names and target == "postgres"
+        self.fold_quoted = self.fold_target and source != "postgres"
+        # Postgres compares quoted names exactly, BigQuery names a result column as the query
+        # spells the reference: resolved columns are written as their definitions spell them
+        self.respell = target != "duckdb" and not self.fold_quoted
+        # table aliases and CTE names compare ignoring case in DuckDB and BigQuery SQL: on
+        # Postgres, where quoted names are exact, they are all written in lower case
+        self.fold_aliases = target == "postgres" and source != "postgres" and not self.fold_quoted
         self.generator = _generator(target, normalize=source == "postgres" or self.fold_quoted)
         self.problems: list[Problem] = []
         kinds: tuple[type[exp.Expr], ...] = (exp.Table, exp.Placeholder, exp.Parameter)
         if self.fold_quoted:
             kinds += (exp.Identifier,)
+        if self.respell:
+            kinds += (exp.Join,)
+        if self.fold_aliases:
+            kinds += (exp.TableAlias,)
         if target != "duckdb":
             kinds += (exp.Star, exp.Lambda, exp.Column, *_LACKING)
         self.kinds = kinds
@@ -103,9 +124,7 @@ class Renderer:
 
     def name(self, declared: str) -> str:
         """The engine's name for a name declared in the .flow file (it counts as unquoted)."""
-        return (
-            declared.lower() if self.target == "postgres" or self.source == "postgres" else declared
-        )
+        return declared.lower() if self.fold_target or self.source == "postgres" else declared
 
     def output_name(self, name: str) -> str:
         """The engine's name for a column a query outputs (named under the spec's dialect)."""
@@ -114,9 +133,10 @@ class Renderer:
     def parts(self, written: str) -> Parts:
         """A qualified name written in a string (`"ny_taxi.green_taxi"`), as the spec's dialect
         reads it, spelled for the target."""
-        table = exp.to_table(written, dialect=self.source)
-        idents = [p for p in table.parts if isinstance(p, exp.Identifier)]
-        return tuple(self._spelled(i) for i in idents)
+        parts = table_parts(written, self.source)
+        if isinstance(parts, str):  # reported by the table-names pass (F0313)
+            return (written,)
+        return tuple(self._spelled(i) for i in parts)
 
     def _spelled(self, ident: exp.Identifier) -> str:
         if ident.quoted and self.source == "postgres":
@@ -124,6 +144,9 @@ class Renderer:
         if ident.quoted and not self.fold_quoted:
             return str(ident.name)
         return self.name(ident.name)
+
+    def _alias(self, name: str) -> str:
+        return name.lower() if self.fold_aliases else name
 
     def quoted(self, parts: Parts) -> str:
         return ".".join(self.generator.generate(_ident(p), copy=False) for p in parts)
@@ -153,12 +176,44 @@ class Renderer:
             elif isinstance(part, exp.Star | exp.Lambda):
                 self._unsupported(node, part)
             elif isinstance(part, exp.Column):
-                self._alias_reference(node, part)
+                self._column(node, part)
+            elif isinstance(part, exp.TableAlias):
+                self._table_alias(part)
+            elif isinstance(part, exp.Join):
+                self._using(part)
+                if isinstance(part, _LACKING):
+                    self._lacking(node, part)
             elif isinstance(part, _LACKING):
                 self._lacking(node, part)
             elif part.this and (isinstance(part, exp.Placeholder) or self.source == "bigquery"):
                 part.replace(self.parameter(part.name))
         return tree
+
+    def _column(self, node: str, column: exp.Column) -> None:
+        self._alias_reference(node, column)
+        if not self.respell:
+            return
+        resolved = column.meta.get(RESOLVED)
+        if resolved is not None:
+            column.set("this", _ident(resolved))
+        qualifier = column.args.get("table")
+        if self.fold_aliases and isinstance(qualifier, exp.Identifier):
+            column.set("table", _ident(qualifier.name.lower()))
+
+    def _table_alias(self, alias: exp.TableAlias) -> None:
+        ident = alias.this
+        if isinstance(ident, exp.Identifier):
+            alias.set("this", _ident(ident.name.lower()))
+
+    def _using(self, join: exp.Join) -> None:
+        names = join.args.get("using")
+        if not names:
+            return
+        spelled = [
+            _ident(n.meta[RESOLVED]) if isinstance(n, exp.Identifier) and RESOLVED in n.meta else n
+            for n in names
+        ]
+        join.set("using", spelled)
 
     def _resolves_as_written(self, refs: Mapping[str, Parts]) -> bool:
         """DuckDB to DuckDB, every node read under its own name: DuckDB matches table and CTE
@@ -173,13 +228,16 @@ class Renderer:
         if not isinstance(ident, exp.Identifier) or table.args.get("db"):
             return
         if table.meta.get(CTE_REFERENCE):
-            return  # the query's own CTE, whatever node shares its name
+            if self.fold_aliases:  # the query's own CTE, whatever node shares its name
+                table.set("this", _ident(ident.name.lower()))
+            return
         key = identifier_key(ident.name, quoted=ident.quoted, dialect=self.source, table=True)
         parts = keys.get(key)
         if parts is None:
             return
-        if not table.args.get("alias") and parts[-1] != ident.name:
-            table.set("alias", exp.TableAlias(this=_ident(self._spelled(ident))))
+        written = self._alias(self._spelled(ident))
+        if not table.args.get("alias") and parts[-1] != written:
+            table.set("alias", exp.TableAlias(this=_ident(written)))
         table.set("this", _ident(parts[-1]))
         if len(parts) > 1:
             table.set("db", _ident(parts[-2]))

@@ -123,6 +123,7 @@ CODES: dict[str, Code] = _codes(
         "columns from a file header",
         "the columns of `{node}` are read from the header of `{path}`",
     ),
+    Code("F0313", "error", "invalid table name", "`{name}` cannot be a table name: {detail}"),
     # F04xx: the graph
     Code("F0401", "error", "cycle", "cycle in the pipeline: {path}"),
     # F05xx: parameters

@@ -66,10 +66,15 @@ class CompileResult:
 
 
 def compile_spec(
-    path: Path, *, profile: str | None = None, env: Mapping[str, str] | None = None
+    path: Path,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> CompileResult:
     """Check and plan the spec at `path` for `profile` (None: the default one, "all": every
-    one). With errors, `compiled` is empty."""
+    one). With errors, `compiled` is empty. `learned`: the columns a run found for nodes that
+    declare none (plan.Step.resolve_at_run); such a compile neither reads nor fills the cache."""
     root = config.find_project_root(path)
     project, profiles, config_diagnostics = config.load_project(root, profile=profile, env=env)
     file = display(path)
@@ -80,8 +85,11 @@ def compile_spec(
     except (OSError, UnicodeDecodeError) as error:
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
-    scope = names.Scope(root=root, connections={p.name: p.names for p in profiles})
-    analysed = _analyze(root, text, file, scope, profiles, diagnostics)
+    scope = names.scope_of(root, profiles)
+    if learned:
+        analysed = _Analysed(analyze(text, file, scope, diagnostics, learned=learned))
+    else:
+        analysed = _analyze(root, text, file, scope, profiles, diagnostics)
     analysis = analysed.analysis
     result = CompileResult(file, [], every_profile=profile == "all", spec_ir=analysis.spec)
     if diagnostics.has_errors or analysis.spec.pipeline is None:
@@ -129,8 +137,12 @@ def _analyze(
         found = Diagnostics()
         needed: set[str] = set()
 
+        # Postgres and BigQuery SQL names every column as its definition spells it, so the
+        # plan for them needs every node's columns
+        respelled = any(c.type != "duckdb" for p in profiles for c in p.connections.values())
+
         def wanted(spec: ir.Spec) -> set[str]:
-            needed.update(columns_needed(spec))
+            needed.update({n.name for n in spec.nodes} if respelled else columns_needed(spec))
             return needed
 
         analysis = analyze(text, file, scope, found, columns_of=wanted)

@@ -68,6 +68,7 @@ _KEYS: dict[ConnectionType, dict[str, tuple[type, ...]]] = {
         **dict.fromkeys(("url", "host", "dbname", "user", "password", "schema"), (str,)),
         "port": (int, str),
         "sslmode": (str,),
+        "fold_names": (bool, str),
     },
     "bigquery": dict.fromkeys(
         ("project", "dataset", "location", "credentials", "api_endpoint"), (str,)
@@ -115,6 +116,9 @@ class PostgresSettings(Model):
     password: SecretStr | None = None
     db_schema: str = "public"
     sslmode: SslMode | None = None
+    # create tables and columns under lower-case names, as Postgres names unquoted ones
+    # (docs/postgres.md); by default flowc keeps the names as declared, on every engine
+    fold_names: bool = False
 
 
 class BigQuerySettings(Model):
@@ -742,10 +746,13 @@ def _flag(conn: _Conn, key: str) -> bool:
 
 def _postgres(conn: _Conn) -> PostgresSettings | None:
     schema = conn.get("schema") or "public"
-    sslmode = _sslmode(conn)
+    common: dict[str, Any] = {
+        "db_schema": schema,
+        "sslmode": _sslmode(conn),
+        "fold_names": _flag(conn, "fold_names"),
+    }
     if "url" in conn.table:
-        url = _url(conn)
-        return PostgresSettings(url=_secret(url), db_schema=schema, sslmode=sslmode)
+        return PostgresSettings(url=_secret(_url(conn)), **common)
     host, dbname, user = conn.required("host"), conn.required("dbname"), conn.required("user")
     return PostgresSettings(
         host=host,
@@ -753,8 +760,7 @@ def _postgres(conn: _Conn) -> PostgresSettings | None:
         dbname=dbname,
         user=user,
         password=_secret(conn.get("password")),
-        db_schema=schema,
-        sslmode=sslmode,
+        **common,
     )
 
 

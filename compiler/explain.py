@@ -74,4 +74,7 @@ def _details(step: plan.Step) -> list[str]:
         details.append(f"writes {s.kind} {s.table or s.path} ({s.mode})")
     if step.incremental:
         details.append("incremental: planned as a full refresh")
+    if step.resolve_at_run:
+        names = ", ".join(step.resolve_at_run)
+        details.append(f"planned again at run time, once the columns of {names} are known")
     return details

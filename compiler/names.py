@@ -10,11 +10,11 @@ it binds, so later passes see as much of the spec as possible.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import ir, reads, vocabulary
+from flowc.compiler import config, ir, reads, vocabulary
 from flowc.compiler.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
 from flowc.compiler.pyentry import check_entry_point
@@ -28,6 +28,16 @@ class Scope:
 
     root: Path
     connections: Mapping[str, frozenset[str]]  # profile -> connection names
+    types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # ... -> their types
+
+
+def scope_of(root: Path, profiles: Sequence[config.Profile]) -> Scope:
+    """The scope of a project's specs under `profiles`."""
+    return Scope(
+        root=root,
+        connections={p.name: p.names for p in profiles},
+        types={p.name: {n: c.type for n, c in p.connections.items()} for p in profiles},
+    )
 
 
 def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Spec:

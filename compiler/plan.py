@@ -158,6 +158,10 @@ class Step(Model):
     outputs: list[Relation]
     parameters: list[Parameter] = []
     python: PythonEntry | None = None
+    # Nodes whose columns only the run knows (a source or Python block without `columns`): the
+    # step's SQL (and a sink's column names) is written again, by the compiler, once their
+    # tables exist, so that every column is spelled as its definition (docs/engines.md).
+    resolve_at_run: list[str] = []
     retries: int = 0
     retry_delay_s: float | None = None
     sink: Sink | None = None

@@ -22,7 +22,7 @@ failing check stops everything downstream.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
 from flowc.compiler.schedule import parse_duration
-from flowc.compiler.sql import ALIASES
+from flowc.compiler.sql import ALIASES, declared_key
 from sqlglot import exp
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
@@ -226,11 +226,15 @@ class _Steps:
     # --- connections and renderers
 
     def renderer(self, connection: str) -> Renderer:
-        kind = self.profile.connections[connection].type
+        found = self.profile.connections[connection]
+        fold = isinstance(found.settings, config.PostgresSettings) and found.settings.fold_names
+        key = f"{found.type}:fold" if fold else found.type
         self.used_connections.add(connection)
-        if kind not in self.renderers:
-            self.renderers[kind] = Renderer(self.pipeline.dialect, kind, self.params)
-        return self.renderers[kind]
+        if key not in self.renderers:
+            self.renderers[key] = Renderer(
+                self.pipeline.dialect, found.type, self.params, fold_names=fold
+            )
+        return self.renderers[key]
 
     def connections(self) -> list[plan.Connection]:
         found = []
@@ -449,8 +453,11 @@ class _Steps:
             fused=query.fused,
             parameters=self.parameters([node.name, *query.fused]),
             incremental=(
-                _incremental(node, renderer, parts, text) if kind == "incremental" else None
+                _incremental(node, renderer, parts, text, self.speller(node.name, home))
+                if kind == "incremental"
+                else None
             ),
+            resolve_at_run=self.late(reads),
         )
         self.finish(node.name, node.name)
 
@@ -489,10 +496,13 @@ class _Steps:
         check_deps = self.checks(node, name, connection)
         query = self.reading_query(renderer.select_all((name,)), [name], connection)
         text = self.render(name, query, connection)
-        sink = _sink(node, call, renderer)
+        sink = _sink(node, call, self.speller(name, connection))
         sql = [text]
-        if call.name == "table":
-            sql = self.export_sql(node, sink, text, renderer)
+        if sink.table is not None:
+            parts = renderer.parts(sink.table)
+            sql = self.export_sql(node, sink, text, renderer, parts)
+            # for the runtime, as the engine names it, parts plain: `ny_taxi.trips`, `main.a b`
+            sink = sink.model_copy(update={"table": ".".join(parts)})
         else:
             spellings = self.spellings(self.nodes[name], renderer)
             if spellings:
@@ -509,6 +519,7 @@ class _Steps:
             sql=sql,
             fused=query.fused,
             sink=sink,
+            resolve_at_run=(self.late([name]) if _names_columns(sink, renderer) else []),
         )
         self.main[node.name] = node.name
 
@@ -524,10 +535,8 @@ class _Steps:
         return found if any(k != v for k, v in found.items()) else {}
 
     def export_sql(
-        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer
+        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer, parts: Parts
     ) -> list[str]:
-        assert sink.table is not None
-        parts = renderer.parts(sink.table)
         statements = renderer.create_schema(parts)
         columns = self.columns(node, self.homes[node.name])
         types = {c.name: c.type for c in columns or []}
@@ -554,6 +563,7 @@ class _Steps:
             if built is None:
                 continue
             tree, others = built
+            self.resolve(tree, [relation, *others], connection)
             query = self.reading_query(tree, [relation, *others], connection)
             step_id = f"{node.name}.check.{index}"
             self.add(
@@ -571,6 +581,7 @@ class _Steps:
                     description=checks.describe(expectation.call),
                     on_fail=expectation.on_fail,
                 ),
+                resolve_at_run=self.late([relation, *others]),
             )
             if expectation.on_fail == "error":
                 blocking.append(step_id)
@@ -595,6 +606,52 @@ class _Steps:
         named = schema.engine_columns(node, self.pipeline.dialect)
         spell = renderer.output_name if _is_sql(node) else renderer.name
         return [plan.Column(name=spell(c.name), type=c.type, not_null=c.not_null) for c in named]
+
+    def late(self, reads: Sequence[str]) -> list[str]:
+        """The nodes whose columns only the run will know, among those a step reads
+        (directly or through SQL transforms): once it knows them, the step is planned again
+        (`resolve_at_run`), so that every name is resolved — spelled as defined on engines
+        that need it, reported at its line when it is not there — as if they were declared."""
+        found: set[str] = set()
+        seen: set[str] = set()
+        todo = list(reads)
+        while todo:
+            name = todo.pop()
+            node = self.nodes[name]
+            if name in seen or node.output is not None:
+                continue
+            seen.add(name)
+            if _is_sql(node):
+                todo += [edge.upstream for edge in self.graph[name]]
+            else:
+                found.add(name)
+        return sorted(found)
+
+    def resolve(self, tree: exp.Query, reads: Sequence[str], connection: str) -> None:
+        """Mark the column references of a query flowc wrote (a check) with the columns they
+        name, as the schema pass marks a user's query, where the target respells them."""
+        if not self.renderer(connection).respell:
+            return
+        upstream = {
+            name: schema.engine_columns(self.nodes[name], self.pipeline.dialect)
+            if self.nodes[name].output is not None
+            else None
+            for name in reads
+        }
+        schema.node_output(tree, upstream, self.pipeline.dialect)
+
+    def speller(self, name: str, connection: str) -> Callable[[str], str]:
+        """How the engine names a column of node `name` that the spec names as written
+        (`partition_by = [Vendorid]` is the column `VendorID`)."""
+        renderer = self.renderer(connection)
+        node = self.nodes[name]
+        fallback = renderer.output_name if _is_sql(node) else renderer.name
+        if node.output is None:
+            return fallback
+        columns = self.columns(node, connection) or []
+        dialect = self.pipeline.dialect
+        spelled = {declared_key(c.name, dialect): c.name for c in columns}
+        return lambda written: spelled.get(declared_key(written, dialect)) or fallback(written)
 
     def relation(self, name: str, connection: str | None, table: str | None) -> plan.Relation:
         columns = self.columns(self.nodes[name], connection or self.homes[name])
@@ -627,6 +684,13 @@ class _Steps:
             }
         )
 
+    def external(self, node: AnyNode) -> str | None:
+        """A `table(...)` source's table, its parts as the engine names them, dotted."""
+        call = node.from_ if isinstance(node, ir.SourceNode) else None
+        if call is None or call.name != "table" or len(call.args) < 2:
+            return None
+        return ".".join(self.relation_parts(node.name, self.homes[node.name]))
+
     def node_infos(self, nodes: Mapping[str, AnyNode]) -> dict[str, plan.NodeInfo]:
         infos = {}
         for name, node in sorted(nodes.items()):
@@ -638,7 +702,7 @@ class _Steps:
                 connection=self.homes.get(name),
                 step=self.main.get(name) if name not in self.inlined else None,
                 inlined_into=self.inlined.get(name, []),
-                external=_external(node),
+                external=self.external(node),
             )
         return infos
 
@@ -650,14 +714,6 @@ def _aliases(tree: exp.Expr) -> set[str]:
     if recorded is not None:
         return set(recorded)
     return {alias.name.lower() for alias in tree.find_all(exp.TableAlias) if alias.name}
-
-
-def _external(node: AnyNode) -> str | None:
-    call = node.from_ if isinstance(node, ir.SourceNode) else None
-    if call is None or call.name != "table" or len(call.args) < 2:
-        return None
-    written = call.args[1]
-    return written.value if isinstance(written, ir.Str) else None
 
 
 def _unique(items: Sequence[str] | Iterator[str]) -> list[str]:
@@ -710,8 +766,15 @@ def _renamed(query: str, spellings: Mapping[str, str], renderer: Renderer) -> st
     return f"SELECT {columns}\nFROM (\n{query}\n) AS _spelled"
 
 
-def _names(values: Sequence[ir.Value], renderer: Renderer) -> list[str]:
-    return [renderer.name(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
+def _names(values: Sequence[ir.Value], spell: Callable[[str], str]) -> list[str]:
+    return [spell(v.parts[0]) for v in values if isinstance(v, ir.Ref)]
+
+
+def _names_columns(sink: plan.Sink, renderer: Renderer) -> bool:
+    """Whether an export names its input's columns: as keys, or, for a file written from a
+    connection that folds names, all of them (`_renamed`)."""
+    folded_file = sink.kind != "table" and renderer.fold_quoted
+    return bool(sink.key or sink.partition_by or sink.cluster_by or folded_file)
 
 
 def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
@@ -721,7 +784,7 @@ def _refs(call: ir.Call, keyword: str) -> Sequence[ir.Value]:
     return unwrap_dates(items)
 
 
-def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
+def _sink(node: ir.SinkNode, call: ir.Call, spell: Callable[[str], str]) -> plan.Sink:
     layout = ("partition_by", "cluster_by")
     options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in layout}
     first = call.args[0] if call.args else None
@@ -732,18 +795,22 @@ def _sink(node: ir.SinkNode, call: ir.Call, renderer: Renderer) -> plan.Sink:
         table=table.value if isinstance(table, ir.Str) else None,
         path=first.value if isinstance(first, ir.Str) else None,
         mode=node.mode.dotted if node.mode else "replace",  # type: ignore[arg-type]
-        key=_names(node.key, renderer),
-        partition_by=_names(_refs(call, "partition_by"), renderer),
-        cluster_by=_names(_refs(call, "cluster_by"), renderer),
+        key=_names(node.key, spell),
+        partition_by=_names(_refs(call, "partition_by"), spell),
+        cluster_by=_names(_refs(call, "cluster_by"), spell),
         options=dict(sorted(options.items())),
     )
 
 
 def _incremental(
-    node: ir.TransformNode, renderer: Renderer, parts: tuple[str, ...], query: str
+    node: ir.TransformNode,
+    renderer: Renderer,
+    parts: tuple[str, ...],
+    query: str,
+    spell: Callable[[str], str],
 ) -> plan.Incremental:
-    key = [renderer.output_name(k.dotted) for k in node.unique_key]
-    time_column = renderer.output_name(node.time_column.dotted) if node.time_column else None
+    key = [spell(k.dotted) for k in node.unique_key]
+    time_column = spell(node.time_column.dotted) if node.time_column else None
     increment = renderer.incremental(parts, query, time_column, key)
     return plan.Incremental(
         strategy="merge" if key else "delete_insert",

@@ -72,6 +72,10 @@ ALIAS_CLAUSES = {
 }
 # meta of a column that names an alias of its SELECT list: the clause that holds it
 ALIAS_REFERENCE = "flowc_alias"
+# meta of a column (or a USING name) resolved to a definition: the definition's spelling, which
+# code generation writes, quoted, on engines that compare quoted names exactly (Postgres) or
+# name a result column as the reference spells it (BigQuery)
+RESOLVED = "flowc_name"
 CLAUSE_WORDS = {
     "expressions": "in the SELECT list",
     "where": "in WHERE",
@@ -99,15 +103,17 @@ def infer_schemas(
     dialect: str,
     order: list[str],
     only: Callable[[ir.Spec], Collection[str]] | None = None,
+    learned: Mapping[str, Columns] | None = None,
 ) -> ir.Spec:
     """Fill in `output` of every node in `order`; report column errors and F0307 warnings.
 
     With `only`, just the nodes it names and every node they read, directly or not (a node's
     output depends on nothing else): for `flowc compile` when the check cache vouches that
-    the spec is clean, so only the columns the plan shows are needed.
+    the spec is clean, so only the columns the plan shows are needed. `learned`: the columns
+    a run found for sources and Python nodes that declare none (`resolve_at_run`).
     """
     nodes = spec.node_map()
-    state = _State(spec, trees, diagnostics, dialect)
+    state = _State(spec, trees, diagnostics, dialect, dict(learned or {}))
     if only is not None:
         order = _with_upstreams(spec, order, only(spec))
     with paused_gc():
@@ -140,6 +146,7 @@ class _State:
     trees: SqlTrees
     diagnostics: Diagnostics
     dialect: str
+    learned: dict[str, Columns]
     updated: dict[str, AnyNode] = field(default_factory=dict)
     # Why a node's columns are unknown: the node to declare them on; None after an error.
     unknown: dict[str, str | None] = field(default_factory=dict)
@@ -158,6 +165,8 @@ class _State:
             return self._sql_output(node, node.sql)
         if node.columns is not None:
             return node.columns
+        if node.name in self.learned:
+            return self.learned[node.name]
         if isinstance(node, ir.SourceNode) and node.from_ is not None:
             return self._file_output(node, node.from_)
         self.unknown[node.name] = node.name
@@ -405,7 +414,9 @@ class _Resolver:
             for column in columns_in(scope):  # ORDER BY of the union: its output names
                 ident = column.this
                 named = isinstance(ident, exp.Identifier) and not column.table
-                if not named or self.key(ident) not in names:
+                if named and self.key(ident) in names:
+                    column.meta[RESOLVED] = names[self.key(ident)].name
+                else:
                     self._resolve(column, scope, {}, None)
         elif isinstance(expression, exp.Subquery):
             self.outputs[id(expression)] = self.output_of(expression)
@@ -536,6 +547,11 @@ class _Resolver:
     ) -> None:
         """A USING column must be in the tables on both sides of the join."""
         key = self.key(ident)
+        spelled = next(
+            (s.table.keys[key].name for s in left if s.table and key in s.table.keys), None
+        )
+        if spelled is not None:
+            ident.meta[RESOLVED] = spelled
         for side in (left, [right] if right else []):
             if side and not any(s.table is None or key in s.table.keys for s in side):
                 names = [c.name for s in side if s.table for c in s.table.columns]
@@ -676,7 +692,7 @@ class _Resolver:
             found = source.table.keys.get(self.key(ident)) if source and source.table else None
             if found is not None:
                 self.types[id(column)] = found.type
-                self.names[id(column)] = found.name
+                self.names[id(column)] = column.meta[RESOLVED] = found.name
                 return
         parts = [p for p in column.parts if isinstance(p, exp.Identifier)]
         self._qualified(column, parts, scope, sources)
@@ -761,7 +777,7 @@ class _Resolver:
         assert source.table is not None
         col = source.table.keys[key]
         self.types[id(column)] = col.type
-        self.names[id(column)] = col.name
+        self.names[id(column)] = column.meta[RESOLVED] = col.name
 
     def _outer(self, scope: Scope) -> Iterator[dict[str, _Source]]:
         """The sources of the enclosing queries a correlated subquery can see, inner first."""
@@ -779,6 +795,9 @@ class _Resolver:
         if clause == "expressions" and select.aliases[key] >= index:
             return False
         column.meta[ALIAS_REFERENCE] = clause  # code generation checks the target allows it
+        column.meta[RESOLVED] = self._engine_name(
+            select.node.expressions[select.aliases[key]].args["alias"]
+        )
         return True
 
     def _names_in_scope(self, sources: dict[str, _Source], select: _SelectInfo | None) -> list[str]:

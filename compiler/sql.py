@@ -167,13 +167,16 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
     """One walk: table references that are not CTEs, and placeholder names.
 
     A reference to a CTE is respelled as the CTE's definition spells it, so that sqlglot's
-    scopes (which compare names exactly) link the two as the engine does.
+    scopes (which compare names exactly) link the two as the engine does. A select item that
+    is neither a column nor aliased is named `_col_<i>` (`name_unnamed`).
     """
     ctes: dict[str, exp.Identifier] = {}
     tables: list[exp.Table] = []
     names: set[str] = set()
-    for node in tree.find_all(exp.Table, exp.CTE, exp.Placeholder, exp.Parameter):
-        if isinstance(node, exp.Table):
+    for node in tree.find_all(exp.Table, exp.CTE, exp.Placeholder, exp.Parameter, exp.Select):
+        if isinstance(node, exp.Select):
+            name_unnamed(node)
+        elif isinstance(node, exp.Table):
             if isinstance(node.this, exp.Identifier):
                 tables.append(node)
         elif isinstance(node, exp.CTE):
@@ -189,6 +192,36 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
 
 
 ALIASES = "flowc_aliases"  # meta of a parsed query: the names it gives CTEs and tables
+
+
+def name_unnamed(select: exp.Select) -> None:
+    """Alias each item of `select` that has no name of its own `_col_<i>` (its 0-based index).
+
+    Every engine names such a result column its own way (DuckDB `count_star()`, Postgres
+    `count`, BigQuery `f0_`); flowc gives it one name on all of them, the name the schema pass
+    shows.
+
+    >>> select = exp.select("count(*)", "a", "b + 1 AS c")
+    >>> name_unnamed(select)
+    >>> select.sql()
+    'SELECT COUNT(*) AS _col_0, a, b + 1 AS c'
+    """
+    items = select.expressions
+    if all(_has_name(item) for item in items):
+        return
+    named = [
+        item if _has_name(item) else exp.Alias(this=item, alias=exp.to_identifier(f"_col_{i}"))
+        for i, item in enumerate(items)
+    ]
+    select.set("expressions", named)
+
+
+def _has_name(item: exp.Expr) -> bool:
+    if isinstance(item, exp.Alias | exp.Star | exp.Columns):
+        return True
+    if isinstance(item, exp.Column):
+        return isinstance(item.this, exp.Identifier | exp.Star)
+    return isinstance(item, exp.Dot) and item.is_star
 
 
 CTE_REFERENCE = "flowc_cte"  # meta of a table reference that names a CTE, not a node

@@ -87,6 +87,26 @@ def arrow_type(type_text: str) -> pa.DataType | None:
     return _SIMPLE.get(name)
 
 
+def flow_type(kind: pa.DataType) -> str:
+    """The type name a spec would declare for an Arrow type (`unknown` for nested types).
+
+    >>> flow_type(pa.decimal128(10, 2)), flow_type(pa.timestamp("us", tz="UTC"))
+    ('decimal(10, 2)', 'timestamptz')
+    """
+    if pa.types.is_decimal(kind):
+        return f"decimal({kind.precision}, {kind.scale})"
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "varchar"
+    for name in ("smallint", "int", "bigint", "float", "double", "boolean", "date", "blob"):
+        if kind == _SIMPLE.get(name):
+            return name
+    if pa.types.is_integer(kind):
+        return "bigint"
+    return "unknown"
+
+
 def match_names(
     declared: Sequence[str],
     actual: Sequence[str],

@@ -83,9 +83,10 @@ from types import FrameType
 from typing import Any
 
 import pyarrow as pa
-from flowc.compiler import config
+from flowc.compiler import config, ir
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, endings, sinks, sources
+from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     CsvCopying,
     Engine,
@@ -98,6 +99,7 @@ from flowc.runtime.engine import (
 )
 from flowc.runtime.engines import open_engine
 from flowc.runtime.errors import StepError, StepTimeout
+from flowc.runtime.rebind import Rebinder
 from flowc.runtime.stages import (
     STAGING_TYPES,
     connections_of,
@@ -350,6 +352,7 @@ class Executor:
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
         self._first: Step | None = None  # the run's first step
+        self._rebinder = Rebinder(plan, root)  # steps written once columns are known
 
     # --- the run
 
@@ -932,6 +935,7 @@ class Executor:
 
     def _dispatch(self, step: Step) -> tuple[int | None, str | None]:
         """Run `step`: (rows, a warning or None)."""
+        step = self._rebinder.bound(step, self._columns_of)
         handler: dict[str, Callable[[Step], tuple[int | None, str | None]]] = {
             "load": self._load,
             "sql": self._sql,
@@ -941,6 +945,18 @@ class Executor:
             "export": self._export,
         }
         return handler[step.kind](step)
+
+    def _columns_of(self, node: str) -> tuple[ir.Column, ...]:
+        """The columns node `node` has in this run (its table, as loaded or landed)."""
+        info = self.plan.nodes[node]
+        connection, table = info.connection, info.external
+        if table is None and info.step is not None:
+            output = self.plan.step(info.step).outputs[0]
+            connection, table = output.connection, output.name
+        found = self.engine(connection).table_schema(table) if table else None
+        if found is None:
+            raise StepError(f"the table of `{node}` is not there to read its columns from")
+        return tuple(ir.Column(name=f.name, type=flow_type(f.type)) for f in found)
 
     def _statements(self, engine: Engine, step: Step) -> None:
         for statement in step.sql or []:

@@ -55,9 +55,9 @@ def _reader(table: pa.Table) -> pa.RecordBatchReader:
 def test_arrow_rows_round_trip_with_their_types(engine: PostgresEngine, pg: PgDatabase) -> None:
     assert engine.create_table("trips", _reader(ROWS)) == 3
     back = engine.read_batches("trips", batch_size=2).read_all()
-    assert back.column_names == [n.lower() for n in ROWS.column_names]  # folded, as documented
+    assert back.column_names == ROWS.column_names  # names as declared, as documented
     assert back.schema.types == ROWS.schema.types
-    assert back.to_pylist() == ROWS.rename_columns(back.column_names).to_pylist()
+    assert back.to_pylist() == ROWS.to_pylist()
     # the table landed in the connection's schema, which was created for it
     assert pg.query("SELECT count(*) FROM work.trips") == [(3,)]
 
@@ -261,8 +261,18 @@ def test_a_profile_connects_by_url_or_by_keys(pg: PgDatabase) -> None:
         with PostgresEngine.from_settings(settings, Path()) as engine:
             engine.create_table("t", Query("SELECT 1 AS x"))
             engine.execute('DROP TABLE "t"')
-    # the schema's name is folded, as every name flowc creates
-    assert pg.query("SELECT nspname FROM pg_namespace WHERE nspname = 'staging'") == [("staging",)]
+    # the schema's name is as written, as every name flowc creates
+    assert pg.query("SELECT nspname FROM pg_namespace WHERE nspname = 'Staging'") == [("Staging",)]
+
+
+def test_fold_names_creates_every_name_in_lower_case(pg: PgDatabase) -> None:
+    settings = PostgresSettings(url=SecretStr(pg.url), db_schema="Folded", fold_names=True)
+    with PostgresEngine.from_settings(settings, Path()) as engine:
+        assert engine.create_table("Trips", _reader(ROWS)) == 3
+        back = engine.read_batches("Trips").read_all()
+        assert back.column_names == [n.lower() for n in ROWS.column_names]
+        assert engine.append("Trips", _reader(ROWS)) == 3  # columns matched ignoring case
+    assert pg.query("SELECT count(*) FROM folded.trips") == [(6,)]
 
 
 def test_a_stage_is_built_aside_and_published_by_moving_its_tables(

@@ -100,15 +100,23 @@ def test_green_taxi_on_postgres_gives_the_rows_it_gives_on_duckdb(
         assert len(expected) > 0
     assert (project / "out" / "daily_stats.csv").read_text() == pg_daily_csv
     assert pq.read_table(project / "out" / "green_taxi").num_rows == pg_files
-    # names: the spec's VendorID is Postgres's vendorid; the Python block saw VendorID
+    # names as declared: the spec's VendorID is Postgres's "VendorID"
     columns = pg.query(
         "SELECT column_name FROM information_schema.columns "
         "WHERE table_schema = 'ny_taxi' AND table_name = 'green_taxi' ORDER BY ordinal_position"
     )
     assert [c for (c,) in columns][:2] == ["vendor_id", "lpep_pickup_datetime"]
-    assert ("vendorid",) in pg.query(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'trips'"
+    trips = pg.query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'trips' "
+        "ORDER BY ordinal_position"
     )
+    assert [c for (c,) in trips][:5] == [
+        "VendorID",
+        "lpep_pickup_datetime",
+        "lpep_dropoff_datetime",
+        "store_and_fwd_flag",
+        "RatecodeID",
+    ]
     assert not [t for t in found if "__flowc" in t]
 
 
@@ -355,7 +363,7 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert pg.query(
         "SELECT table_type FROM information_schema.tables WHERE table_name = 'joined'"
     ) == [("VIEW",)]
-    assert pg.query("SELECT vendorid, total FROM flowc_work.by_vendor ORDER BY 1") == [
+    assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
         (1, decimal.Decimal("4.50")),
         (2, decimal.Decimal("2.25")),
     ]
@@ -391,7 +399,7 @@ def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
     try:
         done = flowc("run", "specs/kinds.flow", cwd=kinds)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert pg.query("SELECT vendorid, total FROM flowc_work.by_vendor ORDER BY 1") == [
+        assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
             (1, decimal.Decimal("4.50")),
             (2, decimal.Decimal("2.25")),
         ]

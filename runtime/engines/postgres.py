@@ -1,9 +1,12 @@
 """The PostgreSQL adapter, on psycopg2: SQL runs inside Postgres, rows move by `COPY`.
 
-Names. Postgres folds unquoted names to lower case, and the compiler creates every table
-with its declared names folded (docs/engines.md): `VendorID` is the column `vendorid`. The
-adapter follows the same policy: table names are folded and quoted, Arrow columns become
-lower-case columns, and columns are matched by name ignoring case.
+Names. flowc keeps names as the spec declares them (docs/engines.md): every table, schema
+and column is created and named quoted, so `VendorID` is the column `"VendorID"`, as on DuckDB
+and BigQuery, and Arrow columns become columns of their own names. A connection with
+`fold_names = true` has the old Postgres habit instead: every name folded to lower case (what
+Postgres does with unquoted names), for databases that other tools read unquoted. Stage
+schemas, flowc's own, are always lower case. Columns of an existing table are matched by name,
+exactly first, else ignoring case.
 
 Transactions. Postgres DDL is transactional, so the executor's one transaction per run
 (`begin` .. `commit`) covers loads, CREATE TABLE AS, swaps and sinks alike: other sessions
@@ -75,8 +78,8 @@ def quote_identifier(name: str) -> str:
 
 
 def fold(name: str) -> str:
-    """`name` quoted as Postgres would read it unquoted (lower case): how flowc names the
-    tables it creates, and the columns it creates from Arrow data (docs/engines.md).
+    """`name` quoted as Postgres would read it unquoted (lower case): how flowc names what it
+    creates on a connection with `fold_names`, and its stage schemas.
 
     >>> fold("VendorID")
     '"vendorid"'
@@ -96,13 +99,20 @@ class PostgresEngine:
         self._con.autocommit = True
         self._secrets = sorted((s for s in secrets if s), key=len, reverse=True)
         self._in_transaction = False
-        self._schema = "public"  # the connection's own schema (lower case)
-        self._stage: str | None = None
+        self._schema = "public"  # the connection's own schema
+        self._fold = False  # `fold_names`: every name in lower case
+        self._stage: str | None = None  # always lower case
         self._reconnect: Callable[[], PostgresEngine] | None = None
 
     @classmethod
     def connect(
-        cls, dsn: str = "", *, schema: str = "public", secrets: Sequence[str] = (), **kwargs: Any
+        cls,
+        dsn: str = "",
+        *,
+        schema: str = "public",
+        secrets: Sequence[str] = (),
+        fold_names: bool = False,
+        **kwargs: Any,
     ) -> PostgresEngine:
         """Connect (`dsn`: a URL or `key=value` string, `kwargs`: libpq keywords), create
         `schema` when missing and put it first on the search path."""
@@ -110,13 +120,16 @@ class PostgresEngine:
         with _errors(shown, "cannot connect to Postgres"):
             connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
         engine = cls(connection, secrets=shown)
-        engine._schema = schema.lower()
-        engine._reconnect = lambda: cls.connect(dsn, schema=schema, secrets=secrets, **kwargs)
+        engine._fold = fold_names
+        engine._schema = engine._catalog_name(schema)
+        engine._reconnect = lambda: cls.connect(
+            dsn, schema=schema, secrets=secrets, fold_names=fold_names, **kwargs
+        )
         try:
             # created only when missing: CREATE SCHEMA IF NOT EXISTS wants the right to
             # create schemas even when the schema is there
-            if not engine._scalar(_SCHEMA_EXISTS, {"name": schema.lower()}):
-                engine.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(schema)}")
+            if not engine._scalar(_SCHEMA_EXISTS, {"name": engine._schema}):
+                engine.execute(f"CREATE SCHEMA IF NOT EXISTS {engine._ident(schema)}")
             engine._set_search_path()
             engine.execute("SET DateStyle TO ISO")  # the text form reads parse (_copy_out)
         except StepError:
@@ -139,7 +152,13 @@ class PostgresEngine:
         keywords = {k: v for k, v in keywords.items() if v not in (None, "")}
         dsn = settings.url.get_secret_value() if settings.url else ""
         secrets = [dsn, *_url_passwords(dsn)] if dsn else []
-        return cls.connect(dsn, schema=settings.db_schema, secrets=secrets, **keywords)
+        return cls.connect(
+            dsn,
+            schema=settings.db_schema,
+            secrets=secrets,
+            fold_names=settings.fold_names,
+            **keywords,
+        )
 
     def __enter__(self) -> PostgresEngine:
         return self
@@ -312,9 +331,12 @@ class PostgresEngine:
             if isinstance(data, Query):
                 sql = f"CREATE TABLE {self.quote(target)} AS {_body(data.sql)}"
                 return self._rowcount(sql, data)
-            columns = ", ".join(f"{fold(f.name)} {postgres_type(f.type)}" for f in data.schema)
+            columns = ", ".join(
+                f"{self._ident(f.name)} {postgres_type(f.type)}" for f in data.schema
+            )
             self.execute(f"CREATE TABLE {self.quote(target)} ({columns})")
-            return self._copy_batches(target, [n.lower() for n in data.schema.names], data)
+            names = [self._catalog_name(n) for n in data.schema.names]
+            return self._copy_batches(target, names, data)
 
     def replace_atomically(self, table: Table, build: Callable[[TableName], R]) -> R:
         target = TableName.parse(table)
@@ -322,7 +344,7 @@ class PostgresEngine:
         with self._transaction():
             result = build(staging)
             self._drop(target)
-            self.execute(f"ALTER TABLE {self.quote(staging)} RENAME TO {fold(target.name)}")
+            self.execute(f"ALTER TABLE {self.quote(staging)} RENAME TO {self._ident(target.name)}")
         return result
 
     def append(self, table: Table, data: Data) -> int:
@@ -455,8 +477,8 @@ class PostgresEngine:
     # --- a run built aside (`Staging`) -----------------------------------------------------
 
     def use_stage(self, stage: str | None) -> None:
-        if stage is not None and not self._scalar(_SCHEMA_EXISTS, {"name": stage.lower()}):
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(stage)}")
+        if stage is not None and not self._scalar(_SCHEMA_EXISTS, {"name": stage}):
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(stage)}")
         self._stage = stage
         self._set_search_path()
 
@@ -470,8 +492,9 @@ class PostgresEngine:
                 raise StepError(f"the run's stage has no `{name}` to publish")
             self._drop(TableName(name, self._schema))
             what = "VIEW" if kind == "v" else "TABLE"
-            self.execute(f"ALTER {what} {self.quote(source)} SET SCHEMA {fold(self._schema)}")
-        self.execute(f"DROP SCHEMA IF EXISTS {fold(stage)} CASCADE")
+            schema = quote_identifier(self._schema)
+            self.execute(f"ALTER {what} {self.quote(source)} SET SCHEMA {schema}")
+        self.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(stage)} CASCADE")
 
     def unpublish(self, names: Sequence[str]) -> None:
         """Nothing to do: `publish` moves tables, it leaves no views behind."""
@@ -495,8 +518,8 @@ class PostgresEngine:
         return engine
 
     def _set_search_path(self) -> None:
-        path = [fold(self._stage)] if self._stage else []
-        path += [fold(self._schema)] + (["public"] if self._schema != "public" else [])
+        path = [quote_identifier(self._stage)] if self._stage else []
+        path += [quote_identifier(self._schema)] + (["public"] if self._schema != "public" else [])
         self.execute(f"SET search_path TO {', '.join(path)}")
 
     def scalar(self, sql: str, params: Params | None = None) -> Any:
@@ -520,7 +543,16 @@ class PostgresEngine:
 
     def quote(self, table: Table) -> str:
         name = TableName.parse(table)
-        return f"{fold(name.schema)}.{fold(name.name)}" if name.schema else fold(name.name)
+        quoted = self._ident(name.name)
+        return f"{self._ident(name.schema)}.{quoted}" if name.schema else quoted
+
+    def _ident(self, name: str) -> str:
+        """A name flowc creates or reads, quoted as the connection names it."""
+        return quote_identifier(self._catalog_name(name))
+
+    def _catalog_name(self, name: str) -> str:
+        """The name as the catalog holds it: as written, or in lower case (`fold_names`)."""
+        return name.lower() if self._fold else name
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -565,13 +597,13 @@ class PostgresEngine:
             "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE n.nspname = coalesce(%(schema)s, current_schema()) AND c.relname = %(name)s"
         )
-        schema = table.schema.lower() if table.schema else None
-        kind = self._scalar(sql, {"schema": schema, "name": table.name.lower()})
+        schema = self._catalog_name(table.schema) if table.schema else None
+        kind = self._scalar(sql, {"schema": schema, "name": self._catalog_name(table.name)})
         return str(kind) if kind is not None else None
 
     def _ensure_schema(self, table: TableName) -> None:
         if table.schema:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {fold(table.schema)}")
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self._ident(table.schema)}")
 
     def _drop(self, table: TableName) -> None:
         kind = self._relkind(table)
@@ -677,13 +709,18 @@ def _url_passwords(url: str) -> list[str]:
 
 
 def _match_columns(given: Sequence[str], existing: Sequence[str], target: TableName) -> list[str]:
-    """The existing column each given column goes into, compared ignoring case."""
-    by_key = {name.lower(): name for name in existing}
-    unknown = [name for name in given if name.lower() not in by_key]
+    """The existing column each given column goes into: of the same name, else of the same
+    name ignoring case (a table made with `fold_names`, or by another tool)."""
+    exact = set(existing)
+    by_key: dict[str, str] = {}
+    for name in existing:
+        by_key.setdefault(name.lower(), name)
+    found = {name: name if name in exact else by_key.get(name.lower()) for name in given}
+    unknown = [name for name, column in found.items() if column is None]
     if unknown:
         listed = ", ".join(f"`{n}`" for n in unknown)
         raise StepError(f"{target} has no column {listed} (it has {', '.join(existing)})")
-    return [by_key[name.lower()] for name in given]
+    return [found[name] or name for name in given]
 
 
 # --- Arrow <-> Postgres types ---------------------------------------------------------------

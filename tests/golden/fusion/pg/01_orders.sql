@@ -3,9 +3,9 @@
 DROP TABLE IF EXISTS "orders" CASCADE;
 
 CREATE TABLE "orders" (
-  "orderid" INT NOT NULL,
-  "customerid" INT,
-  "amount" DECIMAL(10, 2),
+  "OrderID" INT NOT NULL,
+  "CustomerID" INT,
+  "Amount" DECIMAL(10, 2),
   "status" VARCHAR,
   "ordered_at" TIMESTAMP
 );

@@ -10,15 +10,15 @@ WITH "valid_orders" AS (
   FROM "orders"
   WHERE
     "status" NOT LIKE 'cancel%%'
-    AND "amount" >= CAST(%(min_amount)s AS DOUBLE PRECISION)
+    AND "Amount" >= CAST(%(min_amount)s AS DOUBLE PRECISION)
 ), "order_totals" AS (
   SELECT
-    "customerid",
-    SUM("amount") AS "total",
+    "CustomerID",
+    SUM("Amount") AS "total",
     COUNT(*) AS "n"
-  FROM "valid_orders" AS "valid_orders"
+  FROM "valid_orders"
   GROUP BY
-    "customerid"
+    "CustomerID"
 ), "big" AS (
   SELECT
     *
@@ -27,11 +27,11 @@ WITH "valid_orders" AS (
     "total" > 100
 )
 SELECT
-  "c"."name",
-  "c"."region",
-  "b"."customerid",
+  "c"."Name",
+  "c"."Region",
+  "b"."CustomerID",
   "b"."total",
   "b"."n"
 FROM "big" AS "b"
 JOIN "customers" AS "c"
-  ON "c"."customerid" = "b"."customerid";
+  ON "c"."CustomerID" = "b"."CustomerID";

@@ -1,12 +1,12 @@
 -- enriched.check.1: check step on `warehouse` (postgres)
 
 SELECT
-  "customerid",
+  "CustomerID",
   COUNT(*) AS "_count",
   COUNT(*) OVER () AS "_failures"
 FROM "enriched"
 GROUP BY
-  "customerid"
+  "CustomerID"
 HAVING
   COUNT(*) > 1
 LIMIT 5;

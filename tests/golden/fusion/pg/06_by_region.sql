@@ -4,9 +4,9 @@ DROP VIEW IF EXISTS "by_region" CASCADE;
 
 CREATE VIEW "by_region" AS
 SELECT
-  "region",
+  "Region",
   SUM("total") AS "total",
   SUM("n") AS "orders"
 FROM "enriched"
 GROUP BY
-  "region";
+  "Region";

@@ -4,9 +4,9 @@ DROP TABLE IF EXISTS "recent_orders" CASCADE;
 
 CREATE TABLE "recent_orders" AS
 SELECT
-  "orderid",
-  "customerid",
-  "amount",
+  "OrderID",
+  "CustomerID",
+  "Amount",
   "ordered_at"
 FROM "orders"
 WHERE
@@ -23,9 +23,9 @@ DROP TABLE IF EXISTS pg_temp."_flowc_new_rows";
 CREATE TEMP TABLE "_flowc_new_rows" AS
 SELECT * FROM (
 SELECT
-  "orderid",
-  "customerid",
-  "amount",
+  "OrderID",
+  "CustomerID",
+  "Amount",
   "ordered_at"
 FROM "orders"
 WHERE
@@ -33,10 +33,10 @@ WHERE
 ) AS _query
 WHERE _query."ordered_at" >= %(flowc_since)s;
 
-SELECT "orderid" FROM pg_temp."_flowc_new_rows" AS _new GROUP BY "orderid" HAVING COUNT(*) > 1 LIMIT 1;
+SELECT "OrderID" FROM pg_temp."_flowc_new_rows" AS _new GROUP BY "OrderID" HAVING COUNT(*) > 1 LIMIT 1;
 
 DELETE FROM "recent_orders" AS _old WHERE EXISTS (
-SELECT 1 FROM pg_temp."_flowc_new_rows" AS _new WHERE _new."orderid" = _old."orderid"
+SELECT 1 FROM pg_temp."_flowc_new_rows" AS _new WHERE _new."OrderID" = _old."OrderID"
 );
 
 INSERT INTO "recent_orders"

@@ -16,6 +16,6 @@ SELECT
   *
 FROM "recent_orders"
 ) AS _source
-ON _target."orderid" = _source."orderid"
-WHEN MATCHED THEN UPDATE SET "customerid" = _source."customerid", "amount" = _source."amount", "ordered_at" = _source."ordered_at"
-WHEN NOT MATCHED THEN INSERT ("orderid", "customerid", "amount", "ordered_at") VALUES (_source."orderid", _source."customerid", _source."amount", _source."ordered_at");
+ON _target."OrderID" = _source."OrderID"
+WHEN MATCHED THEN UPDATE SET "CustomerID" = _source."CustomerID", "Amount" = _source."Amount", "ordered_at" = _source."ordered_at"
+WHEN NOT MATCHED THEN INSERT ("OrderID", "CustomerID", "Amount", "ordered_at") VALUES (_source."OrderID", _source."CustomerID", _source."Amount", _source."ordered_at");

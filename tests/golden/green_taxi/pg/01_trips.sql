@@ -3,13 +3,13 @@
 DROP TABLE IF EXISTS "trips" CASCADE;
 
 CREATE TABLE "trips" (
-  "vendorid" INT,
+  "VendorID" INT,
   "lpep_pickup_datetime" TIMESTAMP NOT NULL,
   "lpep_dropoff_datetime" TIMESTAMP,
   "store_and_fwd_flag" VARCHAR,
-  "ratecodeid" INT,
-  "pulocationid" INT,
-  "dolocationid" INT,
+  "RatecodeID" INT,
+  "PULocationID" INT,
+  "DOLocationID" INT,
   "passenger_count" INT,
   "trip_distance" DOUBLE PRECISION,
   "fare_amount" DECIMAL(10, 2),

@@ -5,5 +5,5 @@ SELECT
   COUNT(*) OVER () AS "_failures"
 FROM "clean_trips"
 WHERE
-  "vendorid" IS NULL OR "lpep_pickup_date" IS NULL
+  "VendorID" IS NULL OR "lpep_pickup_date" IS NULL
 LIMIT 5;

@@ -5,5 +5,5 @@ SELECT
   COUNT(*) OVER () AS "_failures"
 FROM "clean_trips"
 WHERE
-  NOT "vendorid" IS NULL AND NOT "vendorid" IN (1, 2)
+  NOT "VendorID" IS NULL AND NOT "VendorID" IN (1, 2)
 LIMIT 5;
