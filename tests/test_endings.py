@@ -31,6 +31,7 @@ from flowc.compiler.plan import Plan
 from flowc.runtime.executor import RunResult, StepEvent, run_plan
 from flowc.runtime.state import StateStore
 from flowc_cli import FLOWC, flowc
+from pg_server import PgDatabase, profile_section
 
 FLOW_TOML = '[project]\nname = "e"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -466,3 +467,27 @@ def test_a_block_that_swallows_its_timeout_still_times_out(cli_project: Path) ->
     error = str(event["error"])
     assert error.startswith("t: timed out after 0.3s (its `timeout`)"), error
     assert 'blocks/end.py", line' in error and "time.sleep(60)" in error  # where it was
+
+
+def test_ctrl_c_cancels_a_postgres_statement_at_once(
+    tmp_path: Path, pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flow.toml").write_text(
+        '[project]\nname = "e"\ndefault_profile = "pg"\n' + profile_section("pg", "warehouse")
+    )
+    (tmp_path / "ends.flow").write_text(
+        "pipeline long { target = warehouse }\n"
+        'transform t { sql = "SELECT 1 AS n FROM pg_sleep(60)"  materialize = table }\n'
+    )
+    for variable, value in pg.env().items():
+        monkeypatch.setenv(variable, value)
+    process, _ = _run_until_running(tmp_path, "t")
+    out, err, took = _stop(process, signal.SIGINT)
+    assert process.returncode == 130, err
+    assert last_event(out)["status"] == "interrupted"
+    assert took < 10  # the server was told to cancel, not waited for
+    running = pg.query(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE query LIKE '%%pg_sleep(60)%%' AND pid <> pg_backend_pid()"
+    )
+    assert running == [(0,)]  # nothing left running on the server
