@@ -31,6 +31,7 @@ import ctypes
 import os
 import signal
 import socket
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -87,6 +88,7 @@ class _State:
         self.armed = 0  # > 0: a run goes; os._exit raises HardExit
         self.owner = os.getpid()
         self.exits: dict[int, object] = {}  # thread id -> code of an os._exit it survived
+        self.shields: dict[str, object] = {}  # the run's standard streams, as blocks see them
         self.real_exit: Any = None
 
 
@@ -112,15 +114,39 @@ def interrupts(on_stop: Callable[[], None] = lambda: None) -> Iterator[None]:
         watcher = _Watcher(on_stop)
         for signum in _STOP_SIGNALS:
             previous[signum] = signal.signal(signum, _on_signal)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Shielded(sys.stdout), _Shielded(sys.stderr)
+    _state.shields = {"stdout": sys.stdout, "stderr": sys.stderr}
     try:
         with exit_guard():
             yield
     finally:
+        sys.stdout, sys.stderr = streams
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if watcher is not None:
             watcher.close()
         _state.stop = None  # the run has said how it ended; what follows is not stopped
+
+
+class _Shielded:
+    """A standard stream as user code sees it during a run: it writes through, but closing
+    it only flushes, so that a block closing `sys.stdout` does not silence flowc's report
+    (and `user_code` puts it back when a block replaces it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.flush()
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 @contextlib.contextmanager
@@ -266,8 +292,19 @@ def user_code() -> Iterator[None]:
             survived = None if depth else _state.exits.pop(me, None)
         if os.getpid() != _state.owner and _state.real_exit is not None:
             _state.real_exit(1 if failed else 0)
+        if not depth:
+            _restore_streams()
     if survived is not None:
         raise HardExit(survived)
+
+
+def _restore_streams() -> None:
+    """Put back the shielded standard streams a block replaced (`sys.stdout = ...`)."""
+    for name in ("stdout", "stderr"):
+        if _state.armed and not isinstance(getattr(sys, name), _Shielded):
+            shield = _state.shields.get(name)
+            if shield is not None:
+                setattr(sys, name, shield)
 
 
 def _arm_exit_guard() -> None:

@@ -51,8 +51,10 @@ transform r { sql = "SELECT x FROM t" materialize = table }
 # every case: {"where": "source"|"transform", "how": "call"|"generator", "exception": NAME}.
 BLOCK = '''
 import builtins
+import io
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -100,6 +102,13 @@ def _end(where):
             time.sleep(60)
         except BaseException:
             pass
+        return
+    if ending["exception"] == "close_streams":
+        sys.stdout.close()
+        sys.stderr.close()
+        return
+    if ending["exception"] == "replace_streams":
+        sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
         return
     if "code" in ending:
         raise SystemExit(ending["code"])
@@ -315,6 +324,16 @@ def test_flowc_run_reports_every_ending_and_never_exits_0(
     assert "flowc/runtime" not in done.stderr
     listed = flowc("runs", cwd=cli_project).stdout.split()
     assert listed[1] == "failed"
+
+
+@pytest.mark.parametrize("streams", ["close_streams", "replace_streams"])
+def test_a_block_cannot_silence_flowcs_report(cli_project: Path, streams: str) -> None:
+    """A block that closes or replaces sys.stdout and sys.stderr: flowc still reports."""
+    ending(cli_project, where="transform", how="call", exception=streams)
+    done = flowc("run", "ends.flow", "--json", cwd=cli_project)
+    assert done.returncode == 0, done.stderr
+    assert last_event(done.stdout)["status"] == "succeeded"
+    assert "Traceback" not in done.stderr
 
 
 def test_os_exit_is_named_in_the_message(cli_project: Path) -> None:
