@@ -1,12 +1,14 @@
 """The command line: parse arguments, call the compiler (and later the runtime), print.
 
-Exit codes: 0 clean (warnings allowed), 1 errors in the specs, 2 usage, 3 internal error.
-Nothing a user types may end in a Python traceback: a flowc bug is reported as an internal
-error, with the traceback saved to a file to attach to a bug report.
+Exit codes: 0 clean (warnings allowed), 1 errors in the specs or a failed run, 2 usage, 3
+internal error, 128 + N interrupted by signal N (130: Ctrl-C). Nothing a user types may end in
+a Python traceback: a flowc bug is reported as an internal error, with the traceback saved to
+a file to attach to a bug report. A run always ends with its summary (`_report`).
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import os
@@ -227,6 +229,7 @@ def run(
 ) -> None:
     """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
     import pyarrow as pa
+    from flowc.compiler.errors import FlowcError
     from flowc.runtime.executor import bind_params, find_resumable, run_plan, select_steps
 
     # Arrow's default allocator (mimalloc) keeps freed memory for reuse; the C library's
@@ -248,44 +251,74 @@ def run(
         only = select_steps(plan, list(selects)) if selects else None
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    faulthandler.enable()  # a crash in a C extension shows the Python frames where it was
     progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
-    with progress:
-        outcome = run_plan(
-            plan,
-            chosen,
-            root,
-            params=params,
-            listener=progress.event,
-            only=only,
-            full_refresh=full_refresh,
-            resume=resumed,
-            skip_unchanged=skip_unchanged,
-            jobs=jobs,
-        )
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "event": "run",
-                    "run_id": outcome.run_id,
-                    "status": outcome.status,
-                    "failed_step": outcome.failed_step,
-                    "error": outcome.error,
-                }
+    try:
+        _readable_history(root)
+        with progress:
+            outcome = run_plan(
+                plan,
+                chosen,
+                root,
+                params=params,
+                listener=progress.event,
+                only=only,
+                full_refresh=full_refresh,
+                resume=resumed,
+                skip_unchanged=skip_unchanged,
+                jobs=jobs,
             )
-        )
-    if outcome.status != "succeeded":
+    except FlowcError as error:  # before the run began (its history cannot be opened, say)
+        if as_json:
+            click.echo(_run_event(None, "failed", None, str(error)))
+        raise
+    ran = len(plan.steps) if only is None else len(only)
+    sys.exit(_report(outcome, spec, ran, as_json=as_json))
+
+
+def _readable_history(root: Path) -> None:
+    """A run never waits on a damaged run history: it is moved aside (kept), with a word."""
+    from flowc.runtime.state import StateStore
+
+    store = StateStore.open(root, recover=True)
+    store.close()
+    if store.recovered:
+        click.echo(f"warning: {store.recovered}", err=True)
+
+
+def _run_event(run_id: str | None, status: str, step: str | None, error: str | None) -> str:
+    fields = {"run_id": run_id, "status": status, "failed_step": step, "error": error}
+    return json.dumps({"event": "run", **fields})
+
+
+def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool) -> int:
+    """Print how a run ended (always: the last `run` event with `--json`, the summary) and
+    return the exit status that says so."""
+    if as_json:
+        click.echo(_run_event(outcome.run_id, outcome.status, outcome.failed_step, outcome.error))
+    if outcome.status == "succeeded":
+        if not as_json:
+            click.echo(f"run {outcome.run_id} succeeded: {ran} steps")
+        return EXIT_OK
+    resume = f"`flowc run {spec} --resume`"
+    unchanged = "nothing was changed (every table and file is as before the run)"
+    if outcome.status == "interrupted":
+        where = f" at step `{outcome.failed_step}`" if outcome.failed_step else ""
         click.echo(
-            f"run {outcome.run_id} failed at step `{outcome.failed_step}`; nothing was "
-            f"changed (every table and file is as before the run):\n{outcome.error}\n"
-            f"hint: fix the cause, then `flowc run {spec} --resume` runs only what did not "
-            "finish",
+            f"run {outcome.run_id} {outcome.error}{where}; {unchanged}\n"
+            f"hint: {resume} finishes it: the steps that finished are not run again",
             err=True,
         )
-        sys.exit(EXIT_ERRORS)
-    if not as_json:
-        ran = len(plan.steps) if only is None else len(only)
-        click.echo(f"run {outcome.run_id} succeeded: {ran} steps")
+        return 128 + (outcome.signal or 2)
+    click.echo(
+        f"run {outcome.run_id} failed at step `{outcome.failed_step}`; {unchanged}:\n"
+        f"{outcome.error}",
+        err=True,
+    )
+    if outcome.crash is not None:
+        return _internal_error(outcome.crash)
+    click.echo(f"hint: fix the cause, then {resume} runs only what did not finish", err=True)
+    return EXIT_ERRORS
 
 
 def _resumed_params(
@@ -587,7 +620,10 @@ def _guarded(run: Callable[[], Any]) -> int:
         run()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else EXIT_OK
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as abort:
+        if isinstance(abort.__cause__ or abort.__context__, KeyboardInterrupt):  # Ctrl-C
+            click.echo("interrupted", err=True)
+            return EXIT_INTERRUPTED
         click.echo("aborted", err=True)
         return EXIT_ERRORS
     except KeyboardInterrupt:  # Ctrl-C: a run has rolled back by now; no traceback
@@ -607,7 +643,7 @@ def _guarded(run: Callable[[], Any]) -> int:
     return EXIT_OK
 
 
-def _internal_error(error: Exception) -> int:
+def _internal_error(error: BaseException) -> int:
     with tempfile.NamedTemporaryFile(
         "w", prefix="flowc-crash-", suffix=".txt", delete=False
     ) as log:

@@ -168,6 +168,13 @@ CODES: dict[str, Code] = _codes(
     # F07xx: schedules and durations
     Code("F0701", "error", "invalid cron", "invalid cron expression `{expr}`: {detail}"),
     Code("F0702", "error", "invalid duration", "invalid duration `{value}`"),
+    # F072x: how Python blocks run
+    Code(
+        "F0720",
+        "warning",
+        "isolate without a Python block",
+        "`isolate` applies to Python blocks; `{node}` {runs}",
+    ),
     # F09xx: flowc itself
     Code("F0901", "error", "internal error", "internal error in flowc: {detail}"),
 )

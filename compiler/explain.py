@@ -60,7 +60,8 @@ def _details(step: plan.Step) -> list[str]:
     if step.source:
         details.append(f"reads {step.source.kind} {step.source.path}")
     if step.python:
-        details.append(f"calls {step.python.path}:{step.python.function}")
+        isolated = " in a worker process (isolate)" if step.isolate else ""
+        details.append(f"calls {step.python.path}:{step.python.function}{isolated}")
     if step.transfer:
         t = step.transfer
         details.append(

@@ -4,10 +4,10 @@ A step's fingerprint is the SHA-256 of the canonical JSON (sorted keys, no space
 its kind, connection, SQL statements, Python entry point (path, function and the SHA-256 of
 the file's content), materialization, fused CTEs, parameters (names and types), `source`,
 `sink`, `transfer`, `check` and `incremental` details, its outputs (names and columns), and the
-fingerprints of its inputs, in order. Not included: the step's id, retries, retry delay and
-timeout (they change how a step runs, not what it makes), `resolve_at_run` (which follows from
-the upstream steps), `notes` (what it says to a person) and parameter values (bound at run
-time; a run records them).
+fingerprints of its inputs, in order. Not included: the step's id, retries, retry delay,
+timeout and `isolate` (they change how a step runs, not what it makes), `resolve_at_run`
+(which follows from the upstream steps), `notes` (what it says to a person) and parameter
+values (bound at run time; a run records them).
 
 The SQL is generated from parsed trees without comments, so whitespace and comments in a spec
 or a SQL file never change a fingerprint; any change to what the SQL means does, and it
@@ -26,6 +26,7 @@ from flowc.compiler.plan import Step
 _EXCLUDED = {
     "id",
     "inputs",
+    "isolate",
     "retries",
     "retry_delay_s",
     "timeout_s",

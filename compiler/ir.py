@@ -246,6 +246,7 @@ class NodeBase(Model):
     retries: int | None = None
     retry_delay: Str | None = None
     timeout: Str | None = None
+    isolate: bool | None = None  # a Python block runs in a worker process (None: the pipeline's)
     unparsed: bool = False  # a placeholder for a block with a syntax error
 
 
@@ -291,6 +292,7 @@ class Pipeline(Model):
     retries: int = 0
     retry_delay: Str | None = None
     timeout: Str | None = None
+    isolate: bool = False
     params: tuple[Param, ...] = ()
     unparsed: bool = False
 

@@ -212,6 +212,7 @@ def _pipeline(block: ir.Block, scope: Scope, diagnostics: Diagnostics) -> ir.Pip
         retries=values.count("retries"),
         retry_delay=values.string("retry_delay"),
         timeout=values.string("timeout"),
+        isolate=bool(values.boolean("isolate")),
         params=_params(subs.get("params"), diagnostics),
     )
 
@@ -264,12 +265,28 @@ def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diag
         "retries": values.count("retries") if "retries" in attrs else None,
         "retry_delay": values.string("retry_delay"),
         "timeout": values.string("timeout"),
+        "isolate": values.boolean("isolate"),
     }
+    if "isolate" in values.attrs and "python" not in values.attrs:
+        _isolate_without_python(block, values.attrs["isolate"], diagnostics)
     if block.kind == "source":
         return _source(block, values, scope, common, diagnostics)
     if block.kind == "transform":
         return _transform(block, values, names, scope, common, diagnostics)
     return _sink(block, values, names, scope, common, diagnostics)
+
+
+def _isolate_without_python(
+    block: ir.Block, attribute: ir.Attribute, diagnostics: Diagnostics
+) -> None:
+    runs = "reads with `from`" if block.kind == "source" else "runs SQL"
+    diagnostics.report(
+        "F0720",
+        attribute.name_span,
+        node=f"{block.kind} {block.name}",
+        runs=runs,
+        hint="remove it: only a `python` block runs in a worker process",
+    )
 
 
 def _source(
@@ -689,6 +706,15 @@ class _Values:
             return tuple(i for i in value.items if isinstance(i, ir.Ref))
         self._wrong(name, kind_words("refs"), hint=f"for example: {name} = [a, b]")
         return ()
+
+    def boolean(self, name: str) -> bool | None:
+        if name not in self.attrs:
+            return None
+        value = self.attrs[name].value
+        if isinstance(value, ir.Bool):
+            return value.value
+        self._wrong(name, "true or false", hint=f"write {name} = true")
+        return None
 
     def count(self, name: str) -> int:
         if name not in self.attrs:

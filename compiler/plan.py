@@ -151,6 +151,7 @@ class Step(Model):
     id: str
     incremental: Incremental | None = None
     inputs: list[str]  # ids of the steps that must succeed first
+    isolate: bool = False  # a Python step that runs in a worker process
     kind: StepKind
     materialization: Materialization | None = None
     node: str

@@ -477,6 +477,7 @@ class _Steps:
                 function=entry.function,
                 sha256=file_digest(Path(self.spec.root) / entry.path),
             ),
+            isolate=self.pipeline.isolate if node.isolate is None else node.isolate,
         )
         self.main[node.name] = step_id
         self.ready[node.name] = [step_id]

@@ -2,10 +2,18 @@
 
 The body is streamed to disk (never held in memory), then read by the file readers like a
 local file, and the file is deleted once its batches have been read. Downloading first
-means a retry starts over cleanly: a connection dropped halfway through a body is retried
-like a refused connection. Transient failures (connection errors, timeouts, HTTP 408, 425,
-429 and 5xx) are retried with exponential back-off by tenacity; other HTTP errors (404,
-403, ...) fail at once. A gzip body is recognised by its first bytes, whatever the URL.
+means a retry starts over cleanly, and that only a whole body is ever read: a body is
+complete or the download fails. Incomplete are a body shorter than its `Content-Length`, a
+broken chunked encoding, a connection dropped or reset halfway, and a compressed body that
+does not decompress to its end: gzip (whose length and CRC are checked) or zstd, recognised
+by their first bytes whatever the URL, and decompressed here. (A body that has neither a
+`Content-Length` nor chunks ends where the server closes: its truncation cannot be seen,
+unless it is compressed.)
+
+Transient failures (those, connection errors, timeouts, HTTP 408, 425, 429 and 5xx) are
+retried with exponential back-off by tenacity: at least `DEFAULT_ATTEMPTS` attempts, or the
+node's `retries` plus one when that is more, waiting its `retry_delay` first (else
+`DEFAULT_FIRST_WAIT_S`), doubling. Other HTTP errors (404, 403, ...) fail at once.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +31,20 @@ import pyarrow as pa
 from flowc.runtime.columns import ColumnLike
 from flowc.runtime.errors import StepError
 from flowc.runtime.sources import read_file
+from isal import igzip
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+DEFAULT_ATTEMPTS = 4
+DEFAULT_FIRST_WAIT_S = 0.5
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _COPY_BYTES = 1 << 20
+
+
+class BrokenBody(Exception):
+    """A body that did not arrive whole: shorter than its `Content-Length`, or compressed
+    data that does not decompress to its end. Transient: the next attempt may get it all."""
 
 
 def read_http(
@@ -35,8 +52,8 @@ def read_http(
     file_format: str,
     *,
     columns: Sequence[ColumnLike] | None = None,
-    attempts: int = 4,
-    first_wait_s: float = 0.5,
+    attempts: int = DEFAULT_ATTEMPTS,
+    first_wait_s: float = DEFAULT_FIRST_WAIT_S,
     timeout_s: float = 60.0,
     **options: Any,
 ) -> pa.RecordBatchReader:
@@ -57,9 +74,14 @@ def read_http(
 
 
 def download(
-    url: str, folder: Path, *, attempts: int = 4, first_wait_s: float = 0.5, timeout_s: float = 60.0
+    url: str,
+    folder: Path,
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    first_wait_s: float = DEFAULT_FIRST_WAIT_S,
+    timeout_s: float = 60.0,
 ) -> Path:
-    """Save the body of `url` in `folder`; `body` or `body.gz` (by its first bytes)."""
+    """Save the whole body of `url` in `folder` as `body`, decompressed (gzip, zstd)."""
     retrying = Retrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=first_wait_s, max=30),
@@ -67,32 +89,78 @@ def download(
         reraise=True,
     )
     try:
-        path = retrying(_fetch, url, folder / "body", timeout_s)
+        return retrying(_fetch, url, folder, timeout_s)
     except urllib.error.HTTPError as error:
         raise StepError(f"GET {url} failed: HTTP {error.code} {error.reason}") from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-        raise StepError(f"GET {url} failed after {attempts} attempt(s): {error}") from None
-    return _named_by_content(path)
+    except _FAILURES as error:
+        raise StepError(f"GET {url} failed after {attempts} attempt(s): {_said(error)}") from None
+
+
+_FAILURES = (urllib.error.URLError, OSError, http.client.HTTPException, BrokenBody)
 
 
 def is_transient(error: BaseException) -> bool:
     """Worth another try: the server or the network may do better in a moment."""
     if isinstance(error, urllib.error.HTTPError):
         return error.code in TRANSIENT_STATUS
-    return isinstance(error, (urllib.error.URLError, OSError, http.client.HTTPException))
+    return isinstance(error, _FAILURES)
 
 
-def _fetch(url: str, path: Path, timeout_s: float) -> Path:
-    request = urllib.request.Request(url, headers={"User-Agent": "flowc"})
-    with urllib.request.urlopen(request, timeout=timeout_s) as response, path.open("wb") as out:
+def _said(error: BaseException) -> str:
+    if isinstance(error, http.client.IncompleteRead):
+        got = len(error.partial)
+        return f"the body broke off after {got} bytes (a broken chunked encoding)"
+    if isinstance(error, ConnectionResetError):
+        return f"the connection was reset halfway ({error})"
+    return str(error) or type(error).__name__
+
+
+def _fetch(url: str, folder: Path, timeout_s: float) -> Path:
+    """One attempt: the body saved whole (or `BrokenBody`), then decompressed."""
+    headers = {"User-Agent": "flowc", "Accept-Encoding": "identity"}
+    request = urllib.request.Request(url, headers=headers)
+    raw = folder / "download"
+    with urllib.request.urlopen(request, timeout=timeout_s) as response, raw.open("wb") as out:
         shutil.copyfileobj(response, out, _COPY_BYTES)
+        expected = None if response.chunked else _length(response.headers.get("Content-Length"))
+        got = out.tell()
+    if expected is not None and got != expected:
+        raise BrokenBody(f"the body ended after {got} of its {expected} bytes (Content-Length)")
+    return _decompressed(raw, folder / "body")
+
+
+def _length(header: str | None) -> int | None:
+    return int(header) if header is not None and header.strip().isdigit() else None
+
+
+def _decompressed(raw: Path, path: Path) -> Path:
+    """`raw` as `path`, decompressed when its first bytes say gzip or zstd; a truncated or
+    corrupt stream is `BrokenBody`."""
+    with raw.open("rb") as body:
+        magic = body.read(4)
+    if magic.startswith(_GZIP_MAGIC):
+        _unpack(lambda: igzip.open(raw, "rb"), path, "gzip")  # type: ignore[no-untyped-call]
+    elif magic == _ZSTD_MAGIC:
+        _unpack(lambda: pa.CompressedInputStream(str(raw), "zstd"), path, "zstd")
+    else:
+        return raw.rename(path)
+    raw.unlink()
     return path
 
 
-def _named_by_content(path: Path) -> Path:
-    with path.open("rb") as body:
-        gzipped = body.read(2) == _GZIP_MAGIC
-    return path.rename(path.with_name("body.gz")) if gzipped else path
+def _unpack(opened: Callable[[], Any], path: Path, codec: str) -> None:
+    """Decompress to `path`; an error reading the stream (not writing the file: a full disk
+    is no corrupt body) is `BrokenBody`."""
+    with opened() as source, path.open("wb") as out:
+        while True:
+            try:
+                chunk = source.read(_COPY_BYTES)
+            except Exception as error:  # EOFError, BadGzipFile, isal's and Arrow's errors
+                said = str(error) or type(error).__name__
+                raise BrokenBody(f"the {codec} body is truncated or corrupt ({said})") from None
+            if not chunk:
+                return
+            out.write(chunk)
 
 
 def _then_delete(reader: pa.RecordBatchReader, folder: Path) -> Iterator[pa.RecordBatch]:

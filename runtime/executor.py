@@ -39,7 +39,16 @@ materializes its rows (an Arrow table) before the Python block runs.
 
 Timeouts. A step with a `timeout_s` that runs longer is stopped: its engines' running
 statements are cancelled (`Interruptible`), Python code gets an exception (SIGALRM on the
-main thread, an asynchronous exception on a worker's), and the step fails as timed out.
+main thread, an asynchronous exception on a worker's), and the step fails as timed out,
+saying where the user's code was (also when the code caught the stop and returned late).
+
+Endings. However a step's Python code ends (`sys.exit`, `os._exit`, any `BaseException`) it
+is a failed step (runtime/endings.py); `isolate` runs a block in a worker process
+(runtime/isolated.py). Ctrl-C and SIGTERM stop the run: the statements running are cancelled
+at once (from a watcher thread), Python code is interrupted (on workers, given
+`STOP_GRACE_S`), everything open rolls back, and `run` returns the result `interrupted`, as
+it returns `failed` for a bug in flowc (with the exception, for the CLI to report): a run
+always comes back with its story, never as an exception.
 
 Retries. A step that fails in a way that may go away on its own (`StepError.retryable`: a
 Python block or loader raising a connection or timeout error; on Postgres a serialization
@@ -58,23 +67,25 @@ pipeline, run and step.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime as dt
 import decimal
 import math
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pyarrow as pa
 from flowc.compiler import config, ir
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, sinks, sources
+from flowc.runtime import csv_copy, endings, sinks, sources
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     Analyzing,
@@ -103,10 +114,11 @@ from flowc.runtime.stages import (
     stage_prefix,
     unchanged_steps,
 )
-from flowc.runtime.state import RunRecord, StateStore, StepStatus
+from flowc.runtime.state import RunRecord, RunStatus, StateStore, StepStatus
 
 SAMPLE_ROWS = 5
 DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
+STOP_GRACE_S = 5.0  # after Ctrl-C, how long Python blocks on worker threads get to stop
 _CSV_OPTIONS = frozenset({"header", "delimiter"})
 
 
@@ -268,10 +280,12 @@ class StepEvent:
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # succeeded, failed, interrupted
+    status: RunStatus  # succeeded, failed, interrupted
     failed_step: str | None = None
     error: str | None = None
     events: list[StepEvent] = field(default_factory=list)
+    signal: int | None = None  # interrupted: the signal that stopped the run
+    crash: BaseException | None = None  # failed by a bug in flowc: the exception
 
 
 Listener = Callable[[StepEvent], None]
@@ -289,6 +303,8 @@ class _Lane:
     step: Step | None = None
     used: set[str] = field(default_factory=set)  # the connections the step used
     undoable: dict[str, Savepoints] = field(default_factory=dict)  # ... with a savepoint
+    busy: bool = False  # a worker's step is running on it
+    attempt: int = 1  # of the step
 
 
 class Executor:
@@ -357,42 +373,83 @@ class Executor:
         if self.resume is not None and self.resume.status == "running":  # its process died
             self.store.finish_run(self.resume.id, "interrupted")
         result = RunResult(self.run_id, "running")
+        with endings.interrupts(on_stop=self._interrupt_lanes):
+            try:
+                self._run_all(result)
+            except BaseException as error:  # Ctrl-C, or a bug in flowc: nothing is kept either
+                with endings.quiet():
+                    self._stopped(result, error)
+            finally:
+                with endings.quiet():
+                    self._close()
+        with endings.quiet():
+            self.store.finish_run(self.run_id, result.status)
+        return result
+
+    def _run_all(self, result: RunResult) -> None:
+        plan = self.plan
         wanted = [s for s in plan.steps if self.only is None or s.id in self.only]
         wanted_ids = {s.id for s in wanted}
         status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
         self._first = wanted[0] if wanted else None
-        try:
-            self._open_staging(wanted)
-            deferred = deferred_steps(plan, self._staging_connections())
-            done = self._done_before(wanted, wanted_ids, deferred)
-            staged = [s for s in wanted if s.id not in deferred]
-            last = [s for s in wanted if s.id in deferred]
-            self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-            self._run_part(staged, done, status, result)
-            if result.failed_step is None:
-                failpoint("kill-before", "publish")
-                self._publish({s.id for s in last})
-                self._run_part(last, done, status, result)
-            else:
-                for step in last:  # the run's last transaction never opened
-                    self._skip(step, result)
-            if result.failed_step is None:
+        if any(step.isolate for step in wanted):
+            from flowc.runtime import isolated
+
+            isolated.warm_up()
+        self._open_staging(wanted)
+        deferred = deferred_steps(plan, self._staging_connections())
+        done = self._done_before(wanted, wanted_ids, deferred)
+        staged = [s for s in wanted if s.id not in deferred]
+        last = [s for s in wanted if s.id in deferred]
+        self._events = _InOrder([s.id for s in staged + last], self._emit_now)
+        self._run_part(staged, done, status, result)
+        if result.failed_step is None:
+            endings.raise_if_stopped()
+            failpoint("kill-before", "publish")
+            self._publish({s.id for s in last})
+            self._run_part(last, done, status, result)
+        else:
+            for step in last:  # the run's last transaction never opened
+                self._skip(step, result)
+        if result.failed_step is None:
+            endings.raise_if_stopped()
+            with endings.quiet():  # a Ctrl-C from here on comes too late: the run publishes
                 self._commit()
-                result.status = "succeeded"
-            else:
-                self._rollback()
-                result.status = "failed"
-        except BaseException as error:  # Ctrl-C, or a bug in flowc: nothing is kept either
+            result.status = "succeeded"
+        else:
             self._rollback()
-            interrupted = isinstance(error, KeyboardInterrupt)
-            self.store.finish_run(self.run_id, "interrupted" if interrupted else "failed")
-            raise
-        finally:
-            self._close()
-        self.store.finish_run(
-            self.run_id, "succeeded" if result.status == "succeeded" else "failed"
-        )
-        return result
+            result.status = "failed"
+
+    def _stopped(self, result: RunResult, error: BaseException) -> None:
+        """The run ends early: interrupted (Ctrl-C, SIGTERM), or by a bug in flowc. Its open
+        transactions roll back; the events held back for order are passed on."""
+        self._rollback()
+        if isinstance(error, KeyboardInterrupt) or endings.stop_requested() is not None:
+            signum = getattr(error, "signum", None) or endings.stop_requested() or signal.SIGINT
+            result.status, result.signal = "interrupted", signum
+            result.error = str(endings.RunInterrupted(signum))
+            self._left_running(result)
+        if self._events is not None:
+            with self._lock:
+                self._events.flush()
+        if result.status == "interrupted":
+            return
+        result.status, result.crash = "failed", error
+        result.error = f"internal error: {type(error).__name__}"
+
+    def _left_running(self, result: RunResult) -> None:
+        """The steps still running on workers when an interrupted run stops (a Python block
+        inside a long C call): recorded and reported as failed, the first as where the run
+        stopped."""
+        with self._lock:
+            left = [lane for lane in self._lanes if lane.busy and lane.step is not None]
+        for lane in left:
+            step = lane.step
+            assert step is not None
+            text = f"{result.error}; still running when flowc stopped"
+            self.store.finish_step(self.run_id, step.id, "failed", attempt=lane.attempt, error=text)
+            self._emit(result, StepEvent(step.id, step.node, step.kind, "failed", message=text))
+            result.failed_step = result.failed_step or step.id
 
     def _staging_connections(self) -> set[str]:
         """The connections whose engines build a run aside (`Staging`): DuckDB, Postgres,
@@ -481,20 +538,29 @@ class Executor:
             return
         pending = list(steps)
         running: dict[Future[str], Step] = {}
-        with ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step") as pool:
-            try:
-                while pending or running:
-                    self._start_ready(pool, pending, running, status, result)
-                    if not running:
-                        assert not pending, f"steps {[s.id for s in pending]} wait for nothing"
-                        break
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        status[running.pop(future).id] = future.result()
-            except BaseException:
-                self._interrupt_lanes()
+        pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="flowc-step")
+        try:
+            while pending or running:
+                self._start_ready(pool, pending, running, status, result)
+                if not running:
+                    assert not pending, f"steps {[s.id for s in pending]} wait for nothing"
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    status[running.pop(future).id] = future.result()
+        except BaseException as error:
+            self._interrupt_lanes()
+            if not isinstance(error, KeyboardInterrupt):
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+            # Ctrl-C: Python blocks on the workers are stopped too, and given a moment; one
+            # stuck in a long C call is left behind (its lane is not cleaned up: the process
+            # is about to end, and nothing it did is published)
+            endings.interrupt_user_threads()
+            pool.shutdown(wait=False, cancel_futures=True)
+            wait(running, timeout=STOP_GRACE_S)
+            raise
+        pool.shutdown(wait=True)
 
     def _start_ready(
         self,
@@ -530,12 +596,17 @@ class Executor:
             lane = self._local.lane = _Lane()
             with self._lock:
                 self._lanes.append(lane)
-        return self._run_step(step, result)
+        lane.busy = True
+        try:
+            return self._run_step(step, result)
+        finally:
+            lane.busy = False
 
     def _lane(self) -> _Lane:
         return getattr(self._local, "lane", None) or self._main
 
     def _run_step(self, step: Step, result: RunResult) -> str:
+        endings.raise_if_stopped()  # a block may have swallowed the interruption
         self._emit(result, StepEvent(step.id, step.node, step.kind, "running"))
         lane = self._lane()
         lane.step = step
@@ -557,6 +628,15 @@ class Executor:
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
+        except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
+            with self._lock:
+                result.failed_step = result.failed_step or step.id
+            took = time.perf_counter() - started
+            interrupted = isinstance(error, endings.RunInterrupted)
+            said = str(error) if interrupted else f"internal error: {type(error).__name__}"
+            event = StepEvent(step.id, step.node, step.kind, "failed", None, took, said)
+            self._emit(result, event)
+            raise
         if status != "failed" and not self._publishing:
             with self._lock:
                 self._built.add(step.id)
@@ -627,23 +707,21 @@ class Executor:
         lane = self._lane()
         lane.used.clear()
         lane.undoable.clear()
+        lane.attempt = attempt
         try:
             rows, message = self._within_timeout(step, lane)
             self._end_step(lane, succeeded=True)
-        except StepError as error:
-            self._end_step(lane, succeeded=False)
-            if error.node is None:
-                error = StepError(
-                    error.message,
-                    node=step.node,
-                    user_traceback=error.user_traceback,
-                    retryable=error.retryable,
-                )
-            self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
-            raise error from None
         except BaseException as error:
-            failure = type(error).__name__
+            stop = endings.as_interruption(error)  # a statement cancelled by Ctrl-C, say
+            if stop is None and isinstance(error, StepError):
+                self._end_step(lane, succeeded=False)
+                error = _named(error, step)
+                self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+                raise error from None
+            failure = str(stop) if stop else f"internal error: {type(error).__name__}"
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
+            if stop is not None and stop is not error:
+                raise stop from error
             raise
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
@@ -682,13 +760,24 @@ class Executor:
         deadline = _Deadline(step.timeout_s, lambda: _interrupt(lane))
         try:
             with deadline:
-                return self._dispatch(step)
-        except (Exception, _TimedOut) as error:  # whatever the cancelled code raised
+                outcome = self._dispatch(step)
+        except (Exception, endings.TimedOut) as error:  # whatever the cancelled code raised
             if not deadline.fired:
                 raise
-            raise StepTimeout(
-                f"timed out after {step.timeout_s:g}s (its `timeout`)", retryable=True
-            ) from error
+            raise self._timed_out(step, deadline) from error
+        if deadline.fired:  # user code swallowed the stop and finished late: still too late
+            raise self._timed_out(step, deadline)
+        return outcome
+
+    def _timed_out(self, step: Step, deadline: _Deadline) -> StepTimeout:
+        """The failure of a step past its `timeout`, saying where in the user's Python code
+        it was when the time ran out (if it was in a block)."""
+        where = endings.user_stack(deadline.where, self.root) if deadline.where else ""
+        return StepTimeout(
+            f"timed out after {step.timeout_s:g}s (its `timeout`)",
+            retryable=True,
+            user_traceback=f"it was at:\n{where}" if where else None,
+        )
 
     def _interrupt_lanes(self) -> None:
         for lane in [self._main, *self._lanes]:
@@ -756,7 +845,7 @@ class Executor:
     def _rollback(self) -> None:
         """Undo the run's open transactions (a staged step's, or the last one); what staged
         steps committed stays in the stage, for `--resume`."""
-        for lane in [self._main, *self._lanes]:
+        for lane in self._idle_lanes():
             for engine in lane.engines.values():
                 if engine.in_transaction:
                     with contextlib.suppress(StepError):  # the first failure is the one to report
@@ -766,10 +855,16 @@ class Executor:
         self._staged.clear()
 
     def _close(self) -> None:
-        for lane in [*self._lanes, self._main]:  # workers first: the main lane holds the lock
+        for lane in reversed(self._idle_lanes()):  # workers first: the main one holds the lock
             for engine in lane.engines.values():
                 with contextlib.suppress(Exception):
                     engine.close()
+
+    def _idle_lanes(self) -> list[_Lane]:
+        """The main lane and the workers' lanes that no step uses any more (after Ctrl-C, a
+        worker may still be inside a Python block)."""
+        with self._lock:
+            return [self._main, *(lane for lane in self._lanes if not lane.busy)]
 
     # --- connections
 
@@ -929,7 +1024,14 @@ class Executor:
         if source.kind == "http":
             from flowc.runtime import download  # urllib and tenacity: only http sources pay
 
-            return download.read_http(source.path, file_format, columns=source.columns, **options)
+            return download.read_http(  # the node's retry policy, if it allows more
+                source.path,
+                file_format,
+                columns=source.columns,
+                attempts=max(download.DEFAULT_ATTEMPTS, step.retries + 1),
+                first_wait_s=step.retry_delay_s or download.DEFAULT_FIRST_WAIT_S,
+                **options,
+            )
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options
         )
@@ -979,15 +1081,28 @@ class Executor:
         entry = f"{python.path}:{python.function}"
         columns = step.outputs[0].columns if step.outputs else None
         node_info = self.plan.nodes.get(step.node)
-        if node_info is not None and node_info.kind == "source":
+        source = node_info is not None and node_info.kind == "source"
+        keep = step.retries > 0  # another attempt reads the same rows again
+        inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
+        if step.isolate:
+            from flowc.runtime import isolated
+
+            reader = isolated.run_block(
+                self.root,
+                entry,
+                kind="source" if source else "transform",
+                inputs=inputs,
+                columns=columns,
+                params=self.params,
+                node=step.node,
+            )
+        elif source:
             reader = sources.read_python(
                 self.root, entry, columns=columns, params=self.params, node=step.node
             )
         else:
             from flowc.runtime import pyblocks  # imports pandas: only Python steps pay for it
 
-            keep = step.retries > 0  # another attempt reads the same rows again
-            inputs = {self.plan.step(i).node: self._take(i, keep=keep) for i in step.inputs}
             reader = pyblocks.run_transform(
                 self.root, entry, inputs, columns=columns, node=step.node
             )
@@ -1108,6 +1223,18 @@ class Executor:
         return data
 
 
+def _named(error: StepError, step: Step) -> StepError:
+    """`error`, naming the step's node if it names none."""
+    if error.node is not None:
+        return error
+    return StepError(
+        error.message,
+        node=step.node,
+        user_traceback=error.user_traceback,
+        retryable=error.retryable,
+    )
+
+
 def _label(engine: Engine, labels: Mapping[str, str]) -> None:
     """Name pipeline, run and step on the engine's jobs, where it has jobs (BigQuery)."""
     set_labels = getattr(engine, "set_labels", None)
@@ -1115,14 +1242,9 @@ def _label(engine: Engine, labels: Mapping[str, str]) -> None:
         set_labels(labels)
 
 
-class _TimedOut(BaseException):
-    """Raised in the main thread by SIGALRM when a step's time is up (not an `Exception`, so
-    that a user's `except Exception` does not swallow it)."""
-
-
 class _Deadline:
     """A step's time limit. When it passes, `on_expiry` runs on a timer thread (to cancel a
-    statement running in an engine) and `_TimedOut` is raised in the step's thread to stop
+    statement running in an engine) and `endings.TimedOut` is raised in the step's thread to stop
     Python code (a block, a loader, flowc's own streaming): by SIGALRM in the main thread,
     elsewhere (`--jobs`) as an asynchronous exception, which Python delivers between
     bytecodes (code waiting inside a C call sees it when the call returns)."""
@@ -1136,6 +1258,7 @@ class _Deadline:
         self._alarm = threading.current_thread() is threading.main_thread()
         self._thread = threading.get_ident()
         self._previous: Any = None
+        self.where: traceback.StackSummary | None = None  # the step's stack as time ran out
 
     def __enter__(self) -> _Deadline:
         if self._alarm:
@@ -1150,24 +1273,23 @@ class _Deadline:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._previous)
         elif self.fired:  # not delivered yet: not for whatever the thread does next
-            _raise_in_thread(self._thread, None)
+            endings.raise_in_thread(self._thread, None)
 
     def _expire(self) -> None:
+        self._note_where(sys._current_frames().get(self._thread))
         self.fired = True
         self._on_expiry()
         if not self._alarm:
-            _raise_in_thread(self._thread, _TimedOut)
+            endings.raise_in_thread(self._thread, endings.TimedOut)
 
-    def _ring(self, signum: int, frame: object) -> None:
+    def _ring(self, signum: int, frame: FrameType | None) -> None:
+        self._note_where(frame)
         self.fired = True
-        raise _TimedOut
+        raise endings.TimedOut
 
-
-def _raise_in_thread(thread: int, error: type[BaseException] | None) -> None:
-    """Have `error` raised in thread `thread` (None: withdraw one not yet raised)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread), ctypes.py_object(error) if error else None
-    )
+    def _note_where(self, frame: FrameType | None) -> None:
+        if self.where is None and frame is not None:
+            self.where = traceback.extract_stack(frame)
 
 
 def _interrupt(lane: _Lane) -> None:
@@ -1204,6 +1326,13 @@ class _InOrder:
             if step not in self._ended:
                 break
             self._next += 1
+
+    def flush(self) -> None:
+        """Pass on every event still held back (the run stops early), in order."""
+        for step in self._order[self._next :]:
+            for waiting in self._waiting.pop(step, []):
+                self._emit(waiting)
+        self._next = len(self._order)
 
 
 def _consumers(plan: Plan) -> dict[str, int]:

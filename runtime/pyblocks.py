@@ -26,14 +26,14 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
 from flowc.runtime import userpy
-from flowc.runtime.columns import ColumnLike, Conformer
+from flowc.runtime.columns import ColumnLike, Conformer, declared_schema
 from flowc.runtime.errors import StepError
 
 Form = Literal["pandas", "arrow", "batches", "reader"]
@@ -67,10 +67,11 @@ def run_transform(
     what = f"`{entry}`"
     result = userpy.call_user(function, root=root, node=node, what=what, **kwargs)
 
-    def guard(items: Iterator[object]) -> Iterator[object]:
+    def guard(items: Iterable[object]) -> Iterator[object]:
         return userpy.guarded(items, root=root, node=node, what=what)
 
-    reader = userpy.to_reader(result, origin=f"the result of {what}", guard=guard)
+    empty = declared_schema(columns) if columns else None
+    reader = userpy.to_reader(result, origin=what, guard=guard, empty=empty)
     if columns is None:
         return reader
     conformer = Conformer(tuple(columns), f"the result of {what}", extra="error")

@@ -240,7 +240,9 @@ class Scheduler:
 
     def _store(self, job: Job) -> StateStore:
         if job.root not in self._stores:
-            self._stores[job.root] = StateStore.open(job.root)
+            store = self._stores[job.root] = StateStore.open(job.root, recover=True)
+            if store.recovered:
+                self.log(f"warning: {store.recovered}")
         return self._stores[job.root]
 
 

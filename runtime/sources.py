@@ -173,10 +173,11 @@ def read_python(
     what = f"`{entry}`"
     result = userpy.call_user(function, root=root, node=node, what=what, **kwargs)
 
-    def guard(items: Iterator[object]) -> Iterator[object]:
+    def guard(items: Iterable[object]) -> Iterator[object]:
         return userpy.guarded(items, root=root, node=node, what=what)
 
-    reader = userpy.to_reader(result, origin=what, guard=guard)
+    empty = declared_schema(columns) if columns else None
+    reader = userpy.to_reader(result, origin=what, guard=guard, empty=empty)
     if columns is None:
         return reader
     conformer = Conformer(tuple(columns), what, extra="error")

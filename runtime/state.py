@@ -13,6 +13,8 @@ password does not put it on disk.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -134,31 +136,46 @@ class StateStore:
     'succeeded'
     """
 
-    def __init__(self, connection: sqlite3.Connection, secret_values: Collection[str] = ()):
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        secret_values: Collection[str] = (),
+        path: Path = Path(":memory:"),
+    ):
         self._db = connection
+        self._path = path
         self._lock = threading.Lock()
         self._secrets = sorted((s for s in secret_values if s), key=len, reverse=True)
+        self.recovered: str | None = None  # what `open(recover=True)` did with a broken store
 
     @classmethod
-    def open(cls, root: Path, secret_values: Collection[str] = ()) -> StateStore:
-        """The store of the project at `root` (`.flowc/state.db`, created if missing)."""
-        return cls.open_path(root / STATE_PATH, secret_values)
+    def open(
+        cls, root: Path, secret_values: Collection[str] = (), *, recover: bool = False
+    ) -> StateStore:
+        """The store of the project at `root` (`.flowc/state.db`, created if missing); see
+        `open_path` for `recover`."""
+        return cls.open_path(root / STATE_PATH, secret_values, recover=recover)
 
     @classmethod
-    def open_path(cls, path: Path, secret_values: Collection[str] = ()) -> StateStore:
+    def open_path(
+        cls, path: Path, secret_values: Collection[str] = (), *, recover: bool = False
+    ) -> StateStore:
+        """The store at `path`. One that cannot be read (not a database, damaged, tables
+        that are not flowc's) is a `StepError` saying what to do, unless `recover`: then it
+        is moved aside (never deleted) and an empty one started, and `recovered` says so. A
+        store of a newer flowc is an error either way (it is not damaged)."""
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=5000")
-            db.executescript(_SCHEMA)
-            _add_columns(db)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.Error as error:
-            raise StepError(f"cannot open the run history {path}: {error}") from None
-        return cls(db, secret_values)
+            store = cls(_connect(path), secret_values, path)
+        except _Unreadable as problem:
+            if not recover:
+                raise StepError(_unreadable_text(path, problem.cause)) from None
+            db, moved = _recovered(path)
+            store = cls(db, secret_values, path)
+            if moved is not None:
+                store.recovered = _recovered_text(path, moved, problem.cause)
+        return store
 
     def close(self) -> None:
         self._db.close()
@@ -338,14 +355,27 @@ class StateStore:
         return self.redact(text) or "{}"
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
-        with self._lock, self._transaction():
+        with self._lock, self._damage(), self._transaction():
             self._db.execute(sql, args)
 
     def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._damage():
             cursor = self._db.execute(sql, args)
             cursor.row_factory = sqlite3.Row
             return list(cursor.fetchall())
+
+    @contextmanager
+    def _damage(self) -> Iterator[None]:
+        """Damage found past the checks at open (deep in a large store) is a `StepError`
+        saying what to do, and is noted next to the store, so that the next run moves it
+        aside instead of meeting it again."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error) or str(self._path) == ":memory:":
+                raise
+            _marker(self._path).write_text(f"{error}\n")
+            raise StepError(_unreadable_text(self._path, str(error))) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -371,6 +401,161 @@ def _add_columns(db: sqlite3.Connection) -> None:
         have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+# --- opening, and a store that cannot be read --------------------------------------------------
+
+
+class _Unreadable(Exception):
+    """The store's file is not a readable flowc history (`cause` says why)."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+_EXPECTED = {
+    "runs": {"id", "pipeline", "spec", "profile", "params", "started", "ended", "status"},
+    "steps": {"run_id", "step_id", "node", "kind", "attempt", "status", "started", "error"},
+    "schedules": {"pipeline", "profile", "last_slot"},
+}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """The store's connection, its schema brought up to date; `_Unreadable` when the file
+    is no readable history, a `StepError` when it cannot be opened for another reason (a
+    lock, permissions, a newer flowc's store)."""
+    if path.is_dir():
+        raise StepError(f"the run history {path} is a folder; move it away (flowc makes a file)")
+    marker = _marker(path)
+    if marker.exists():  # damage a run met (see `StateStore._damage`)
+        raise _Unreadable(marker.read_text().strip() or "damaged")
+    db = None
+    try:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StepError(_newer_text(path, version))
+        _check_tables(db)
+        db.executescript(_SCHEMA)
+        _add_columns(db)
+        _probe(db, path)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException as error:
+        if db is not None:
+            db.close()
+        if isinstance(error, sqlite3.DatabaseError) and _damaged(error):
+            raise _Unreadable(str(error)) from None
+        if isinstance(error, sqlite3.Error):
+            raise StepError(f"cannot open the run history {path}: {error}") from None
+        raise
+    return db
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """A file that is not (or no more) a database, as opposed to one that is busy, locked,
+    read-only or on a full disk (those are `OperationalError`s, and pass)."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return True  # "file is not a database", "database disk image is malformed"
+    text = str(error)
+    return "malformed" in text or "no such column" in text or "not flowc's" in text
+
+
+_CHECKED_BYTES = 8 << 20  # a store up to this size is checked whole at open (~4 ms per MB)
+
+
+def _probe(db: sqlite3.Connection, path: Path) -> None:
+    """Damage that opening does not see: a small store is checked whole (`quick_check`); a
+    larger one where a truncated file breaks first, the last pages of each table and index."""
+    size = path.stat().st_size if str(path) != ":memory:" and path.exists() else 0
+    if size <= _CHECKED_BYTES:
+        found = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if found != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed: {found}")
+        return
+    for table in _EXPECTED:
+        db.execute(f"SELECT * FROM {table} ORDER BY rowid DESC LIMIT 1").fetchall()
+    db.execute("SELECT started FROM runs ORDER BY started DESC LIMIT 1").fetchall()
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(f"{path.name}.damaged")
+
+
+def _check_tables(db: sqlite3.Connection) -> None:
+    """The tables there are flowc's (those not there yet are made)."""
+    for table, columns in _EXPECTED.items():
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        missing = sorted(columns - have)
+        if have and missing:
+            raise sqlite3.OperationalError(
+                f"its table `{table}` is not flowc's (no column {', '.join(missing)})"
+            )
+
+
+def _recovered(path: Path) -> tuple[sqlite3.Connection, Path | None]:
+    """Move the unreadable store at `path` aside and open a new, empty one; under a lock,
+    so that of two runs starting at once one moves it and the other uses the new store."""
+    with (
+        path.with_name(f"{path.name}.lock").open("a") as lock,
+        contextlib.ExitStack() as unlock,
+    ):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        unlock.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+        try:
+            return _connect(path), None  # another process has just done it
+        except _Unreadable:
+            pass
+        aside = _aside(path)
+        for suffix in ("", "-wal", "-shm", ".damaged"):
+            kept = Path(f"{path}{suffix}")
+            if kept.exists():
+                kept.rename(Path(f"{aside}{suffix}"))
+        return _connect(path), aside
+
+
+def _aside(path: Path) -> Path:
+    stamp = f"{_now():%Y%m%d-%H%M%S}"
+    aside = path.with_name(f"{path.name}.unreadable-{stamp}")
+    number = 1
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.unreadable-{stamp}-{number}")
+    return aside
+
+
+_LOST = (
+    "flowc no longer sees the runs recorded there: `flowc runs` and `flowc show` do not list "
+    "them, `--resume` cannot finish them, `--skip-unchanged` has no earlier success to "
+    "compare with (every step runs once), and `flowc schedule` waits for the next slot"
+)
+
+
+def _unreadable_text(path: Path, cause: str) -> str:
+    return (
+        f"the run history {path} cannot be read ({cause}). The next `flowc run` moves it "
+        f"aside (to {path.name}.unreadable-<time>, next to it) and starts an empty one; "
+        f"{_LOST}. To try to rescue its rows first: `sqlite3 {path} .recover`"
+    )
+
+
+def _recovered_text(path: Path, aside: Path, cause: str) -> str:
+    return (
+        f"the run history {path} could not be read ({cause}): it was moved aside to "
+        f"{aside} and an empty history started; {_LOST}. The old file is kept: "
+        f"`sqlite3 {aside} .recover` may get its rows back"
+    )
+
+
+def _newer_text(path: Path, version: int) -> str:
+    return (
+        f"the run history {path} was written by a newer flowc (its schema version is "
+        f"{version}; this flowc knows up to {SCHEMA_VERSION}): run the newer flowc, or move "
+        f"the file aside (`mv {path} {path}.newer`) to start an empty history here; {_LOST}"
+    )
 
 
 def _alive(pid: int) -> bool:

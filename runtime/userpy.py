@@ -12,21 +12,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
+from flowc.runtime import endings
 from flowc.runtime.errors import StepError, transient
 
 T = TypeVar("T")
-Guard = Callable[[Iterator[object]], Iterator[object]]
-# The runtime's own folder, as imported and as linked (an editable install links it).
-_RUNTIME_DIRS = tuple({str(Path(__file__).parent), str(Path(__file__).resolve().parent)})
-_LIBRARY_DIRS = ("site-packages", "dist-packages")
+Guard = Callable[[Iterable[object]], Iterator[object]]
 
 
 def split_entry(entry: str) -> tuple[str, str]:
@@ -66,62 +63,81 @@ def load_module(root: Path, path: Path, *, node: str | None = None) -> ModuleTyp
 def call_user(
     function: Callable[..., T], *args: Any, root: Path, node: str | None, what: str, **kwargs: Any
 ) -> T:
-    """Call user code; its exception becomes a `StepError` showing the user's frames."""
+    """Call user code; however it ends other than by returning (an exception, `sys.exit`, a
+    `KeyboardInterrupt` of its own, `os._exit`: runtime/endings.py), a `StepError` showing
+    the user's frames. flowc's own stops (a timeout, Ctrl-C) pass through."""
     try:
-        return function(*args, **kwargs)
-    except StepError:
+        with endings.user_code():
+            return function(*args, **kwargs)
+    except (StepError, endings.Stopped):
         raise  # flowc's own failure surfacing through user code (a bad input value, say)
-    except Exception as error:
+    except BaseException as error:
         raise user_error(error, root=root, node=node, what=what) from error
 
 
 def guarded(items: Iterable[T], *, root: Path, node: str | None, what: str) -> Iterator[T]:
-    """Iterate a user's iterator (a generator runs its code only when iterated)."""
-    iterator = iter(items)
-    while True:
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        except StepError:
-            raise
-        except Exception as error:
-            raise user_error(error, root=root, node=node, what=what) from error
-        yield item
+    """Iterate a user's iterable (a generator runs its code only when iterated), each step
+    guarded as `call_user` guards a call. When the iteration stops early (its reader is
+    closed, or fails) the user's generator is closed here, its clean-up guarded too."""
+    iterator = call_user(iter, items, root=root, node=node, what=what)
+    finished = False
+    try:
+        while True:
+            try:
+                with endings.user_code():
+                    item = next(iterator)
+            except StopIteration:
+                finished = True
+                return
+            except (StepError, endings.Stopped):
+                raise
+            except BaseException as error:
+                raise user_error(error, root=root, node=node, what=what) from error
+            yield item
+    finally:
+        if not finished:
+            _close(iterator)
+
+
+def _close(iterator: Iterator[object]) -> None:
+    """Close a user's generator that will not be read to its end; what its clean-up raises
+    is dropped (the step already ends another way), flowc's own stops excepted."""
+    close = getattr(iterator, "close", None)
+    if close is None:
+        return
+    try:
+        with endings.user_code():
+            close()
+    except endings.Stopped:
+        raise
+    except BaseException:  # the first ending is the one reported
+        return
 
 
 def user_error(error: BaseException, *, root: Path, node: str | None, what: str) -> StepError:
-    """The `StepError` for a user's exception, with a traceback of the user's frames."""
-    summary = traceback.TracebackException.from_exception(error)
-    _trim(summary, str(root.resolve()), set())
-    text = "".join(summary.format())
-    message = f"{what} raised {type(error).__name__}: {error}"
+    """The `StepError` for a way out of user code, with a traceback of the user's frames; a
+    `KeyboardInterrupt` while a signal asked the run to stop is that stop (the code caught the
+    `RunInterrupted` and raised its own)."""
+    signum = endings.stop_requested()
+    if isinstance(error, KeyboardInterrupt) and signum is not None:
+        raise endings.RunInterrupted(signum) from error
+    text = endings.user_frames(error, root)
+    message = f"{what} {endings.ending_text(error)}"
     return StepError(message, node=node, user_traceback=text, retryable=transient(error))
 
 
-def _trim(summary: traceback.TracebackException, root: str, seen: set[int]) -> None:
-    if id(summary) in seen:
-        return
-    seen.add(id(summary))
-    frames = [f for f in summary.stack if _is_user_frame(f.filename, root)]
-    if not frames:
-        frames = [f for f in summary.stack if not f.filename.startswith(_RUNTIME_DIRS)]
-    summary.stack = traceback.StackSummary.from_list(frames)
-    for chained in (summary.__cause__, summary.__context__):
-        if chained is not None:
-            _trim(chained, root, seen)
-
-
-def _is_user_frame(filename: str, root: str) -> bool:
-    if not filename.startswith(root) or filename.startswith(_RUNTIME_DIRS):
-        return False
-    return not any(part in filename for part in _LIBRARY_DIRS)
-
-
-def to_reader(result: object, *, origin: str, guard: Guard | None = None) -> pa.RecordBatchReader:
+def to_reader(
+    result: object,
+    *,
+    origin: str,
+    guard: Guard | None = None,
+    empty: pa.Schema | None = None,
+) -> pa.RecordBatchReader:
     """A Python block's result as a batch stream: a pandas DataFrame, an Arrow table or
-    batch, a `RecordBatchReader`, or an iterable of record batches (streamed; `guard` wraps
-    the iteration, which runs the user's generator code)."""
+    batch, a `RecordBatchReader`, or an iterable of record batches, tables or DataFrames
+    (streamed; `guard` wraps the iteration, which runs the user's generator code; an empty
+    one has the schema `empty`, the declared columns', if known). Anything else (a dict of
+    columns, None, a Series, ...) is a `StepError` saying what it is."""
     if isinstance(result, pa.RecordBatchReader):
         return result
     if isinstance(result, pd.DataFrame):
@@ -130,14 +146,45 @@ def to_reader(result: object, *, origin: str, guard: Guard | None = None) -> pa.
         result = pa.Table.from_batches([result])
     if isinstance(result, pa.Table):
         return pa.RecordBatchReader.from_batches(result.schema, result.to_batches())
-    if isinstance(result, Iterable) and not isinstance(result, (str, bytes)):
-        items: Iterator[object] = iter(result)
-        return _stream_reader(guard(items) if guard else items, origin)
-    kind = type(result).__name__
-    raise StepError(
-        f"{origin} returned a {kind}; expected a pandas DataFrame, a pyarrow Table "
-        "or an iterator of pyarrow RecordBatches"
-    )
+    if isinstance(result, Iterable) and not _not_batches(result):
+        items: Iterator[object] = guard(result) if guard else iter(result)
+        return _stream_reader(items, origin, empty)
+    raise StepError(f"{origin} returned {_described(result)}; {_ACCEPTED}{_advice(result)}")
+
+
+_ACCEPTED = (
+    "a Python block returns a pandas DataFrame, a pyarrow Table, RecordBatch or "
+    "RecordBatchReader, or an iterator (a generator) of RecordBatches, Tables or DataFrames"
+)
+
+
+def _not_batches(result: object) -> bool:
+    """Iterables that are never a stream of batches: iterating them would read their keys,
+    characters or values."""
+    if isinstance(result, Mapping | str | bytes | bytearray | memoryview | pd.Series | pd.Index):
+        return True
+    return type(result).__module__.split(".")[0] == "numpy"
+
+
+def _described(value: object) -> str:
+    """`a dict`, `None`, `a pandas.Series`: what a value is, for a person."""
+    if value is None:
+        return "None"
+    kind = type(value)
+    module = kind.__module__.split(".")[0]
+    name = kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__name__}"
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"{article} {name}"
+
+
+def _advice(result: object) -> str:
+    if result is None:
+        return " (does the function end without `return`?)"
+    if isinstance(result, Mapping):
+        return " (a dict of columns: return `pandas.DataFrame(d)` or `pyarrow.table(d)`)"
+    if isinstance(result, pd.Series):
+        return " (a Series: return `series.to_frame()`)"
+    return ""
 
 
 def _from_pandas(frame: pd.DataFrame, origin: str) -> pa.Table:
@@ -147,23 +194,51 @@ def _from_pandas(frame: pd.DataFrame, origin: str) -> pa.Table:
         raise StepError(f"{origin} returned a DataFrame Arrow cannot hold: {error}") from None
 
 
-def _stream_reader(batches: Iterator[object], origin: str) -> pa.RecordBatchReader:
+def _stream_reader(
+    items: Iterator[object], origin: str, empty: pa.Schema | None
+) -> pa.RecordBatchReader:
+    batches = _batches(items, origin)
     first = next(batches, None)
+    if first is None and empty is not None:
+        return pa.RecordBatchReader.from_batches(empty, [])
     if first is None:
-        raise StepError(f"{origin} returned an empty iterator: its columns are unknown")
-    head = _batch(first, origin)
+        raise StepError(
+            f"{origin} returned an empty iterator: its columns are unknown "
+            "(declare `columns { ... }` on the node, or yield an empty batch)"
+        )
 
     def rest() -> Iterator[pa.RecordBatch]:
-        yield head
-        for item in batches:
-            yield _batch(item, origin).cast(head.schema)
+        yield first
+        for number, batch in enumerate(batches, 2):
+            yield _like(batch, first.schema, f"{origin} yielded a batch (item {number})")
 
-    return pa.RecordBatchReader.from_batches(head.schema, rest())
+    return pa.RecordBatchReader.from_batches(first.schema, rest())
 
 
-def _batch(item: object, origin: str) -> pa.RecordBatch:
-    if isinstance(item, pa.RecordBatch):
-        return item
-    if isinstance(item, pd.DataFrame):
-        return pa.RecordBatch.from_pandas(item, preserve_index=False)
-    raise StepError(f"{origin} yielded a {type(item).__name__}; expected pyarrow RecordBatches")
+def _like(batch: pa.RecordBatch, schema: pa.Schema, what: str) -> pa.RecordBatch:
+    """`batch` in the columns and types of the stream's first batch."""
+    if batch.schema.names != schema.names:
+        raise StepError(
+            f"{what} with columns {batch.schema.names}, not those of the first: {schema.names}"
+        )
+    try:
+        return batch.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        raise StepError(
+            f"{what} whose values do not fit the first batch's types: {error}"
+        ) from None
+
+
+def _batches(items: Iterator[object], origin: str) -> Iterator[pa.RecordBatch]:
+    for number, item in enumerate(items, 1):
+        if isinstance(item, pa.RecordBatch):
+            yield item
+        elif isinstance(item, pd.DataFrame):
+            yield from _from_pandas(item, origin).to_batches()
+        elif isinstance(item, pa.Table):
+            yield from item.to_batches()
+        else:
+            raise StepError(
+                f"{origin} yielded {_described(item)} (item {number}); an iterator a Python "
+                "block returns yields pyarrow RecordBatches, Tables or pandas DataFrames"
+            )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 from flowc import cli
 from flowc_cli import FLOWC, flowc
@@ -98,4 +100,32 @@ def test_ctrl_c_is_reported_without_a_traceback(capsys: pytest.CaptureFixture[st
         raise KeyboardInterrupt
 
     assert cli._guarded(interrupted) == cli.EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_a_run_a_flowc_bug_ended_still_says_how_it_ended(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flowc.runtime.executor import RunResult
+
+    crash = KeyError("a flowc bug")
+    outcome = RunResult("r1", "failed", "s", "internal error: KeyError", crash=crash)
+    assert cli._report(outcome, Path("p.flow"), 3, as_json=True) == cli.EXIT_INTERNAL
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1]) == {
+        "event": "run",
+        "run_id": "r1",
+        "status": "failed",
+        "failed_step": "s",
+        "error": "internal error: KeyError",
+    }
+    assert "run r1 failed at step `s`" in err and "This is a bug in flowc" in err
+    Path(err.split("attach ")[1].split(",")[0]).unlink()
+
+
+def test_ctrl_c_outside_a_run_exits_130(capsys: pytest.CaptureFixture[str]) -> None:
+    def compiling() -> None:  # click turns a KeyboardInterrupt into Abort
+        raise click.exceptions.Abort() from KeyboardInterrupt()
+
+    assert cli._guarded(compiling) == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err == "interrupted\n"

@@ -7,12 +7,17 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 from flowc.runtime.columns import Column
 from flowc.runtime.errors import DataError, StepError
 from flowc.runtime.pyblocks import bind, data_form, run_transform
 from flowc.runtime.sources import read_python
+from flowc.runtime.userpy import to_reader
+from hypothesis import given
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parent.parent
 TRIPS = pa.table({"VendorID": pa.array([1, 2], pa.int32()), "fare": [8.5, 9.0]})
@@ -209,3 +214,77 @@ def test_python_sources_return_frames_tables_or_batches(tmp_path: Path) -> None:
     streamed = read_python(tmp_path, f"{entry}:batches", columns=[Column("id", "int")])
     assert streamed.schema == arrow_schema(id=pa.int32())
     assert streamed.read_all().column("id").to_pylist() == [0, 1, 2]
+
+
+# --- what a block returns (issue 12, item 13) -------------------------------------------------
+
+WRONG_RESULTS: list[tuple[object, str]] = [
+    ({"vendor_id": [1, 2]}, "returned a dict; a Python block returns a pandas DataFrame"),
+    (None, "returned None; "),
+    ("VendorID", "returned a str; "),
+    (b"VendorID", "returned a bytes; "),
+    (7, "returned an int; "),
+    (pd.Series([1, 2]), "returned a pandas.Series; "),
+    (np.array([1, 2]), "returned a numpy.ndarray; "),
+    ([{"vendor_id": 1}], "yielded a dict (item 1); "),
+    ((batch for batch in [TRIPS.to_batches()[0], 3]), "yielded an int (item 2); "),
+]
+
+
+@pytest.mark.parametrize(("result", "said"), WRONG_RESULTS, ids=lambda v: type(v).__name__)
+def test_a_wrong_result_says_what_it_got_and_what_is_accepted(result: object, said: str) -> None:
+    with pytest.raises(StepError) as caught:
+        to_reader(result, origin="`blocks/b.py:f`").read_all()
+    message = caught.value.message
+    assert message.startswith(f"`blocks/b.py:f` {said}"), message
+    assert "RecordBatch" in message and "DataFrame" in message  # what is accepted
+
+
+def test_a_dict_of_columns_gets_the_fix() -> None:
+    with pytest.raises(StepError, match=re.escape("return `pandas.DataFrame(d)`")):
+        to_reader({"x": [1]}, origin="f")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+@given(json_values)
+def test_whatever_a_block_returns_is_rows_or_a_step_error(value: object) -> None:
+    try:
+        to_reader(value, origin="f").read_all()
+    except StepError as error:
+        assert error.message.startswith(("f returned ", "f yielded ")), error.message
+    else:
+        raise AssertionError(f"{value!r} was taken for rows")
+
+
+def test_an_empty_generator_with_declared_columns_is_zero_rows(tmp_path: Path) -> None:
+    entry = block(tmp_path, "def f(trips):\n    return iter(())\n")
+    assert run(tmp_path, f"{entry}:f", VendorID="int").num_rows == 0
+    with pytest.raises(StepError, match=r"empty iterator: its columns are unknown \(declare"):
+        run(tmp_path, f"{entry}:f")
+
+
+def test_a_generator_left_unread_is_closed_and_its_clean_up_runs(tmp_path: Path) -> None:
+    entry = block(
+        tmp_path,
+        """
+        from pathlib import Path
+        import pyarrow as pa
+
+        def f(trips):
+            try:
+                yield pa.record_batch({"VendorID": pa.array([1], pa.int32())})
+                yield pa.record_batch({"VendorID": pa.array(["x"])})  # not an int
+            finally:
+                Path(__file__).with_name("closed").write_text("yes")
+                raise SystemExit(3)  # a clean-up that misbehaves too: the first ending wins
+        """,
+    )
+    with pytest.raises(StepError, match=r"yielded a batch \(item 2\) whose values do not fit"):
+        run(tmp_path, f"{entry}:f", VendorID="int")
+    assert (tmp_path / "blocks" / "closed").read_text() == "yes"
