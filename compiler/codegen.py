@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
+from flowc.compiler.annotate import Schemas
 from flowc.compiler.plan import SINCE
+from flowc.compiler.rewrite import Refusal, rewrite
 from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
 from sqlglot import exp
@@ -137,12 +139,17 @@ class Renderer:
         node: str = "",
         *,
         has_params: bool = True,
+        schemas: Schemas | None = None,
     ) -> exp.Query:
-        """Rewrite `tree` (node `node`'s query) in place for the target: node references
-        become `refs[node]`, parameters bound placeholders, quoted names folded where the
-        policy says; what the target cannot express is added to `problems`."""
+        """Rewrite `tree` (node `node`'s query) in place for the target: constructs the
+        target lacks said in its terms (`compiler/rewrite.py`; `schemas`: the columns of the
+        nodes it reads), node references become `refs[node]`, parameters bound
+        placeholders, quoted names folded where the policy says; what the target cannot
+        express is added to `problems`."""
         if not has_params and self._resolves_as_written(refs):
             return tree
+        for refusal in rewrite(tree, self.source, self.target, schemas or {}):
+            self.problems.append(self._refused(node, refusal))
         keys = {declared_key(n, self.source, table=True): parts for n, parts in refs.items()}
         for part in list(tree.find_all(*self.kinds)):
             if isinstance(part, exp.Table):
@@ -224,6 +231,15 @@ class Renderer:
         for name in self.params:
             text = text.replace(f"%%({_MARK}{name})s", f"%({name})s")
         return text
+
+    def _refused(self, node: str, refusal: Refusal) -> Problem:
+        detail = f"{refusal.what} has no {_ENGINES[self.target]} equivalent"
+        if refusal.words is None:
+            found = _problem_at(node, refusal.part, detail, {})
+        else:
+            found = dataclasses.replace(_before(refusal.part, refusal.words), node=node)
+            found = dataclasses.replace(found, detail=detail)
+        return dataclasses.replace(found, hint=refusal.hint)
 
     def _unsupported(self, node: str, part: exp.Star | exp.Lambda) -> None:
         """Constructs sqlglot writes without complaint that the target would refuse."""
