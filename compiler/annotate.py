@@ -98,8 +98,8 @@ def _typed(copy: exp.Query, schemas: Schemas, dialect: str) -> bool:
     return True
 
 
-def _mapping(schemas: Schemas) -> dict[str, dict[str, str]]:
-    found: dict[str, dict[str, str]] = {}
+def _mapping(schemas: Schemas) -> dict[str, object]:
+    found: dict[str, object] = {}
     for node, columns in schemas.items():
         if not columns:
             continue  # columns unknown: sqlglot leaves its columns untyped
@@ -107,9 +107,7 @@ def _mapping(schemas: Schemas) -> dict[str, dict[str, str]]:
     return found
 
 
-def _outputs(
-    query: exp.Query, originals: Mapping[int, exp.Expr]
-) -> tuple[str | None, ...] | None:
+def _outputs(query: exp.Query, originals: Mapping[int, exp.Expr]) -> tuple[str | None, ...] | None:
     """The names `query` outputs as the original tree writes them: an item's alias or
     column name, a star's columns by their names; None for an unnamed expression. The copy
     aliases every item (with the outer names of a derived table's column list, too), so

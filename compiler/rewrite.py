@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar
 
 import sqlglot
 from flowc.compiler.annotate import OUTPUTS, Schemas, annotate
@@ -82,6 +83,7 @@ class Context:
 
 
 Rule = Callable[[exp.Query, Context], None]
+Node = TypeVar("Node", bound=exp.Expr)
 
 
 def rewrite(tree: exp.Query, source: str, target: str, schemas: Schemas) -> list[Refusal]:
@@ -108,7 +110,7 @@ def rewrite(tree: exp.Query, source: str, target: str, schemas: Schemas) -> list
 # --- helpers ----------------------------------------------------------------------------
 
 
-def _bottom_up(tree: exp.Expr, *kinds: type[exp.Expr]) -> list[exp.Expr]:
+def _bottom_up(tree: exp.Expr, *kinds: type[Node]) -> list[Node]:
     """The nodes of `kinds` in `tree`, innermost first (a rewrite of an inner one is done
     before the outer one reads it)."""
     return [n for n in tree.walk(bfs=False) if isinstance(n, kinds)][::-1]
@@ -149,7 +151,7 @@ def _double(node: exp.Expr) -> exp.Cast:
     return cast
 
 
-def _typed(node: exp.E, kind: str) -> exp.E:
+def _typed(node: Node, kind: str) -> Node:
     node.type = exp.DataType.build(kind)
     return node
 
@@ -564,10 +566,10 @@ def _round_double(value: exp.Expr, digits: int) -> exp.Expr:
     if 0 < digits <= 11:
         return _filled(_ROUND_EXACT, x=value, p=scale)
     if digits > 0:  # beyond 11 digits a double has few left to round: C's formula
-        scaled = _typed(exp.Mul(this=exp.Paren(this=value.copy()), expression=scale), "double")
-        return exp.Div(this=_filled(_ROUND_WHOLE, x=scaled), expression=scale.copy())
-    scaled = _typed(exp.Div(this=exp.Paren(this=value.copy()), expression=scale), "double")
-    return exp.Mul(this=_filled(_ROUND_WHOLE, x=scaled), expression=scale.copy())
+        up = _typed(exp.Mul(this=exp.Paren(this=value.copy()), expression=scale), "double")
+        return exp.Div(this=_filled(_ROUND_WHOLE, x=up), expression=scale.copy())
+    down = _typed(exp.Div(this=exp.Paren(this=value.copy()), expression=scale), "double")
+    return exp.Mul(this=_filled(_ROUND_WHOLE, x=down), expression=scale.copy())
 
 
 @cache
