@@ -267,12 +267,17 @@ class Renderer:
         return text
 
     def _refused(self, node: str, refusal: Refusal) -> Problem:
+        self.refused.add(id(refusal.part))
         detail = f"{refusal.what} has no {_ENGINES[self.target]} equivalent"
         if refusal.words is None:
             found = _problem_at(node, refusal.part, detail, {})
         else:
-            found = dataclasses.replace(_before(refusal.part, refusal.words), node=node)
-            found = dataclasses.replace(found, detail=detail)
+            where = _before(refusal.part, refusal.words)
+            if where.start is None:  # no position of its own (a type): look after its owner's
+                owner = next((a for a in _ancestors(refusal.part) if _extent(a)), None)
+                extent = _extent(owner) if owner is not None else None
+                where = Problem("", "", extent[0] if extent else 0, find=refusal.words)
+            found = dataclasses.replace(where, node=node, detail=detail)
         return dataclasses.replace(found, hint=refusal.hint)
 
     def _unsupported(self, node: str, part: exp.Star | exp.Lambda) -> None:
@@ -671,8 +676,8 @@ _KEYWORDS = frozenset(
         "collation treat json_array json_object json_arrayagg json_objectagg json_exists "
         "json_query json_value json_scalar json_serialize xmlelement xmlforest xmlconcat "
         "xmlparse xmlpi xmlroot xmlserialize "
-        # BigQuery's array subscripts
-        "offset ordinal safe_offset safe_ordinal "
+        # BigQuery's array subscripts, and its week parts (`WEEK(MONDAY)`)
+        "offset ordinal safe_offset safe_ordinal week isoweek "
         # type names with a length or precision
         "char character varchar varying decimal numeric float double precision real bit "
         "time timestamp date datetime zone",

@@ -32,13 +32,14 @@ meaning); a spec written in another dialect is translated by sqlglot alone.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TypeVar
 
 import sqlglot
-from flowc.compiler.annotate import OUTPUTS, Schemas, annotate
+from flowc.compiler.annotate import OUTPUTS, Schemas, annotate, type_name
 from sqlglot import exp
 
 
@@ -143,6 +144,9 @@ _DECIMALS = (
     exp.DType.DECIMAL256,
 )
 _NUMBERS = (*_FLOATS, *_INTEGERS, *_DECIMALS)
+# DuckDB's TIMESTAMP (BigQuery's DATETIME), and its TIMESTAMPTZ (BigQuery's TIMESTAMP)
+_NAIVE = (exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.DATETIME)
+_AWARE = (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ)
 
 
 def _double(node: exp.Expr) -> exp.Cast:
@@ -545,46 +549,52 @@ def rounding(tree: exp.Query, context: Context) -> None:
             node.replace(_double(rounded))
 
 
-# `:x` the double, `:p` 10^n as a double (n <= 11: 5^n has at most 26 bits, so that the
+# `__x` the double, `__p` 10^n as a double (n <= 11: 5^n has at most 26 bits, so that the
 # split halves of `:x` times `:p` are exact products and `e` is the exact error of x * p).
 _ROUND_EXACT = """
-CASE WHEN ABS(:x * :p) >= CAST(4503599627370496 AS DOUBLE) THEN :x
-ELSE SIGN(:x * :p) * (FLOOR(ABS(:x * :p)) + CASE
-  WHEN ABS(:x * :p) - FLOOR(ABS(:x * :p)) - CAST(0.5 AS DOUBLE) >= -SIGN(:x * :p) * (
-    ((CAST(134217729 AS DOUBLE) * :x - (CAST(134217729 AS DOUBLE) * :x - :x)) * :p - :x * :p)
-    + (:x - (CAST(134217729 AS DOUBLE) * :x - (CAST(134217729 AS DOUBLE) * :x - :x))) * :p)
-  THEN 1 ELSE 0 END) / :p
+CASE WHEN ABS(__x * __p) >= CAST(4503599627370496 AS DOUBLE) THEN __x
+ELSE SIGN(__x * __p) * (FLOOR(ABS(__x * __p)) + CASE
+  WHEN ABS(__x * __p) - FLOOR(ABS(__x * __p)) - CAST(0.5 AS DOUBLE) >= -SIGN(__x * __p) * (
+    ((CAST(134217729 AS DOUBLE) * __x - (CAST(134217729 AS DOUBLE) * __x - __x)) * __p
+      - __x * __p)
+    + (__x - (CAST(134217729 AS DOUBLE) * __x - (CAST(134217729 AS DOUBLE) * __x - __x)))
+      * __p)
+  THEN 1 ELSE 0 END) / __p
 END"""
-_ROUND_WHOLE = """SIGN(:x) * (FLOOR(ABS(:x)) + CASE
-  WHEN ABS(:x) - FLOOR(ABS(:x)) >= CAST(0.5 AS DOUBLE) THEN 1 ELSE 0 END)"""
+_ROUND_WHOLE = """SIGN(__x) * (FLOOR(ABS(__x)) + CASE
+  WHEN ABS(__x) - FLOOR(ABS(__x)) >= CAST(0.5 AS DOUBLE) THEN 1 ELSE 0 END)"""
 
 
 def _round_double(value: exp.Expr, digits: int) -> exp.Expr:
     if digits == 0:
-        return _filled(_ROUND_WHOLE, x=value)
+        return _double_typed(_filled(_ROUND_WHOLE, x=value))
     scale = _double(exp.Literal.number(10 ** abs(digits)))
     if 0 < digits <= 11:
-        return _filled(_ROUND_EXACT, x=value, p=scale)
+        return _double_typed(_filled(_ROUND_EXACT, x=value, p=scale))
     if digits > 0:  # beyond 11 digits a double has few left to round: C's formula
         up = _typed(exp.Mul(this=exp.Paren(this=value.copy()), expression=scale), "double")
-        return exp.Div(this=_filled(_ROUND_WHOLE, x=up), expression=scale.copy())
+        return exp.Div(this=_double_typed(_filled(_ROUND_WHOLE, x=up)), expression=scale.copy())
     down = _typed(exp.Div(this=exp.Paren(this=value.copy()), expression=scale), "double")
-    return exp.Mul(this=_filled(_ROUND_WHOLE, x=down), expression=scale.copy())
+    return exp.Mul(this=_double_typed(_filled(_ROUND_WHOLE, x=down)), expression=scale.copy())
+
+
+def _double_typed(node: Node) -> Node:
+    return _typed(node, "double")
 
 
 @cache
-def _template(text: str) -> exp.Expr:
-    return sqlglot.parse_one(text, read="duckdb")
+def _template(text: str, dialect: str) -> exp.Expr:
+    return sqlglot.parse_one(text, read=dialect)
 
 
-def _filled(template: str, **values: exp.Expr) -> exp.Expr:
-    """A DuckDB expression with each `:name` replaced by (a copy of) `values[name]`."""
-    tree = _template(template).copy()
-    for placeholder in list(tree.find_all(exp.Placeholder)):
-        placeholder.replace(exp.Paren(this=values[placeholder.name].copy()))
-    tree = exp.Paren(this=tree)
-    tree.type = exp.DataType.build("double")
-    return tree
+def _filled(template: str, dialect: str = "duckdb", **values: exp.Expr) -> exp.Expr:
+    """An expression of `dialect` with each column `__name` replaced by (a copy of)
+    `values[name]`, in parentheses."""
+    tree = _template(template, dialect).copy()
+    for column in list(tree.find_all(exp.Column)):
+        if column.name.startswith("__") and not column.table:
+            column.replace(exp.Paren(this=values[column.name[2:]].copy()))
+    return exp.Paren(this=tree)
 
 
 def averages(tree: exp.Query, context: Context) -> None:
@@ -610,12 +620,584 @@ def averages(tree: exp.Query, context: Context) -> None:
         outer.replace(_double(outer.copy()))
 
 
+# --- functions ------------------------------------------------------------------------------
+
+
+def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
+    """A call the target spells `name` (written as is)."""
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _text(value: str) -> exp.Literal:
+    return exp.Literal.string(value)
+
+
+def _literal_text(node: exp.Expr | None) -> str | None:
+    return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+
+def _positive_int(node: exp.Expr | None) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int and int(node.this) > 0:
+        return int(node.this)
+    return None
+
+
+_LISTS = (exp.Array, exp.Split, exp.ArrayAgg, exp.RegexpSplit, exp.ArrayConcat, exp.GenerateSeries)
+
+
+def _is_list(node: exp.Expr) -> bool:
+    """Whether `node` is a list: typed so, or made by a function that makes lists."""
+    return _is(node, exp.DType.ARRAY) or isinstance(node, _LISTS)
+
+
+def make_date(tree: exp.Query, context: Context) -> None:
+    """Postgres spells DuckDB's `make_date(y, m, d)` the same, with integers (sqlglot
+    writes `DATE_FROM_PARTS`, which it lacks)."""
+    if not context.postgres:
+        return
+    for node in _bottom_up(tree, exp.DateFromParts):
+        parts = [node.args.get(k) for k in ("year", "month", "day")]
+        if any(p is None for p in parts):
+            continue
+        args = [
+            p.copy() if _is(p, exp.DType.INT) else exp.Cast(this=p.copy(), to=_INT)
+            for p in parts
+            if p is not None
+        ]
+        node.replace(_call("MAKE_DATE", *args))
+
+
+_INT = exp.DataType.build("int")
+
+
+def list_length(tree: exp.Query, context: Context) -> None:
+    """`len`/`length` of a list is its number of elements, 0 for an empty one: Postgres'
+    `CARDINALITY` (its `array_length(l, 1)` is NULL for an empty array), BigQuery's
+    `ARRAY_LENGTH` (sqlglot writes `LENGTH`, which measures strings)."""
+    for node in _bottom_up(tree, exp.Length, exp.ArraySize):
+        value = node.this
+        if isinstance(node, exp.Length) and not _is_list(value):
+            continue
+        name = "CARDINALITY" if context.postgres else "ARRAY_LENGTH"
+        node.replace(_call(name, value.copy()))
+
+
+_LIST_AGGREGATES = {
+    "sum": "SUM",
+    "avg": "AVG",
+    "mean": "AVG",
+    "min": "MIN",
+    "max": "MAX",
+    "count": "COUNT",
+    "bool_and": "BOOL_AND",
+    "bool_or": "BOOL_OR",
+}
+_LIST_CALLS = {"list_aggregate", "array_aggregate", "list_aggr", "array_aggr"}
+
+
+def list_aggregates(tree: exp.Query, context: Context) -> None:
+    """`list_aggregate(l, 'sum')`, `list_sum(l)`, ...: the aggregate over the list's
+    elements, a subquery over `UNNEST(l)` on both engines (a NULL list counts NULL)."""
+    for node in _bottom_up(tree, exp.Anonymous):
+        name = node.name.lower()
+        args = node.expressions
+        if name in _LIST_CALLS and len(args) == 2:
+            function = _literal_text(args[1])
+            aggregate = _LIST_AGGREGATES.get((function or "").lower())
+        elif name.startswith(("list_", "array_")) and len(args) == 1:
+            aggregate = _LIST_AGGREGATES.get(name.split("_", 1)[1])
+        else:
+            continue
+        if aggregate is None:
+            continue
+        template = f"(SELECT {aggregate}(_u) FROM UNNEST(__l) AS _l(_u))"
+        if aggregate == "COUNT":
+            template = f"CASE WHEN __l IS NULL THEN NULL ELSE {template} END"
+        node.replace(_filled(template, l=args[0]))
+
+
+def full_match(tree: exp.Query, context: Context) -> None:
+    """`regexp_full_match(s, p)` and DuckDB's `s SIMILAR TO p` (a regular expression
+    matching the whole string; Postgres' SIMILAR TO is SQL's own pattern language): a match
+    of the anchored pattern."""
+    for node in _bottom_up(tree, exp.RegexpFullMatch, exp.SimilarTo):
+        pattern = node.expression
+        written = _literal_text(pattern)
+        anchored: exp.Expr
+        if written is not None:
+            anchored = _text(f"^(?:{written})$")
+        else:
+            anchored = exp.DPipe(
+                this=exp.DPipe(this=_text("^(?:"), expression=pattern.copy()),
+                expression=_text(")$"),
+            )
+        node.replace(exp.RegexpLike(this=node.this.copy(), expression=anchored))
+
+
+def contains(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `contains(s, sub)` is a case-sensitive substring test (BigQuery's
+    `CONTAINS_SUBSTR` folds case and accents; Postgres has none); of a list, whether it
+    holds the value."""
+    for node in _bottom_up(tree, exp.Contains):
+        value, part = node.this, node.expression
+        if _is_list(value):
+            node.replace(exp.ArrayContains(this=value.copy(), expression=part.copy()))
+            continue
+        position = exp.StrPosition(this=value.copy(), substr=part.copy())
+        node.replace(exp.Paren(this=exp.GT(this=position, expression=exp.Literal.number(0))))
+
+
+def null_strings(tree: exp.Query, context: Context) -> None:
+    """A NULL string has no position and no parts (DuckDB's `strpos`, `string_split`): on
+    BigQuery the NULL is said outright (the emulator's INSTR and SPLIT of NULL are 0 and
+    [], where DuckDB and GoogleSQL agree on NULL)."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.StrPosition, exp.Split):
+        operands = [node.this, node.args.get("substr") or node.args.get("expression")]
+        tests = [exp.Is(this=o.copy(), expression=exp.Null()) for o in operands if o is not None]
+        if not tests or all(isinstance(o, exp.Literal) for o in operands if o is not None):
+            continue
+        guard = tests[0] if len(tests) == 1 else exp.Or(this=tests[0], expression=tests[1])
+        node.replace(exp.If(this=guard, true=exp.Null(), false=node.copy()))
+
+
+def ends_with(tree: exp.Query, context: Context) -> None:
+    """Postgres has `starts_with` but no `ends_with`."""
+    if not context.postgres:
+        return
+    for node in _bottom_up(tree, exp.EndsWith):
+        template = "RIGHT(__s, LENGTH(__t)) = __t"
+        node.replace(_filled(template, s=node.this, t=node.expression))
+
+
+def greatest_least(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `greatest`/`least` skip NULLs (NULL only when every argument is); BigQuery's
+    are NULL when any is: each argument stands in for the NULL ones."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.Greatest, exp.Least):
+        args = [node.this, *node.expressions]
+        if len(args) < 2:
+            continue
+        filled = [
+            exp.Coalesce(this=a.copy(), expressions=[b.copy() for b in args if b is not a])
+            for a in args
+        ]
+        node.replace(type(node)(this=filled[0], expressions=filled[1:]))
+
+
+def count_if(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `count_if` of no rows is NULL, BigQuery's `COUNTIF` 0 (Postgres gets
+    sqlglot's `SUM(CASE ...)`, which is DuckDB's)."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.CountIf):
+        case = exp.If(
+            this=node.this.copy(), true=exp.Literal.number(1), false=exp.Literal.number(0)
+        )
+        node.replace(exp.Sum(this=case))
+
+
+def logarithm(tree: exp.Query, context: Context) -> None:
+    """DuckDB's one-argument `log(x)` is base 10; BigQuery's `LOG(x)` is natural."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.Log):
+        if node.args.get("expression") is None:
+            node.replace(_call("LOG10", node.this.copy()))
+
+
+def regexp_replace(tree: exp.Query, context: Context) -> None:
+    """BigQuery's `REGEXP_REPLACE` replaces every match and takes no flags: DuckDB's `g`
+    is its own meaning, `i` an inline `(?i)`; without `g` DuckDB replaces the first match
+    only, which BigQuery has no way to say unless the pattern can match once (`^...`)."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.RegexpReplace):
+        flags = node.args.get("modifiers")
+        written = _literal_text(flags) if flags is not None else ""
+        pattern = _literal_text(node.expression)
+        if written is None or pattern is None or set(written) - {"g", "i"}:
+            context.refuse(
+                node,
+                "`regexp_replace` with these flags or a pattern not constant",
+                "use constant pattern and flags (`'g'`, `'i'`)",
+            )
+            continue
+        if "g" not in written and not pattern.startswith("^"):
+            context.refuse(
+                node,
+                "`regexp_replace` of the first match only",
+                "replace every match (`regexp_replace(s, p, r, 'g')`), or anchor the pattern",
+            )
+            continue
+        if "i" in written:
+            node.set("expression", _text(f"(?i){pattern}"))
+        node.set("modifiers", None)
+
+
+def regexp_extract(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `regexp_extract(s, p[, group])` is '' when nothing matches. Postgres:
+    `regexp_match` of the pattern in a group of its own; BigQuery's `REGEXP_EXTRACT` gives
+    the whole match of a pattern without groups, or the group of a pattern with one."""
+    for node in _bottom_up(tree, exp.RegexpExtract):
+        pattern = _literal_text(node.expression)
+        group = node.args.get("group")
+        index = 0 if group is None else _positive_int(group) or (0 if _is_zero(group) else None)
+        if pattern is None or index is None or node.args.get("parameters"):
+            context.refuse(
+                node,
+                "`regexp_extract` of a pattern or group not constant",
+                "write the pattern and the group number as constants",
+            )
+            continue
+        if context.postgres:
+            template = (
+                "COALESCE((REGEXP_MATCH(__s, __p))[__g], CASE WHEN __s IS NOT NULL THEN '' END)"
+            )
+            values = {
+                "s": node.this,
+                "p": _text(f"({pattern})"),
+                "g": exp.Literal.number(index),
+            }
+            node.replace(_filled(template, "postgres", **values))
+            continue
+        groups = _groups(pattern)
+        if (index, groups) not in ((0, 0), (1, 1)):
+            context.refuse(
+                node,
+                "`regexp_extract` of this group",
+                "extract the whole match of a pattern without groups, or its one group",
+            )
+            continue
+        template = "IF(__s IS NULL, NULL, COALESCE(REGEXP_EXTRACT(__s, __p), ''))"
+        node.replace(_filled(template, "bigquery", s=node.this, p=_text(pattern)))
+
+
+def _is_zero(node: exp.Expr | None) -> bool:
+    return isinstance(node, exp.Literal) and node.is_int and int(node.this) == 0
+
+
+def _groups(pattern: str) -> int:
+    """The capturing groups of a regular expression: `(` not escaped nor `(?`."""
+    return len(re.findall(r"(?<!\\)\((?!\?)", pattern))
+
+
+def split_part(tree: exp.Query, context: Context) -> None:
+    """BigQuery has no `split_part`: the part of `SPLIT`, '' past the last one."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.SplitPart):
+        index = _positive_int(node.args.get("part_index"))
+        if index is None:
+            context.refuse(
+                node,
+                "`split_part` of a part not a constant above 0",
+                "split with `string_split` and index the list",
+            )
+            continue
+        template = f"IF(__s IS NULL, NULL, COALESCE(SPLIT(__s, __d)[SAFE_OFFSET({index - 1})], ''))"
+        values = {"s": node.this, "d": node.args["delimiter"]}
+        node.replace(_filled(template, "bigquery", **values))
+
+
+def string_split(tree: exp.Query, context: Context) -> None:
+    """Postgres spells `string_split(s, d)` `string_to_array` (which makes '' an empty
+    array; DuckDB a list of one '')."""
+    if not context.postgres:
+        return
+    for node in _bottom_up(tree, exp.Split):
+        template = "CASE WHEN __s = '' THEN ARRAY[''] ELSE STRING_TO_ARRAY(__s, __d) END"
+        node.replace(_filled(template, "postgres", s=node.this, d=node.expression))
+
+
+def epoch(tree: exp.Query, context: Context) -> None:
+    """BigQuery has no `TIME_TO_UNIX`: DuckDB's `epoch` is the seconds since 1970 as a
+    double, of a date or a timestamp."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.TimeToUnix):
+        template = "UNIX_MICROS(TIMESTAMP(__t)) / 1000000"
+        node.replace(_filled(template, "bigquery", t=node.this))
+
+
+_DOW_BIGQUERY = "EXTRACT(DAYOFWEEK FROM __d) - 1"
+_ISODOW_BIGQUERY = "MOD(EXTRACT(DAYOFWEEK FROM __d) + 5, 7) + 1"
+_PARTS_BIGQUERY = {"DOY": "DAYOFYEAR", "WEEK": "ISOWEEK", "ISOYEAR": "ISOYEAR"}
+
+
+def date_parts(tree: exp.Query, context: Context) -> None:
+    """DuckDB numbers weekdays from Sunday = 0 (`dayofweek`, `extract(dow ...)`) and
+    `week` is the ISO week; Postgres' `EXTRACT` says the same, BigQuery counts from Sunday
+    = 1 and has other names."""
+    for node in _bottom_up(tree, exp.DayOfWeek, exp.DayOfWeekIso, exp.WeekOfYear, exp.Quarter):
+        part = {exp.DayOfWeek: "DOW", exp.DayOfWeekIso: "ISODOW", exp.WeekOfYear: "WEEK"}.get(
+            type(node), "QUARTER"
+        )
+        if context.postgres:
+            node.replace(exp.Extract(this=exp.var(part), expression=node.this.copy()))
+        elif isinstance(node, exp.DayOfWeek):
+            node.replace(_filled(_DOW_BIGQUERY, "bigquery", d=node.this))
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.Extract):
+        part = node.this.name.upper()
+        if part == "DOW":
+            node.replace(_filled(_DOW_BIGQUERY, "bigquery", d=node.expression))
+        elif part == "ISODOW":
+            node.replace(_filled(_ISODOW_BIGQUERY, "bigquery", d=node.expression))
+        elif part in _PARTS_BIGQUERY:
+            node.set("this", exp.var(_PARTS_BIGQUERY[part]))
+        elif part in ("EPOCH", "MILLISECOND", "MILLISECONDS", "MICROSECOND", "MICROSECONDS"):
+            context.refuse(
+                node,
+                f"`extract({part.lower()} ...)`",
+                "use `epoch(...)`, or extract the second and compute the rest",
+            )
+
+
+_TRUNC_UNITS = {"year", "quarter", "month", "week", "day", "hour", "minute", "second"}
+
+
+def date_trunc(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `date_trunc` of a date or a timestamp is a timestamp, its week starts on
+    Monday. BigQuery: DATETIME_TRUNC (a DuckDB timestamp is a BigQuery DATETIME), WEEK is
+    Sunday's; Postgres truncates a date as a timestamp with time zone."""
+    for node in _bottom_up(tree, exp.TimestampTrunc, exp.DateTrunc):
+        value = node.this
+        unit = node.args.get("unit")
+        name = (unit.name if unit is not None else "").lower()
+        if not _is(value, exp.DType.DATE, *_NAIVE):
+            continue
+        if context.postgres:
+            if _is(value, exp.DType.DATE):
+                value.replace(exp.Cast(this=value.copy(), to=exp.DataType.build("timestamp")))
+            continue
+        if name not in _TRUNC_UNITS:
+            context.refuse(
+                node,
+                f"`date_trunc('{name}', ...)`",
+                "truncate to year, quarter, month, week, day, hour, minute or second",
+            )
+            continue
+        stamp = _call("DATETIME", value.copy()) if _is(value, exp.DType.DATE) else value.copy()
+        part = exp.var("WEEK(MONDAY)" if name == "week" else name.upper())
+        node.replace(_call("DATETIME_TRUNC", stamp, part))
+
+
+def strftime(tree: exp.Query, context: Context) -> None:
+    """BigQuery formats a DATETIME (DuckDB's timestamp) with FORMAT_DATETIME: sqlglot
+    writes FORMAT_DATE unless it knows the argument's type."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.TimeToStr):
+        value = node.this
+        if _is(value, *_NAIVE):
+            value.replace(exp.TsOrDsToDatetime(this=value.copy()))
+        elif _is(value, *_AWARE):
+            value.replace(exp.TsOrDsToTimestamp(this=value.copy()))
+
+
+def ordered_set_aggregates(tree: exp.Query, context: Context) -> None:
+    """`mode(x)` is Postgres' `mode() WITHIN GROUP (ORDER BY x)`. BigQuery has no exact
+    median, quantile or mode aggregate (its PERCENTILE_CONT is a window function only)."""
+    for node in _bottom_up(tree, exp.Mode, exp.Median, exp.PercentileCont, exp.PercentileDisc):
+        in_window = isinstance(node.parent, exp.Window)
+        if context.postgres and isinstance(node, exp.Mode) and not in_window:
+            order = exp.Order(expressions=[exp.Ordered(this=node.this.copy(), nulls_first=False)])
+            node.replace(exp.WithinGroup(this=_call("MODE"), expression=order))
+        elif context.bigquery and not in_window:
+            what = type(node).__name__.lower().replace("percentile", "quantile_")
+            context.refuse(
+                node,
+                f"the aggregate `{what}`",
+                "APPROX_QUANTILES is BigQuery's (approximate); or aggregate on DuckDB",
+            )
+
+
+def any_value(tree: exp.Query, context: Context) -> None:
+    """DuckDB's `any_value` skips NULLs, as Postgres' does (without saying IGNORE NULLS)."""
+    if not context.postgres:
+        return
+    for node in _bottom_up(tree, exp.IgnoreNulls):
+        if isinstance(node.this, exp.AnyValue):
+            node.replace(node.this.copy())
+
+
+def limit_percent(tree: exp.Query, context: Context) -> None:
+    """`LIMIT 10%`: neither Postgres nor BigQuery limits by a share of the rows."""
+    for node in _bottom_up(tree, exp.Limit):
+        options = node.args.get("limit_options")
+        if isinstance(options, exp.LimitOptions) and options.args.get("percent"):
+            context.refuse(
+                node,
+                "`LIMIT ... %`",
+                "number the rows (`ROW_NUMBER() OVER (...)`) and keep a share by count",
+                words=r"\bLIMIT\b",
+            )
+
+
+# DuckDB-only types: the engine's type that holds every value, where one does.
+_WIDER = {
+    exp.DType.UTINYINT: "smallint",
+    exp.DType.USMALLINT: "int",
+    exp.DType.UINT: "bigint",
+    exp.DType.UBIGINT: "decimal(20, 0)",
+    exp.DType.INT128: "decimal(39, 0)",
+    exp.DType.UINT128: "decimal(39, 0)",
+}
+
+
+_TYPE_WORDS = {
+    exp.DType.UTINYINT: r"\b(?:UTINYINT|UINT8)\b",
+    exp.DType.USMALLINT: r"\b(?:USMALLINT|UINT16)\b",
+    exp.DType.UINT: r"\b(?:UINTEGER|UINT32)\b",
+    exp.DType.UBIGINT: r"\b(?:UBIGINT|UINT64)\b",
+    exp.DType.INT128: r"\b(?:HUGEINT|INT128)\b",
+    exp.DType.UINT128: r"\b(?:UHUGEINT|UINT128)\b",
+    exp.DType.UNION: r"\bUNION\s*\(",
+}
+
+
+def duckdb_types(tree: exp.Query, context: Context) -> None:
+    """Casts to DuckDB's unsigned and 128-bit integers become casts to a type that holds
+    their values (of an integer or a decimal: a double would round differently); a UNION
+    type has no equivalent."""
+    for node in _bottom_up(tree, exp.DataType):
+        kind = node.this
+        words = _TYPE_WORDS.get(kind)
+        if kind == exp.DType.UNION or (kind == exp.DType.INT128 and context.bigquery):
+            what = f"the type `{node.sql('duckdb')}`"
+            context.refuse(node, what, "cast to a type every engine has", words)
+            continue
+        if kind not in _WIDER:
+            continue
+        cast = node.parent
+        value = cast.this if isinstance(cast, exp.Cast) else None
+        if value is not None and _known(value) and not _is(value, *_INTEGERS, *_DECIMALS):
+            context.refuse(
+                node,
+                f"a cast of `{type_name(value, 'duckdb')}` to `{node.sql('duckdb')}`",
+                "cast to BIGINT or DECIMAL(p, 0) instead",
+                words,
+            )
+            continue
+        node.replace(exp.DataType.build(_WIDER[kind]))
+
+
+_TEXTS = tuple(exp.DataType.TEXT_TYPES)
+
+
+def text_order(tree: exp.Query, context: Context) -> None:
+    """DuckDB orders text by code point; Postgres by the database's collation (`en_US`:
+    `'ann' < 'Ann' < 'Émile'`). Sorting, comparing and min/max of text say `COLLATE
+    "ucs_basic"` (code point order) on Postgres."""
+    if not context.postgres:
+        return
+    ordered: list[exp.Expr] = _bottom_up(tree, exp.Ordered, exp.Min, exp.Max)
+    for node in [*ordered, *_bottom_up(tree, exp.Greatest, exp.Least)]:
+        if _is(node.this, *_TEXTS):
+            node.this.replace(_collated(node.this.copy()))
+    for comparison in _bottom_up(tree, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Between):
+        operands = [comparison.this, *(comparison.args.get(k) for k in ("expression", "low"))]
+        if any(_is(o, *_TEXTS) for o in operands if o is not None):
+            comparison.this.replace(_collated(comparison.this.copy()))
+
+
+def _collated(node: exp.Expr) -> exp.Expr:
+    collated = exp.Collate(this=node, expression=exp.Identifier(this="ucs_basic", quoted=False))
+    collated.type = node.type
+    return collated
+
+
+_PRINTF = re.compile(r"%%|%[sdi]|%")
+_FMT = re.compile(r"\{\{|\}\}|\{\}|[{}]")
+_PRINTABLE = (*_INTEGERS, *_TEXTS, exp.DType.DATE, exp.DType.BOOLEAN)
+
+
+def printf(tree: exp.Query, context: Context) -> None:
+    """`printf('%s-%d', a, b)` and `format('{}-{}', a, b)` of integers, text, dates and
+    booleans: the pieces concatenated (NULL when an argument is, as on DuckDB). A format
+    with widths or precisions, or an argument whose text each engine writes its own way
+    (doubles, decimals, timestamps), stays: codegen refuses it."""
+    for node in _bottom_up(tree, exp.Format, exp.Anonymous):
+        if isinstance(node, exp.Anonymous) and node.name.lower() != "printf":
+            continue
+        args = [node.this, *node.expressions] if isinstance(node, exp.Format) else node.expressions
+        written = _literal_text(args[0]) if args else None
+        if written is None or not all(_is(a, *_PRINTABLE) for a in args[1:]):
+            continue
+        syntax = _FMT if isinstance(node, exp.Format) else _PRINTF
+        pieces = _format_pieces(written, syntax, args[1:])
+        if pieces is not None:
+            node.replace(exp.Paren(this=_concatenated(pieces)))
+
+
+def _format_pieces(
+    text: str, syntax: re.Pattern[str], args: Sequence[exp.Expr]
+) -> list[exp.Expr] | None:
+    pieces: list[exp.Expr] = []
+    rest = list(args)
+    last = 0
+    for match in syntax.finditer(text):
+        token = match.group()
+        if token in ("%", "{", "}"):
+            return None  # a width, a precision, a named argument
+        literal = text[last : match.start()] + (
+            "" if token in ("%s", "%d", "%i", "{}") else token[0]
+        )
+        if literal:
+            pieces.append(_text(literal))
+        if token in ("%s", "%d", "%i", "{}"):
+            if not rest:
+                return None
+            pieces.append(exp.Cast(this=rest.pop(0).copy(), to=exp.DataType.build("varchar")))
+        last = match.end()
+    if rest:
+        return None
+    if text[last:]:
+        pieces.append(_text(text[last:]))
+    return pieces or [_text("")]
+
+
+def _concatenated(pieces: Sequence[exp.Expr]) -> exp.Expr:
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = exp.DPipe(this=joined, expression=piece)
+    return joined
+
+
 RULES: tuple[Rule, ...] = (
     alias_column_lists,
     union_by_name,
     group_by_all,
     order_by_all,
     null_order,
+    limit_percent,
+    duckdb_types,
+    make_date,
+    list_length,
+    list_aggregates,
+    full_match,
+    contains,
+    null_strings,
+    ends_with,
+    greatest_least,
+    count_if,
+    logarithm,
+    regexp_replace,
+    regexp_extract,
+    split_part,
+    string_split,
+    epoch,
+    date_parts,
+    date_trunc,
+    strftime,
+    ordered_set_aggregates,
+    any_value,
+    printf,
+    text_order,
     division,
     integer_division,
     modulo,
