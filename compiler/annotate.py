@@ -46,13 +46,14 @@ def annotate(tree: exp.Query, schemas: Schemas, dialect: str) -> bool:
     originals = {id(c): o for o, c in zip(tree.walk(), copy.walk(), strict=True)}
     if not _typed(copy, schemas, dialect):
         return False
+    known = {name.lower() for name, columns in schemas.items() if columns}
     for node in copy.walk():
         original = originals.get(id(node))
         if original is None:
             continue
         if node.type is not None:
             original.type = node.type
-        names = _outputs(node, originals) if isinstance(node, exp.Query) else None
+        names = _outputs(node, originals, known) if isinstance(node, exp.Query) else None
         if names is not None:
             original.meta[OUTPUTS] = names
     return True
@@ -107,7 +108,9 @@ def _mapping(schemas: Schemas) -> dict[str, object]:
     return found
 
 
-def _outputs(query: exp.Query, originals: Mapping[int, exp.Expr]) -> tuple[str | None, ...] | None:
+def _outputs(
+    query: exp.Query, originals: Mapping[int, exp.Expr], known: set[str]
+) -> tuple[str | None, ...] | None:
     """The names `query` outputs as the original tree writes them: an item's alias or
     column name, a star's columns by their names; None for an unnamed expression. The copy
     aliases every item (with the outer names of a derived table's column list, too), so
@@ -124,8 +127,23 @@ def _outputs(query: exp.Query, originals: Mapping[int, exp.Expr]) -> tuple[str |
         if isinstance(inner, exp.Star) or (isinstance(inner, exp.Column) and inner.is_star):
             return None
         original = originals.get(id(inner))
+        if original is None and not _expanded_from_known(inner, select, known):
+            return None  # sqlglot made the columns of a table it knows nothing of
         names.append(_written_name(original) if original is not None else inner.output_name)
     return tuple(names)
+
+
+def _expanded_from_known(column: exp.Expr, select: exp.Select, known: set[str]) -> bool:
+    """Whether a column the copy's star expansion made comes from a table whose columns
+    are known (or from a query's output), not one sqlglot had to guess."""
+    if not isinstance(column, exp.Column) or not column.table:
+        return False
+    sources = [select.args.get("from_"), *(select.args.get("joins") or [])]
+    for source in sources:
+        table = source.this if isinstance(source, exp.From | exp.Join) else None
+        if isinstance(table, exp.Table) and table.alias_or_name == column.table:
+            return table.name.lower() in known
+    return True
 
 
 def _written_name(node: exp.Expr) -> str | None:

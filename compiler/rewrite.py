@@ -255,6 +255,7 @@ def alias_column_lists(tree: exp.Query, context: Context) -> None:
                 "a column-alias list over columns that cannot all be named",
                 "name the columns in the query itself (`SELECT x AS a, ...`)",
             )
+            alias.set("columns", None)  # refused once: sqlglot need not refuse it again
             continue
         inner = context.fresh("_q")
         renamed = [c.name for c in columns] + named[len(columns) :]
@@ -284,6 +285,7 @@ def _rename_anchor(cte: exp.CTE, alias: exp.TableAlias, context: Context) -> Non
         or any(_star(item) for item in anchor.expressions[: len(columns)])
     ):
         context.refuse(columns[0], "a column-alias list on this recursive CTE", _NAME_HINT)
+        alias.set("columns", None)
         return
     for item, column in zip(anchor.expressions, columns, strict=False):
         inner = item.this if isinstance(item, exp.Alias) else item
