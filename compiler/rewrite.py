@@ -296,6 +296,100 @@ def _rename_anchor(cte: exp.CTE, alias: exp.TableAlias, context: Context) -> Non
 _NAME_HINT = "name the columns in the query itself (`SELECT x AS a, ...`)"
 
 
+# --- DISTINCT ON -----------------------------------------------------------------------------
+
+
+def distinct_on(tree: exp.Query, context: Context) -> None:
+    """BigQuery has no `DISTINCT ON`: the first row of each key in the ORDER BY's order is
+    the one numbered 1 (`ROW_NUMBER() OVER (PARTITION BY key ORDER BY ...)`), and the ORDER
+    BY, LIMIT and OFFSET apply to those rows (sqlglot's own rewrite drops the ORDER BY and
+    limits the rows before picking them)."""
+    if not context.bigquery:
+        return
+    for select in _bottom_up(tree, exp.Select):
+        distinct = select.args.get("distinct")
+        on = distinct.args.get("on") if isinstance(distinct, exp.Distinct) else None
+        if on is None:
+            continue
+        names = _outputs(select)
+        named = _named(select, names, context) if names is not None else None
+        if named is None:
+            context.refuse(
+                on,
+                "`DISTINCT ON` over columns that cannot all be named",
+                "list the columns (or compute the first rows with ROW_NUMBER())",
+            )
+            continue
+        _replace_query(select, _first_rows(select, on, named, context))
+
+
+def _replace_query(old: exp.Expr, new: exp.Expr) -> None:
+    """`old` replaced by `new`; the root of the tree is changed in place (its holder keeps
+    the tree)."""
+    if old.parent is not None:
+        old.replace(new)
+        return
+    for key in list(old.args):
+        old.set(key, None)
+    for key, value in new.args.items():
+        old.set(key, value)
+    old.meta.update(new.meta)
+
+
+def _first_rows(
+    select: exp.Select, on: exp.Expr, named: Sequence[str], context: Context
+) -> exp.Select:
+    keys = on.expressions if isinstance(on, exp.Tuple) else [on]
+    order = select.args.get("order")
+    sorts = order.expressions if isinstance(order, exp.Order) else []
+    number, alias = context.fresh("_rn"), context.fresh("_first")
+    window = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[k.copy() for k in keys],
+        order=exp.Order(expressions=[o.copy() for o in sorts]) if sorts else None,
+    )
+    inner = select.copy()
+    for clause in ("distinct", "order", "limit", "offset"):
+        inner.set(clause, None)
+    inner.append("expressions", exp.alias_(window, number, quoted=False))
+    outer: list[exp.Expr] = []
+    for ordered in sorts:  # the outer ORDER BY names outputs, or keys carried out hidden
+        name = _output_for(ordered.this, select, named)
+        if name is None:
+            name = context.fresh("_key")
+            inner.append("expressions", exp.alias_(ordered.this.copy(), name, quoted=False))
+        flags = {k: ordered.args.get(k) for k in ("desc", "nulls_first")}
+        outer.append(exp.Ordered(this=_column(name, alias), **flags))
+    rows = _select_from([_column(n, alias) for n in named], inner, alias)
+    first = exp.EQ(this=_column(number, alias), expression=exp.Literal.number(1))
+    rows.set("where", exp.Where(this=first))
+    rows.set("order", exp.Order(expressions=outer) if outer else None)
+    for clause in ("limit", "offset"):
+        rows.set(clause, select.args.get(clause))
+    rows.meta[OUTPUTS] = tuple(named)
+    return rows
+
+
+def _output_for(expression: exp.Expr, select: exp.Select, named: Sequence[str]) -> str | None:
+    """The output column an ORDER BY key names: an alias, a selected column, a selected
+    expression written the same, a position."""
+    if isinstance(expression, exp.Literal) and expression.is_int:
+        index = int(expression.this) - 1
+        return named[index] if 0 <= index < len(named) else None
+    written = expression.sql(dialect="duckdb").lower()
+    for item, name in zip(select.expressions, named, strict=False):
+        inner = item.this if isinstance(item, exp.Alias) else item
+        if inner.sql(dialect="duckdb").lower() == written:
+            return name
+        if (
+            isinstance(expression, exp.Column)
+            and not expression.table
+            and expression.name.lower() == name.lower()
+        ):
+            return name
+    return None
+
+
 # --- UNION BY NAME ------------------------------------------------------------------------
 
 
@@ -1101,6 +1195,19 @@ def text_order(tree: exp.Query, context: Context) -> None:
     for node in [*ordered, *_bottom_up(tree, exp.Greatest, exp.Least)]:
         if _is(node.this, *_TEXTS):
             node.this.replace(_collated(node.this.copy()))
+    for select in _bottom_up(tree, exp.Select):  # DISTINCT ON keys must match the ORDER BY's
+        distinct, order = select.args.get("distinct"), select.args.get("order")
+        on = distinct.args.get("on") if isinstance(distinct, exp.Distinct) else None
+        if not isinstance(on, exp.Tuple) or not isinstance(order, exp.Order):
+            continue
+        collated = {
+            o.this.this.sql(dialect="duckdb")
+            for o in order.expressions
+            if isinstance(o, exp.Ordered) and isinstance(o.this, exp.Collate)
+        }
+        for key in on.expressions:
+            if key.sql(dialect="duckdb") in collated:
+                key.replace(_collated(key.copy()))
     for comparison in _bottom_up(tree, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.Between):
         operands = [comparison.this, *(comparison.args.get(k) for k in ("expression", "low"))]
         if any(_is(o, *_TEXTS) for o in operands if o is not None):
@@ -1170,8 +1277,69 @@ def _concatenated(pieces: Sequence[exp.Expr]) -> exp.Expr:
     return joined
 
 
+_WHOLE_TEXT = {
+    "postgres": "CASE WHEN CAST(__x AS TEXT) ~ '^-?[0-9]+$' THEN CAST(__x AS TEXT) || '.0' "
+    "ELSE CAST(__x AS TEXT) END",
+    "bigquery": "CASE WHEN REGEXP_CONTAINS(CAST(__x AS STRING), r'^-?[0-9]+$') "
+    "THEN CAST(__x AS STRING) || '.0' ELSE CAST(__x AS STRING) END",
+}
+
+
+def number_text(tree: exp.Query, context: Context) -> None:
+    """DuckDB writes a whole double with its `.0` (`2.0`) and a decimal with its scale
+    (`100.50`); Postgres and BigQuery write `2`, BigQuery `100.5`: a cast to text says
+    it DuckDB's way."""
+    for node in _bottom_up(tree, exp.Cast):
+        if not node.to.is_type(*_TEXTS):
+            continue
+        value = node.this
+        if _is(value, *_FLOATS):
+            node.replace(_filled(_WHOLE_TEXT[context.target], context.target, x=value))
+        elif context.bigquery and _is(value, *_DECIMALS):
+            scale = _scale(value)
+            if scale:
+                node.replace(_call("FORMAT", _text(f"%.{scale}f"), value.copy()))
+
+
+def _scale(node: exp.Expr) -> int:
+    kind = node.type
+    params = kind.expressions if kind is not None else []
+    if len(params) == 2 and isinstance(params[1], exp.DataTypeParam):
+        return int(params[1].name)
+    return 0
+
+
+def try_cast(tree: exp.Query, context: Context) -> None:
+    """Postgres has no `try_cast` (sqlglot writes CAST, which fails where DuckDB gives
+    NULL): only a cast that cannot fail (of a number to a number or to text) is kept."""
+    if not context.postgres:
+        return
+    for node in _bottom_up(tree, exp.TryCast):
+        value, kind = node.this, node.to
+        if kind.is_type(*_TEXTS) or (_is(value, *_NUMBERS) and kind.is_type(*_NUMBERS)):
+            node.replace(exp.Cast(this=value.copy(), to=kind.copy()))
+            continue
+        context.refuse(
+            node, "`try_cast` that may fail", "clean the values first (or cast with CASE)"
+        )
+
+
+def concat_ws(tree: exp.Query, context: Context) -> None:
+    """BigQuery has no `concat_ws`: `ARRAY_TO_STRING` of the parts skips NULL ones, as
+    DuckDB's `concat_ws` does."""
+    if not context.bigquery:
+        return
+    for node in _bottom_up(tree, exp.ConcatWs):
+        separator, *parts = node.expressions
+        if not parts:
+            continue
+        texts = [exp.Cast(this=p.copy(), to=exp.DataType.build("varchar")) for p in parts]
+        node.replace(_call("ARRAY_TO_STRING", exp.Array(expressions=texts), separator.copy()))
+
+
 RULES: tuple[Rule, ...] = (
     alias_column_lists,
+    distinct_on,
     union_by_name,
     group_by_all,
     order_by_all,
@@ -1199,6 +1367,9 @@ RULES: tuple[Rule, ...] = (
     ordered_set_aggregates,
     any_value,
     printf,
+    try_cast,
+    concat_ws,
+    number_text,
     text_order,
     division,
     integer_division,

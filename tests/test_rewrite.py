@@ -234,3 +234,25 @@ def test_types_flow_from_the_queries_a_query_reads(tmp_path: Path) -> None:
     text = "\n".join(sql)
     # the upstream's `rate` is a double: rounded in doubles; `fare` a decimal: ROUND kept
     assert "FLOOR" in text and 'ROUND("fare", 1)' in text.replace("\n", " ")
+
+
+def test_the_plan_is_the_same_after_a_clean_check(tmp_path: Path) -> None:
+    """`flowc compile` after a clean `flowc check` infers only some nodes' columns (the
+    check cache vouches for the rest): the rewrites type queries from the trees and the
+    declared inputs only, so the plan is byte for byte the one of a compile from scratch."""
+    from flowc.compiler import plan as plan_module
+    from flowc.compiler.check import check_paths
+
+    spec = FLOW + '\nsink out {\n  input = rounded\n  to    = csv("out.csv")\n}\n'
+    plans = []
+    for name, checked in (("fresh", False), ("cached", True)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "flow.toml").write_text(TOML)
+        (root / "p.flow").write_text(spec)
+        if checked:
+            assert not check_paths([root / "p.flow"], profile="pg").diagnostics
+        result = compile_spec(root / "p.flow", profile="pg")
+        assert not result.has_errors, result.diagnostics
+        plans.append(plan_module.to_json(result.compiled[0].plan))
+    assert plans[0] == plans[1]
