@@ -241,6 +241,9 @@ def alias_column_lists(tree: exp.Query, context: Context) -> None:
     for alias in _bottom_up(tree, exp.TableAlias):
         columns = alias.args.get("columns") or []
         holder = alias.parent
+        if columns and holder is not None and _table_function(holder):
+            _name_function_column(holder, alias, context)
+            continue
         if not columns or not isinstance(holder, exp.Subquery | exp.CTE):
             continue
         query = holder.this
@@ -267,6 +270,26 @@ def alias_column_lists(tree: exp.Query, context: Context) -> None:
         ]
         holder.set("this", _select_from(items, query, inner))
         alias.set("columns", None)
+
+
+def _table_function(holder: exp.Expr | None) -> bool:
+    return isinstance(holder, exp.Table) and isinstance(holder.this, exp.Func)
+
+
+def _name_function_column(table: exp.Expr, alias: exp.TableAlias, context: Context) -> None:
+    """`FROM range(1, 4) AS t (i)`: BigQuery names the one column of an UNNEST by its
+    alias, so the function is selected from as `i` inside a subquery named `t`."""
+    columns = alias.args.get("columns") or []
+    if len(columns) != 1:
+        context.refuse(
+            columns[0], "a column-alias list of several columns on a table function", _NAME_HINT
+        )
+        alias.set("columns", None)
+        return
+    name = columns[0].name
+    inner = exp.Table(this=table.this.copy(), alias=exp.TableAlias(this=_ident(name)))
+    select = exp.Select(expressions=[_column(name)]).from_(inner, copy=False)
+    table.replace(exp.Subquery(this=select, alias=exp.TableAlias(this=alias.this.copy())))
 
 
 def _recursive(cte: exp.CTE) -> bool:
@@ -1319,9 +1342,8 @@ def try_cast(tree: exp.Query, context: Context) -> None:
         if kind.is_type(*_TEXTS) or (_is(value, *_NUMBERS) and kind.is_type(*_NUMBERS)):
             node.replace(exp.Cast(this=value.copy(), to=kind.copy()))
             continue
-        context.refuse(
-            node, "`try_cast` that may fail", "clean the values first (or cast with CASE)"
-        )
+        hint = "clean the values first (or cast with CASE)"
+        context.refuse(node, "`try_cast` that may fail", hint, words=r"\btry_cast\b")
 
 
 def concat_ws(tree: exp.Query, context: Context) -> None:
