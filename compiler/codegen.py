@@ -25,13 +25,17 @@ target cannot express is a `Problem` positioned in the tree's SQL text.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
+from flowc.compiler import builtins
+from flowc.compiler.annotate import Schemas
 from flowc.compiler.decorrelate import decorrelate
 from flowc.compiler.plan import SINCE
+from flowc.compiler.rewrite import Refusal, rewrite
 from flowc.compiler.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
 from flowc.compiler.sql import CTE_REFERENCE, declared_key, identifier_key
 from flowc.compiler.tables import table_parts
@@ -110,6 +114,7 @@ class Renderer:
         self.fold_aliases = target == "postgres" and source != "postgres" and not self.fold_quoted
         self.generator = _generator(target, normalize=source == "postgres" or self.fold_quoted)
         self.problems: list[Problem] = []
+        self.refused: set[int] = set()  # ids of the nodes refused already, reported once
         kinds: tuple[type[exp.Expr], ...] = (exp.Table, exp.Placeholder, exp.Parameter)
         if self.fold_quoted:
             kinds += (exp.Identifier,)
@@ -161,14 +166,19 @@ class Renderer:
         node: str = "",
         *,
         has_params: bool = True,
+        schemas: Schemas | None = None,
     ) -> exp.Query:
-        """Rewrite `tree` (node `node`'s query) in place for the target: node references
-        become `refs[node]`, parameters bound placeholders, quoted names folded where the
-        policy says; what the target cannot express is added to `problems`."""
+        """Rewrite `tree` (node `node`'s query) in place for the target: constructs the
+        target lacks said in its terms (`compiler/rewrite.py`; `schemas`: the columns of the
+        nodes it reads), node references become `refs[node]`, parameters bound
+        placeholders, quoted names folded where the policy says; what the target cannot
+        express is added to `problems`."""
         if not has_params and self._resolves_as_written(refs):
             return tree
         if self.target == "postgres":
             decorrelate(tree)
+        for refusal in rewrite(tree, self.source, self.target, schemas or {}):
+            self.problems.append(self._refused(node, refusal))
         keys = {declared_key(n, self.source, table=True): parts for n, parts in refs.items()}
         for part in list(tree.find_all(*self.kinds)):
             if isinstance(part, exp.Table):
@@ -276,7 +286,38 @@ class Renderer:
         except SqlglotError as error:
             self.problems.append(Problem(node, str(error)))
             return ""
+        if self.source == "duckdb" and self.target in _KNOWN:
+            for name in _unknown_names(text, self.target):
+                self._unknown_function(node, tree, name, owners or {})
         return self._escaped(text)
+
+    def _unknown_function(
+        self, node: str, tree: exp.Expr, name: str, owners: Mapping[int, str]
+    ) -> None:
+        """A function name in the generated SQL that the target does not have: sqlglot
+        kept a DuckDB function's name, or wrote one the target lacks. A name DuckDB does
+        not know either is a user's function on the target, and is left alone."""
+        call = re.compile(rf"\s*{re.escape(name)}\(", re.IGNORECASE)
+        found = next(
+            (
+                part
+                for part in tree.walk()
+                if isinstance(part, exp.Func)
+                and call.match(self.generator.generate(part, copy=True))
+            ),
+            None,
+        )
+        if isinstance(found, exp.Anonymous) and found.name.lower() not in builtins.DUCKDB_FUNCTIONS:
+            return
+        if found is not None and any(
+            id(n) in self.refused for n in (*found.walk(), *_ancestors(found))
+        ):
+            return  # reported as the construct it is part of, or holds
+        written = _leading_name(found.sql(dialect="duckdb")) if found is not None else None
+        detail = f"`{(written or name).lower()}` has no {_ENGINES[self.target]} equivalent"
+        hint = "compute it with functions every target has, or run the node on DuckDB"
+        where = _problem_at(node, found, detail, owners) if found else Problem(node, detail)
+        self.problems.append(dataclasses.replace(where, hint=hint))
 
     def _escaped(self, text: str) -> str:
         if self.target != "postgres":
@@ -285,6 +326,20 @@ class Renderer:
         for name in self.params:
             text = text.replace(f"%%({_MARK}{name})s", f"%({name})s")
         return text
+
+    def _refused(self, node: str, refusal: Refusal) -> Problem:
+        self.refused.add(id(refusal.part))
+        detail = f"{refusal.what} has no {_ENGINES[self.target]} equivalent"
+        if refusal.words is None:
+            found = _problem_at(node, refusal.part, detail, {})
+        else:
+            where = _before(refusal.part, refusal.words)
+            if where.start is None:  # no position of its own (a type): look after its owner's
+                owner = next((a for a in _ancestors(refusal.part) if _extent(a)), None)
+                extent = _extent(owner) if owner is not None else None
+                where = Problem("", "", extent[0] if extent else 0, find=refusal.words)
+            found = dataclasses.replace(where, node=node, detail=detail)
+        return dataclasses.replace(found, hint=refusal.hint)
 
     def _unsupported(self, node: str, part: exp.Star | exp.Lambda) -> None:
         """Constructs sqlglot writes without complaint that the target would refuse."""
@@ -295,6 +350,7 @@ class Renderer:
         else:
             what = "a lambda expression (`x -> ...`)"
         if what:
+            self.refused.add(id(part))
             detail = f"{what} has no {_ENGINES[self.target]} equivalent"
             found = _problem_at(node, part, detail, {})
             self.problems.append(dataclasses.replace(found, hint=hint))
@@ -321,6 +377,7 @@ class Renderer:
         found = _lacking(part, self.target)
         if found is None:
             return
+        self.refused.add(id(part))
         what, hint, where = found
         detail = f"{what} has no {_ENGINES[self.target]} equivalent"
         self.problems.append(dataclasses.replace(where, node=node, detail=detail, hint=hint))
@@ -663,6 +720,55 @@ def _problem_at(node: str, part: exp.Expr, detail: str, owners: Mapping[int, str
         if isinstance(inner, exp.Expr) and "start" in inner.meta:
             return Problem(owner, detail, int(inner.meta["start"]), int(inner.meta["end"]) + 1)
     return Problem(owner, detail)
+
+
+# Words generated SQL writes before a parenthesis that are neither functions nor types.
+_KEYWORDS = frozenset(
+    re.findall(
+        r"\w+",
+        # clauses and operators
+        "all and any array as between by case cast exists filter from in interval is join "
+        "lateral like not on or over row select some struct then unnest using values when "
+        "where within with recursive union except intersect limit offset qualify having "
+        "group order partition window rows range groups tablesample repeatable bernoulli "
+        "system percent rollup cube sets grouping ordinality pivot unpivot "
+        # functions the SQL grammar spells (not catalog functions)
+        "coalesce nullif greatest least extract position substring overlay trim normalize "
+        "collation treat json_array json_object json_arrayagg json_objectagg json_exists "
+        "json_query json_value json_scalar json_serialize xmlelement xmlforest xmlconcat "
+        "xmlparse xmlpi xmlroot xmlserialize "
+        # BigQuery's array subscripts, and its week parts (`WEEK(MONDAY)`)
+        "offset ordinal safe_offset safe_ordinal week isoweek "
+        # type names with a length or precision
+        "char character varchar varying decimal numeric float double precision real bit "
+        "time timestamp date datetime zone",
+    )
+)
+_KNOWN = {
+    "postgres": builtins.POSTGRES_FUNCTIONS | builtins.POSTGRES_TYPES | _KEYWORDS,
+    "bigquery": builtins.BIGQUERY_FUNCTIONS | builtins.BIGQUERY_TYPES | _KEYWORDS,
+}
+_LITERALS = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`")
+_CALL = re.compile(r"(?<![.\w])([A-Za-z_][A-Za-z0-9_]*)\(")
+
+
+def _ancestors(node: exp.Expr) -> Iterator[exp.Expr]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _leading_name(text: str) -> str | None:
+    found = _CALL.match(text.strip())
+    return found.group(1) if found else None
+
+
+def _unknown_names(text: str, target: str) -> list[str]:
+    """The names called in `text` (strings and quoted names aside) that `target` lacks."""
+    known = _KNOWN[target]
+    names = _CALL.findall(_LITERALS.sub("''", text))
+    return sorted({n for n in names if n.lower() not in known})
 
 
 def _ident(name: str) -> exp.Identifier:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import checks, config, dag, ir, plan, schema
+from flowc.compiler import annotate, checks, config, dag, ir, plan, schema
 from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
@@ -223,6 +223,10 @@ class _Steps:
         self.used_connections: set[str] = set()
         self.taken: set[str] = set()
         self.known: set[str] | None = None  # None: every node's columns were inferred
+        self.types: dict[str, list[tuple[str, str]]] = {}  # node -> its columns' types
+        self.typing = pipeline.dialect == "duckdb" and any(
+            c.type != pipeline.dialect for c in profile.connections.values()
+        )
 
     # --- connections and renderers
 
@@ -299,11 +303,17 @@ class _Steps:
                 for e in self.graph[name]
             }
             prepared = renderer.prepare(
-                self.tree(name), inner, name, has_params=self.has_params(name)
+                self.tree(name),
+                inner,
+                name,
+                has_params=self.has_params(name),
+                schemas=self.schemas([e.upstream for e in self.graph[name]], renderer),
             )
             ctes.append((named[name][0], prepared))
         has_params = self.has_params(node) if node else False
-        query = renderer.fuse(renderer.prepare(tree, refs, node, has_params=has_params), ctes)
+        schemas = self.schemas(reads, renderer)
+        prepared = renderer.prepare(tree, refs, node, has_params=has_params, schemas=schemas)
+        query = renderer.fuse(prepared, ctes)
         with_ = query.args.get("with_")
         for (name, _), cte in zip(ctes, with_.expressions if with_ else [], strict=False):
             owners[id(cte)] = name
@@ -334,12 +344,37 @@ class _Steps:
         return named
 
     def tree(self, name: str) -> exp.Query:
-        """`name`'s query to rewrite: the analysis' own tree the first time when consuming."""
+        """`name`'s query to rewrite: the analysis' own tree the first time when consuming
+        (its columns typed first, while it is as written, when readers may need them)."""
         tree = self.trees[name]
         if self.consume and name not in self.taken:
+            if self.typing:
+                self.output_types(name)
             self.taken.add(name)
             return tree
         return tree.copy()
+
+    # --- types, for the dialect rewrites
+
+    def schemas(self, names: Sequence[str], renderer: Renderer) -> annotate.Schemas:
+        """The typed columns of the nodes a query on `renderer`'s engine reads (none where
+        the query needs no rewrite: it runs in the spec's own dialect)."""
+        if renderer.target == self.pipeline.dialect:
+            return {}
+        return {name: self.output_types(name) for name in names}
+
+    def output_types(self, name: str) -> list[tuple[str, str]]:
+        """(name, type) of node `name`'s columns: a query's worked out from its tree (as
+        written) and its inputs' types; any other node's as declared or loaded."""
+        if name not in self.types:
+            node = self.nodes[name]
+            if _is_sql(node) and name in self.trees and name not in self.taken:
+                upstream = {e.upstream: self.output_types(e.upstream) for e in self.graph[name]}
+                found = annotate.output_types(self.trees[name], upstream, self.pipeline.dialect)
+            else:
+                found = [(c.name, c.type) for c in node.output or ()]
+            self.types[name] = found
+        return self.types[name]
 
     def transfer(self, name: str, connection: str | None, reader: str | None = None) -> str:
         """A step copying node `name` to `connection` (None: into Python step `reader`)."""

@@ -476,6 +476,8 @@ class _Resolver:
         if isinstance(source, Scope):
             table = self.output_of(source.expression)
             holder = source.expression.parent
+            while isinstance(holder, exp.SetOperation):  # a recursive CTE's anchor
+                holder = holder.parent
             aliases = _alias_names(node) if isinstance(node, exp.Table) else []
             if not aliases and isinstance(holder, (exp.CTE, exp.Subquery)):
                 aliases = _alias_names(holder)

@@ -1,0 +1,16 @@
+SELECT id,
+  epoch(joined) AS epoch_s,
+  dayofweek(born) AS dow_fn,
+  extract(dow FROM born) AS dow,
+  extract(isodow FROM born) AS isodow,
+  extract(doy FROM born) AS doy,
+  extract(week FROM born) AS iso_week,
+  extract(year FROM joined) AS y,
+  date_trunc('month', joined) AS month_,
+  date_trunc('week', born) AS week_,
+  date_trunc('year', born) AS year_,
+  strftime(joined, '%Y-%m-%d %H:%M') AS stamp,
+  strftime(born, '%d/%m/%Y') AS day_,
+  date_diff('day', born, DATE '2024-01-01') AS days,
+  date_diff('month', born, DATE '2024-01-01') AS months
+FROM people

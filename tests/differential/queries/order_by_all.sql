@@ -1,0 +1,1 @@
+SELECT status, qty FROM orders ORDER BY ALL

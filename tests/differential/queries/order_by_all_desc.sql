@@ -1,0 +1,1 @@
+SELECT person_id, order_id FROM orders ORDER BY ALL DESC
