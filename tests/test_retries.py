@@ -230,10 +230,17 @@ def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.5)
+    # the lock is held until the run has met it and says it retries: no sleep racing the run
+    assert running.stderr is not None
+    seen = []
+    for line in running.stderr:
+        seen.append(line)
+        if "retrying: copied:" in line:
+            break
     holder.rollback()
     holder.close()
-    _, stderr = running.communicate(timeout=120)
+    _, rest = running.communicate(timeout=120)
+    stderr = "".join(seen) + rest
     assert running.returncode == 0, stderr
     assert "lock timeout" in stderr and "retrying: copied:" in stderr
     statuses = attempts(tmp_path, "copied")
