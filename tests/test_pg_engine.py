@@ -232,6 +232,38 @@ def test_time_zones_bytes_and_durations_round_trip(engine: PostgresEngine) -> No
     assert engine.read_batches("z").read_all().equals(table)
 
 
+def test_lists_round_trip_as_arrays_not_text(engine: PostgresEngine, pg: PgDatabase) -> None:
+    tricky = ['say "hi"', "back\\slash", "", None, "{braces},", "NULL", "李雷"]
+    table = pa.table(
+        {
+            "words": pa.array([tricky, [], None], pa.list_(pa.string())),
+            "ids": pa.array([[1, None, 3], [2**40], None], pa.list_(pa.int64())),
+            "flags": pa.array([[True, False], [None], []], pa.list_(pa.bool_())),
+            "days": pa.array([[dt.date(2020, 10, 1)], None, []], pa.list_(pa.date32())),
+            "at": pa.array(
+                [[dt.datetime(2020, 1, 1, 12, tzinfo=dt.UTC)], [], None],
+                pa.list_(pa.timestamp("us", "UTC")),
+            ),
+            "x": pa.array([[0.5, -1e-05], [float("inf")], None], pa.list_(pa.float64())),
+        }
+    )
+    engine.create_table("l", _reader(table))
+    assert pg.query(
+        "SELECT array_ndims(words), words[1], words[4] IS NULL FROM work.l LIMIT 1"
+    ) == [(1, 'say "hi"', True)]
+    assert engine.read_batches("l").read_all().equals(table)
+
+
+def test_a_numeric_array_reads_as_exact_decimals(engine: PostgresEngine) -> None:
+    query = Query("SELECT ARRAY[1.5, 2.25, NULL]::numeric[] AS a, ARRAY[]::numeric[] AS e")
+    back = engine.read_batches(query).read_all()
+    assert back.schema.field("a").type == pa.list_(pa.decimal128(38, 2))
+    assert back.column("a").to_pylist() == [
+        [decimal.Decimal("1.50"), decimal.Decimal("2.25"), None]
+    ]
+    assert back.column("e").to_pylist() == [[]]
+
+
 def test_a_user_who_may_not_create_schemas_works_in_an_existing_one(pg: PgDatabase) -> None:
     role = f"flowc_reader_{uuid.uuid4().hex[:8]}"  # roles belong to the whole server
     pg.execute(

@@ -222,10 +222,9 @@ class PostgresEngine:
         loose = [i for i, column in enumerate(description) if _loose(column)]
         if not loose:
             return {}
-        probes = ", ".join(_DIGITS.format(column=f"c{i}") for i in loose)
-        found = self._scalar_row(f"SELECT {probes} FROM {kept.name}")
         numbers = {}
-        for index, (digits, scale, odd) in zip(loose, _triples(found), strict=True):
+        probed = self._probe(kept, description, loose)
+        for index, (digits, scale, odd) in zip(loose, probed, strict=True):
             name = description[index].name
             if odd:
                 self._drop_kept(kept)
@@ -237,6 +236,25 @@ class PostgresEngine:
             if number.note is not None:
                 self._notes.append(number.note)
         return numbers
+
+    def _probe(
+        self, kept: _Kept, description: list[psycopg2.extensions.Column], loose: list[int]
+    ) -> list[tuple[Any, Any, Any]]:
+        """Per loose column, in order: the most digits before the point, after it, and
+        whether a NaN or Infinity is there. Plain columns in one pass; an array's elements
+        each over its own unnested values (an empty array would hide a row's other values)."""
+        plain = [i for i in loose if description[i].type_code != _NUMERIC_ARRAY]
+        found: dict[int, tuple[Any, Any, Any]] = {}
+        if plain:
+            probes = ", ".join(_DIGITS.format(column=f"c{i}") for i in plain)
+            row = self._scalar_row(f"SELECT {probes} FROM {kept.name}")
+            found.update(zip(plain, _triples(row), strict=True))
+        for i in loose:
+            if i not in found:
+                probe = _DIGITS.format(column="e")
+                row = self._scalar_row(f"SELECT {probe} FROM {kept.name}, unnest(c{i}) AS _e(e)")
+                found[i] = next(_triples(row))
+        return [found[i] for i in loose]
 
     def _copy_out(
         self, kept: _Kept, schema: pa.Schema, numbers: Mapping[int, _Number], batch_size: int
@@ -763,11 +781,15 @@ def postgres_type(kind: pa.DataType) -> str:
 
     >>> postgres_type(pa.decimal128(10, 2))
     'NUMERIC(10, 2)'
+    >>> postgres_type(pa.list_(pa.string()))
+    'TEXT[]'
     """
     if pa.types.is_decimal(kind):
         return f"NUMERIC({kind.precision}, {kind.scale})"
     if pa.types.is_timestamp(kind):
         return "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
+    if isinstance(kind, pa.ListType | pa.LargeListType):
+        return f"{postgres_type(kind.value_type)}[]"
     for test, name in _TYPE_NAMES:
         if test(kind):
             return name
@@ -807,6 +829,25 @@ _OID_TYPES: dict[int, pa.DataType] = {
     17: pa.binary(),
 }
 _NUMERIC = 1700
+# one-dimensional array types (pg_type.typarray) -> their element's OID
+_ARRAY_ELEMENTS: dict[int, int] = {
+    1000: 16,
+    1005: 21,
+    1007: 23,
+    1016: 20,
+    1021: 700,
+    1022: 701,
+    1009: 25,
+    1015: 1043,
+    1014: 1042,
+    1182: 1082,
+    1183: 1083,
+    1115: 1114,
+    1185: 1184,
+    1187: 1186,
+    1231: _NUMERIC,
+}
+_NUMERIC_ARRAY = 1231
 # result types whose COPY text pyarrow's CSV reader parses into the Arrow type above
 _CSV_OIDS = frozenset({16, 20, 21, 23, 26, 700, 701, _NUMERIC, 1082, 1114, 1184, 25, 1043, 1042})
 _PAGES = "SELECT pg_relation_size(%(table)s::regclass) / current_setting('block_size')::int"
@@ -866,7 +907,10 @@ def _number(name: str, digits: int, scale: int) -> _Number:
 
 def _loose(column: psycopg2.extensions.Column) -> bool:
     """A NUMERIC whose declaration says nothing an Arrow decimal could hold (a SUM, an
-    AVG, a NUMERIC(100, 50)): its values decide."""
+    AVG, a NUMERIC(100, 50)), or an array of NUMERIC (a result says no element type
+    modifier): its values decide."""
+    if column.type_code == _NUMERIC_ARRAY:
+        return True
     return column.type_code == _NUMERIC and _declared(column) is None
 
 
@@ -888,6 +932,10 @@ def _arrow_schema(
     for index, column in enumerate(description):
         if index in numbers:
             kind = numbers[index].kind
+            if column.type_code == _NUMERIC_ARRAY:
+                kind = pa.list_(kind)
+        elif column.type_code in _ARRAY_ELEMENTS:
+            kind = pa.list_(_OID_TYPES.get(_ARRAY_ELEMENTS[column.type_code], pa.string()))
         elif column.type_code == _NUMERIC:
             kind = _declared(column) or pa.decimal128(_DECIMAL128_DIGITS, 0)
         else:
@@ -930,6 +978,16 @@ def _record_batch(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.RecordBa
 
 
 def _array(values: list[Any], kind: pa.DataType) -> pa.Array[Any]:
+    return pa.array(_values(values, kind), type=kind)
+
+
+def _values(values: list[Any], kind: pa.DataType) -> list[Any]:
+    """psycopg2's values in the form pyarrow builds `kind` from; a list's elements by
+    their own type."""
+    if isinstance(kind, pa.ListType | pa.LargeListType):
+        flat = _values([v for value in values if value is not None for v in value], kind.value_type)
+        elements = iter(flat)
+        return [None if value is None else [next(elements) for _ in value] for value in values]
     if pa.types.is_string(kind):
         values = [v if v is None or isinstance(v, str) else str(v) for v in values]
     elif pa.types.is_decimal(kind):
@@ -948,7 +1006,11 @@ def _array(values: list[Any], kind: pa.DataType) -> pa.Array[Any]:
         values = [v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in values]
     elif pa.types.is_binary(kind):
         values = [bytes(v) if v is not None else None for v in values]
-    return pa.array(values, type=kind)
+    return values
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return pa.types.is_list(kind) or pa.types.is_large_list(kind)
 
 
 class _CsvStream(io.RawIOBase):
@@ -1003,5 +1065,33 @@ def _copyable(batch: pa.RecordBatch) -> pa.RecordBatch:
         elif pa.types.is_duration(array.type):
             micros = array.cast(pa.duration("us")).cast(pa.int64()).to_pylist()
             array = pa.array([f"{v} microseconds" if v is not None else None for v in micros])
+        elif _is_list(array.type):
+            array = pa.array([_array_literal(v) for v in array.to_pylist()], pa.string())
         arrays.append(array)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _array_literal(value: list[Any] | None) -> str | None:
+    """A list as Postgres array input text: every element double-quoted (Postgres reads a
+    quoted element as any type), NULL bare.
+
+    >>> _array_literal(["a", None, 'say "hi"'])
+    '{"a",NULL,"say \\\\"hi\\\\""}'
+    """
+    if value is None:
+        return None
+    return "{" + ",".join(_array_element(v) for v in value) + "}"
+
+
+def _array_element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, list):
+        return _array_literal(value) or "NULL"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, bytes):
+        text = "\\x" + value.hex()
+    else:
+        text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
