@@ -19,7 +19,11 @@ rows passing through Python; others stream through Arrow.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import decimal
 import glob
+import json
+import math
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
@@ -219,10 +223,52 @@ def _output(path: Path, *, gzipped: bool) -> Iterator[pa.NativeFile]:
 
 def _write_csv(reader: pa.RecordBatchReader, out: pa.NativeFile) -> None:
     options = pa_csv.WriteOptions(include_header=True)
+    schema = pa.schema(
+        pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in reader.schema
+    )
     # a NativeFile is accepted at run time; the stubs know only paths and IO
-    with pa_csv.CSVWriter(out, reader.schema, write_options=options) as writer:  # type: ignore[arg-type]
+    with pa_csv.CSVWriter(out, schema, write_options=options) as writer:  # type: ignore[arg-type]
         for batch in reader:
-            writer.write_batch(batch)
+            writer.write_batch(_flat(batch, schema))
+
+
+def _flat(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """CSV has no lists or structs: such a column is written as JSON text, the same from
+    every engine (`[1, 2]`, `{"k": "v"}`), decimals as exact numbers, times in ISO 8601."""
+    arrays = [
+        pa.array([None if v is None else _json(v) for v in array.to_pylist()], pa.string())
+        if pa.types.is_nested(array.type)
+        else array
+        for array in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _json(value: object) -> str:
+    """
+    >>> _json([1, None, {"a": decimal.Decimal("1.50"), "b": dt.date(2020, 1, 2)}])
+    '[1, null, {"a": 1.50, "b": "2020-01-02"}]'
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | decimal.Decimal):
+        return str(value) if not isinstance(value, decimal.Decimal) or value.is_finite() else "null"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "null"
+    if isinstance(value, dt.date | dt.time):
+        return json.dumps(value.isoformat())
+    if isinstance(value, dict):
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}: {_json(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, tuple) and len(v) == 2 for v in value) and value:  # a MAP's pairs
+            return _json(dict(value))
+        return "[" + ", ".join(_json(v) for v in value) + "]"
+    if isinstance(value, bytes):
+        return json.dumps(value.hex())
+    return json.dumps(str(value), ensure_ascii=False)
 
 
 # --- moving into place ----------------------------------------------------------------------

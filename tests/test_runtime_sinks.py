@@ -6,6 +6,7 @@ import csv
 import gzip
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -126,6 +127,30 @@ def test_csv_has_a_header_and_is_replaced_atomically(tmp_path: Path) -> None:
         write_csv(tmp_path, "out/daily.csv", stream((D2, 9, "new"), fail=True))
     assert (tmp_path / "out" / "daily.csv").read_bytes() == before
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["daily.csv"]
+
+
+def test_csv_writes_lists_structs_and_maps_as_json_text(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "ids": pa.array([[1, None], None], pa.list_(pa.int64())),
+            "words": pa.array([['say "hi"', "李"], []], pa.list_(pa.string())),
+            "pair": pa.array(
+                [{"at": date(2020, 1, 2), "fare": Decimal("1.50")}, None],
+                pa.struct([("at", pa.date32()), ("fare", pa.decimal128(5, 2))]),
+            ),
+            "tags": pa.array([[("k", 1.5)], None], pa.map_(pa.string(), pa.float64())),
+        }
+    )
+    write_csv(
+        tmp_path, "nested.csv", pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    )
+    with (tmp_path / "nested.csv").open(newline="", encoding="utf-8") as text:
+        rows = list(csv.reader(text))
+    assert rows == [
+        ["ids", "words", "pair", "tags"],
+        ["[1, null]", '["say \\"hi\\"", "李"]', '{"at": "2020-01-02", "fare": 1.50}', '{"k": 1.5}'],
+        ["", "[]", "", ""],
+    ]
 
 
 def test_csv_gz_is_compressed(tmp_path: Path) -> None:
