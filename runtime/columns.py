@@ -11,6 +11,7 @@ a `decimal(10, 2)`, `3000000000` is not an `int`).
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -214,11 +215,44 @@ class Conformer:
         except pa.ArrowInvalid:
             index = _first_bad_row(array, target)
             value = array[index].as_py()
-            self._fail(first_row + index, column, f"{value!r} is not a valid {column.type}")
+            self._fail(first_row + index, column, _not_valid(value, target, column.type))
 
     def _fail(self, row: int, column: ColumnLike, problem: str) -> NoReturn:
         line = "" if self.line_offset is None else f" (line {row + self.line_offset})"
         raise DataError(self.origin, row, column.name, problem, line=line)
+
+
+def _not_valid(value: object, target: pa.DataType, declared: str) -> str:
+    """Why `value` is not of the declared type, where the type's limits say it.
+
+    >>> _not_valid("1.2345", pa.decimal128(10, 2), "decimal(10, 2)").split(":")[0]
+    "'1.2345' has 4 decimal places, more than decimal(10, 2) keeps (2)"
+    >>> _not_valid("abc", pa.int32(), "int")
+    "'abc' is not a valid int"
+    """
+    invalid = f"{value!r} is not a valid {declared}"
+    if not isinstance(target, pa.Decimal128Type | pa.Decimal256Type) or value is None:
+        return invalid
+    try:
+        number = decimal.Decimal(str(value).strip())
+    except decimal.InvalidOperation:
+        return invalid
+    if not number.is_finite():
+        return f"{value!r} is not a number a {declared} can hold"
+    exponent = number.as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    if places > target.scale:
+        return (
+            f"{value!r} has {places} decimal places, more than {declared} keeps "
+            f"({target.scale}): round it in a transform or declare more places"
+        )
+    whole = len(str(abs(int(number)))) if abs(number) >= 1 else 0
+    if whole > target.precision - target.scale:
+        return (
+            f"{value!r} has {whole} digits before the point, more than {declared} holds "
+            f"({target.precision - target.scale}): declare a wider decimal"
+        )
+    return invalid
 
 
 def _column_or_nulls(batch: pa.RecordBatch, name: str | None, column: ColumnLike) -> pa.Array[Any]:

@@ -106,6 +106,24 @@ def test_a_value_that_does_not_fit_names_file_row_and_column(tmp_path: Path) -> 
     assert "'abc' is not a valid decimal(10, 2)" in str(error)
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1.2345", "'1.2345' has 4 decimal places, more than decimal(10, 2) keeps (2)"),
+        (
+            "123456789",
+            "'123456789' has 9 digits before the point, more than decimal(10, 2) holds (8)",
+        ),
+    ],
+)
+def test_a_decimal_that_does_not_fit_says_which_limit(
+    tmp_path: Path, value: str, problem: str
+) -> None:
+    write(tmp_path / "data/t.csv", f"fare\n8.5\n{value}\n")
+    with pytest.raises(DataError, match=re.escape(problem)):
+        read_csv(tmp_path, "data/t.csv", columns=[Column("fare", "decimal(10, 2)")]).read_all()
+
+
 def test_the_row_is_counted_across_blocks_and_gzip(tmp_path: Path) -> None:
     lines = ["n"] + [str(i) for i in range(5_000)] + ["2147483648"]  # too big for an int
     with gzip.open(tmp_path / "big.csv.gz", "wt") as out:
