@@ -83,6 +83,64 @@ def check(
     sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
 
 
+@cli.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-k",
+    "pattern",
+    default=None,
+    metavar="PATTERN",
+    help="Only tests whose name or FILE::TEST holds PATTERN (or matches it, with * ? [).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github", "junit"]),
+    default="text",
+    show_default=True,
+    help="How to print the results.",
+)
+@click.option(
+    "--profile",
+    "-p",
+    default=None,
+    help="Run SQL tests on this profile's engine (default: in-memory DuckDB).",
+)
+@click.option(
+    "--expect",
+    "run_expect",
+    is_flag=True,
+    help="Also run the tested node's `expect` checks on its result.",
+)
+def test_command(
+    paths: tuple[Path, ...],
+    pattern: str | None,
+    output_format: str,
+    profile: str | None,
+    run_expect: bool,
+) -> None:
+    """Run the `test` blocks of .flow specs (files, or folders searched for *.flow) on their
+    fixture rows, offline: exit 0 when all pass, 1 when any fails."""
+    from flowc.runtime import testreport
+    from flowc.runtime.testrun import Options, run_tests
+
+    if profile == "all":
+        raise click.UsageError("--profile names one profile")
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    report = run_tests(
+        list(paths) or [Path()], Options(pattern=pattern, profile=profile, expect=run_expect)
+    )
+    if output_format == "json":
+        click.echo(testreport.render_json(report))
+    elif output_format == "github":
+        click.echo(testreport.render_github(report))
+    elif output_format == "junit":
+        click.echo(testreport.render_junit(report))
+    else:
+        click.echo(testreport.render_text(report, color=sys.stdout.isatty()))
+    sys.exit(EXIT_OK if report.ok else EXIT_ERRORS)
+
+
 @cli.command(name="compile")
 @click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--profile", "-p", default=None, help="Profile of flow.toml, or `all`.")
