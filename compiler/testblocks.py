@@ -289,6 +289,12 @@ def _csv_fixture(
     )
 
 
+def reads_of(node: ir.TransformNode) -> list[str]:
+    """The nodes a transform reads: its SQL's edges, or its `inputs` in their order."""
+    found = [e.upstream for e in node.edges] + [r.dotted for r in node.inputs]
+    return list(dict.fromkeys(found))
+
+
 # --- checked against the pipeline -------------------------------------------------------------
 
 
@@ -349,7 +355,7 @@ def _check_given(
     nodes: Mapping[str, ir.SourceNode | ir.TransformNode | ir.SinkNode],
     diagnostics: Diagnostics,
 ) -> None:
-    reads_ = [e.upstream for e in target.edges]
+    reads_ = reads_of(target)
     for fixture in test.given:
         upstream = nodes.get(fixture.node)
         if fixture.node not in reads_ or upstream is None:

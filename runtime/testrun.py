@@ -35,6 +35,7 @@ from flowc.compiler.codegen import Renderer
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span
 from flowc.compiler.errors import UsageError
 from flowc.compiler.planner import DEFAULT_CONNECTION
+from flowc.compiler.testblocks import reads_of
 from flowc.runtime import pyblocks
 from flowc.runtime.engine import Engine, Query
 from flowc.runtime.errors import StepError
@@ -109,8 +110,43 @@ class Options:
     expect: bool = False  # also run the tested node's `expect` checks on its result
 
 
+class _Session:
+    """What the tests of one `flowc test` share: an in-memory DuckDB that each test uses in a
+    transaction it rolls back, and a DuckDB connection that compares results."""
+
+    def __init__(self) -> None:
+        self._engine: Any = None
+        self._comparer: duckdb.DuckDBPyConnection | None = None
+
+    def engine(self) -> Engine:
+        from flowc.runtime.engines.duckdb import DuckDBEngine
+
+        if self._engine is None:
+            self._engine = DuckDBEngine.connect(":memory:")
+        return self._engine  # type: ignore[no-any-return]
+
+    def comparer(self) -> duckdb.DuckDBPyConnection:
+        if self._comparer is None:
+            self._comparer = duckdb.connect()
+        return self._comparer
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        if self._comparer is not None:
+            self._comparer.close()
+
+
 def run_tests(paths: Sequence[Path], options: Options) -> Report:
     """Run every test under `paths` that `options.pattern` selects."""
+    session = _Session()
+    try:
+        return _run_all(paths, options, session)
+    finally:
+        session.close()
+
+
+def _run_all(paths: Sequence[Path], options: Options, session: _Session) -> Report:
     started = time.perf_counter()
     files = discover(paths)
     outcomes: list[Outcome] = []
@@ -127,7 +163,7 @@ def run_tests(paths: Sequence[Path], options: Options) -> Report:
         analysis, diagnostics = _analysis(path, project)
         found += diagnostics
         if analysis is not None:
-            outcomes += _run_file(analysis, root, project.profiles, options)
+            outcomes += _run_file(analysis, root, project.profiles, options, session)
     return Report(
         outcomes,
         sorted(set(found), key=Diagnostic.sort_key),
@@ -171,11 +207,15 @@ def selected(test: ir.UnitTest, file: str, pattern: str | None) -> bool:
 
 
 def _run_file(
-    analysis: Analysis, root: Path, profiles: list[config.Profile], options: Options
+    analysis: Analysis,
+    root: Path,
+    profiles: list[config.Profile],
+    options: Options,
+    session: _Session,
 ) -> list[Outcome]:
     spec = analysis.spec
     return [
-        _run_one(test, analysis, root, profiles, options)
+        _run_one(test, analysis, root, profiles, options, session)
         for test in spec.tests
         if selected(test, spec.file, options.pattern)
     ]
@@ -200,6 +240,7 @@ def _run_one(
     root: Path,
     profiles: list[config.Profile],
     options: Options,
+    session: _Session,
 ) -> Outcome:
     spec = analysis.spec
     assert test.node is not None and spec.pipeline is not None  # a checked spec
@@ -208,12 +249,12 @@ def _run_one(
     started = time.perf_counter()
     outcome = Outcome(spec.file, test.name, node.name, test.name_span, "error", 0.0, "")
     try:
-        with _where(spec, node, profiles, options.profile, root) as where:
+        with _where(spec, node, profiles, options.profile, root, session) as where:
             outcome.engine, outcome.notes = where.label, where.notes
             actual = _result(test, node, analysis, root, where)
             if options.expect:
                 outcome.notes += _expectations(node, actual, spec.pipeline.dialect, where)
-        outcome.diff = compare(actual, test.expected, ordered=test.ordered)
+        outcome.diff = compare(actual, test.expected, ordered=test.ordered, con=session.comparer())
         outcome.status = "passed" if outcome.diff.empty else "failed"
         if not outcome.diff.empty:
             outcome.message = _diff_summary(outcome.diff)
@@ -243,9 +284,8 @@ def _where(
     profiles: list[config.Profile],
     profile: str | None,
     root: Path,
+    session: _Session,
 ) -> Iterator[_Where]:
-    from flowc.runtime.engines.duckdb import DuckDBEngine
-
     assert spec.pipeline is not None
     dialect = spec.pipeline.dialect
     params = {p.name: p.type for p in spec.pipeline.params}
@@ -260,11 +300,13 @@ def _where(
                 f"ran the SQL as compiled for DuckDB (in memory); `{name}` is {kind} in "
                 f"profile `{chosen.name}`: `flowc test --profile {chosen.name}` runs it there"
             )
-        engine = DuckDBEngine.connect(":memory:")
+        engine = session.engine()
+        engine.begin()
         try:
             yield _Where(engine, Renderer(dialect, "duckdb", params), "duckdb (in memory)", notes)
         finally:
-            engine.close()
+            if engine.in_transaction:
+                engine.rollback()
         return
     assert chosen is not None and connection is not None
     yield from _on_profile(connection, chosen, name, dialect, params, root)
@@ -311,7 +353,7 @@ def _result(
 ) -> pa.Table:
     spec = analysis.spec
     given = {f.node: f for f in test.given}
-    reads = [e.upstream for e in node.edges]
+    reads = reads_of(node)
     nodes = spec.node_map()
     for upstream in reads:
         _load(nodes[upstream], given.get(upstream), where)
@@ -331,7 +373,7 @@ def _run_sql(
     assert spec.pipeline is not None
     renderer = where.renderer
     nodes = spec.node_map()
-    reads = [e.upstream for e in node.edges]
+    reads = reads_of(node)
     refs = {u: (_table(nodes[u], where),) for u in reads}
     schemas = {}
     if renderer.target != spec.pipeline.dialect:
@@ -356,18 +398,11 @@ def _run_sql(
 
 
 def parameter_values(pipeline: ir.Pipeline, test: ir.UnitTest) -> dict[str, object]:
-    """The pipeline's parameter defaults, with the test's `params` over them."""
-    from flowc.compiler.plan import PipelineParam
-    from flowc.runtime.executor import bind_params
-
-    declared = [
-        PipelineParam(name=p.name, type=p.type, default=_text(p.default)) for p in pipeline.params
-    ]
-    given = {e.key: _text(e.value) for e in test.params}
-    try:
-        return bind_params(declared, {k: v for k, v in given.items() if v is not None})
-    except ValueError as error:
-        raise StepError(str(error)) from None
+    """The pipeline's parameter defaults, with the test's `params` over them, as text: the
+    compiled SQL casts each placeholder to its parameter's declared type."""
+    values = {p.name: _text(p.default) for p in pipeline.params}
+    values.update({e.key: _text(e.value) for e in test.params})
+    return dict(values)
 
 
 def _text(value: ir.Value | None) -> str | None:
@@ -511,8 +546,15 @@ def _expectations(
 # --- comparison -------------------------------------------------------------------------------
 
 
-def compare(actual: pa.Table, expected: ir.Fixture | None, *, ordered: bool = False) -> RowDiff:
-    """The differences between a node's result and the rows a test expects."""
+def compare(
+    actual: pa.Table,
+    expected: ir.Fixture | None,
+    *,
+    ordered: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> RowDiff:
+    """The differences between a node's result and the rows a test expects (compared on
+    `con`, a DuckDB connection; None: one of its own)."""
     if expected is None:
         return RowDiff([], 0, actual.num_rows)
     names = {n.lower(): n for n in actual.column_names}
@@ -523,7 +565,13 @@ def compare(actual: pa.Table, expected: ir.Fixture | None, *, ordered: bool = Fa
             + ", ".join(actual.column_names)
         )
     picked = [names[c.lower()] for c in expected.columns]
-    got, want = _rows(actual.select(picked), fixture_texts(expected))
+    own = con is None
+    con = duckdb.connect() if con is None else con
+    try:
+        got, want = _rows(con, actual.select(picked), fixture_texts(expected))
+    finally:
+        if own:
+            con.close()
     diff = RowDiff(list(expected.columns), len(want), len(got))
     if ordered:
         _ordered_diff(diff, want, got)
@@ -532,9 +580,10 @@ def compare(actual: pa.Table, expected: ir.Fixture | None, *, ordered: bool = Fa
     return diff
 
 
-def _rows(actual: pa.Table, texts: list[tuple[str | None, ...]]) -> tuple[list[Row], list[Row]]:
+def _rows(
+    con: duckdb.DuckDBPyConnection, actual: pa.Table, texts: list[tuple[str | None, ...]]
+) -> tuple[list[Row], list[Row]]:
     """The result's rows and the expected ones cast to the result's types, as Python values."""
-    con = duckdb.connect()
     try:
         con.register("actual", actual)
         types = [row[1] for row in con.execute("DESCRIBE SELECT * FROM actual").fetchall()]
@@ -555,7 +604,8 @@ def _rows(actual: pa.Table, texts: list[tuple[str | None, ...]]) -> tuple[list[R
             ) from None
         return [_normal(r) for r in got], [_normal(r) for r in want]
     finally:
-        con.close()
+        for view in ("actual", "wanted"):
+            con.unregister(view)
 
 
 def _quote(name: str) -> str:
