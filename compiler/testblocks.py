@@ -383,7 +383,8 @@ def _check_columns(
     for index, (name, span) in enumerate(zip(fixture.columns, fixture.column_spans, strict=True)):
         column = known.get(name.lower())
         if column is None:
-            hint = did_you_mean(name, [c.name for c in node.output])
+            names = [c.name for c in node.output]
+            hint = did_you_mean(name, names) or "its columns: " + ", ".join(names)
             diagnostics.report("F0804", span, hint=hint, name=name, node=node.name)
             continue
         for row in fixture.rows:
@@ -399,5 +400,5 @@ def _check_value(value: ir.Value, column: ir.Column, node: str, diagnostics: Dia
             what=f"column `{column.name}` of `{node}`",
             type=column.type,
             detail=problem,
-            hint="write `null` for a missing value",
+            hint=f"write a `{column.type}` value, or `null`",
         )
