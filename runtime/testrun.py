@@ -36,7 +36,6 @@ from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span
 from flowc.compiler.errors import UsageError
 from flowc.compiler.planner import DEFAULT_CONNECTION
 from flowc.compiler.testblocks import reads_of
-from flowc.runtime import pyblocks
 from flowc.runtime.engine import Engine, Query
 from flowc.runtime.errors import StepError
 
@@ -358,6 +357,8 @@ def _result(
     for upstream in reads:
         _load(nodes[upstream], given.get(upstream), where)
     if node.python is not None:
+        from flowc.runtime import pyblocks  # pandas: only for tests of Python blocks
+
         inputs = {u: where.engine.read_batches(_table(nodes[u], where)) for u in reads}
         entry = f"{node.python.path}:{node.python.function}"
         return pyblocks.run_transform(
