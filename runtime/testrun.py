@@ -118,22 +118,29 @@ class _Session:
         self._comparer: duckdb.DuckDBPyConnection | None = None
 
     def engine(self) -> Engine:
-        from flowc.runtime.engines.duckdb import DuckDBEngine
-
-        if self._engine is None:
-            self._engine = DuckDBEngine.connect(":memory:")
+        self._open()
         return self._engine  # type: ignore[no-any-return]
 
     def comparer(self) -> duckdb.DuckDBPyConnection:
-        if self._comparer is None:
-            self._comparer = duckdb.connect()
+        self._open()
+        assert self._comparer is not None
         return self._comparer
 
+    def _open(self) -> None:
+        """One database for both: a DuckDB connection costs tens of milliseconds to open,
+        a cursor on it (a connection of its own, to the same database) next to nothing."""
+        from flowc.runtime.engines.duckdb import MEMORY_LIMIT, DuckDBEngine
+
+        if self._engine is None:
+            connection = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
+            self._engine = DuckDBEngine(connection)
+            self._comparer = connection.cursor()
+
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
         if self._comparer is not None:
             self._comparer.close()
+        if self._engine is not None:
+            self._engine.close()
 
 
 def run_tests(paths: Sequence[Path], options: Options) -> Report:
