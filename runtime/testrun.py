@@ -266,7 +266,7 @@ def _run_one(
             outcome.message = _diff_summary(outcome.diff)
     except _Failed as failure:
         outcome.status, outcome.message = "failed", str(failure)
-    except (StepError, UsageError, duckdb.Error) as error:
+    except (StepError, duckdb.Error) as error:
         outcome.message = str(error)
     outcome.seconds = time.perf_counter() - started
     return outcome

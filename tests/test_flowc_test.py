@@ -142,8 +142,8 @@ def test_the_parser_resynchronises_at_test_blocks() -> None:
     ]
 
 
-def test_the_example_checks_clean_with_its_tests() -> None:
-    done = flowc("check", "specs/green_taxi", "--profile", "all", cwd=GREEN_TAXI.parent.parent)
+def test_the_example_checks_clean_with_its_tests(tmp_path: Path) -> None:
+    done = flowc("check", ".", "--profile", "all", cwd=green_taxi(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no problems found" in done.stdout
 
@@ -388,3 +388,10 @@ def test_every_format_exits_0_when_all_pass(tmp_path: Path, output: str) -> None
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert flowc("test", "nowhere", cwd=tmp_path).returncode == 2
     assert flowc("test", "--profile", "all", cwd=project(tmp_path)).returncode == 2
+
+
+def test_bigquery_profile_is_a_usage_error(tmp_path: Path) -> None:
+    toml = '[profiles.bq.local]\ntype = "bigquery"\nproject = "p"\ndataset = "d"\n'
+    done = flowc("test", "--profile", "bq", "-k", "keeps", cwd=project(tmp_path, toml=toml))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "tests run on DuckDB and Postgres; `local` is bigquery" in done.stderr
