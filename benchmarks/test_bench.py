@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
          "discovery, check, fixtures, runs, comparisons"),
     ]  # fmt: skip
     print(render_table(rows))
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     return 0 if verdict == "PASS" else 1
 
 
