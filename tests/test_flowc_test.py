@@ -18,6 +18,8 @@ from flowc.compiler.diagnostics import Diagnostics, point
 from flowc.compiler.parser import parse
 from flowc.runtime.testrun import Options, compare, run_tests
 from flowc_cli import flowc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pg_server import PgDatabase
 
 SPEC = "specs/green_taxi.flow"
@@ -234,6 +236,45 @@ def _value(value: object) -> ir.Value:
 _SPAN = point("t.flow")
 
 
+def test_a_node_whose_columns_are_unknown_takes_the_fixture_columns(tmp_path: Path) -> None:
+    tests = """
+source zones {
+  from = table(local, "main.zones")
+}
+
+transform named {
+  sql = "SELECT id, upper(name) AS name FROM zones WHERE active"
+}
+
+test upper_names {
+  node     = named
+  given    { zones = rows([id, name, active], [1, "a", true], [2, "b", false], [3, null, true]) }
+  expected = rows([name, id], ["A", 1], [null, 3])
+}
+"""
+    report = run_tests([project(tmp_path, tests)], Options(pattern="upper"))
+    assert [(o.status, o.message) for o in report.outcomes] == [("passed", "")]
+
+
+@settings(max_examples=50)
+@given(
+    st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["a", "b", None])), max_size=8),
+    st.data(),
+)
+def test_a_result_matches_its_own_rows_in_any_order_and_not_a_sample(
+    rows: list[tuple[int, str | None]], data: st.DataObject
+) -> None:
+    actual = pa.table({"id": [r[0] for r in rows], "name": [r[1] for r in rows]})
+    shuffled = data.draw(st.permutations(rows))
+    assert compare(actual, _fixture(["id", "name"], [list(r) for r in shuffled])).empty
+    if rows:
+        dropped = data.draw(st.integers(0, len(rows) - 1))
+        kept = [list(r) for i, r in enumerate(shuffled) if i != dropped]
+        diff = compare(actual, _fixture(["id", "name"], kept))
+        assert (len(diff.unexpected), diff.missing, diff.changed) == (1, [], [])
+        assert diff.unexpected[0] == shuffled[dropped]
+
+
 def test_sql_and_python_tests_run_and_filter(tmp_path: Path) -> None:
     root = project(tmp_path)
     report = run_tests([root], Options())
@@ -302,6 +343,9 @@ def test_profile_runs_sql_on_postgres_and_leaves_nothing(tmp_path: Path, pg: PgD
         "keeps_big_trips": "postgres (profile `pg`)",
         "labels_every_row": "duckdb (in memory)",  # Python blocks run in flowc's process
     }
+    checked = flowc("test", "--profile", "pg", "--expect", "-k", "keeps", cwd=root, env=pg.env())
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    assert 'expect check("amount < 1000") failed: 1 row(s)' in checked.stdout
     left = pg.query("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, '_flowc_test_')")
     assert (
         left == [] and pg.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'") == []
