@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -213,7 +214,7 @@ def test_expected_values_take_the_result_types() -> None:
     assert not compare(actual, _fixture(["amount", "ratio", "day"], [[1.5, 0.67, "x"]])).empty
 
 
-def _fixture(columns: list[str], rows: list[list[object]]) -> ir.Fixture:
+def _fixture(columns: list[str], rows: Sequence[Sequence[object]]) -> ir.Fixture:
     span = _SPAN
     return ir.Fixture(
         node="n",
