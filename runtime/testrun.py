@@ -106,7 +106,9 @@ class Report:
 class Options:
     pattern: str | None = None
     profile: str | None = None  # None: in-memory DuckDB
-    expect: bool = False  # also run the tested node's `expect` checks on its result
+    # also run the tested node's `expect` checks on its result, and the spec's checks on the
+    # data built for the profile (`--profile`, else the default one)
+    expect: bool = False
 
 
 class _Session:
@@ -170,6 +172,8 @@ def _run_all(paths: Sequence[Path], options: Options, session: _Session) -> Repo
         found += diagnostics
         if analysis is not None:
             outcomes += _run_file(analysis, root, project.profiles, options, session)
+        if analysis is not None and options.expect and project.profiles:
+            outcomes += _built_data(analysis, root, project, options)
     return Report(
         outcomes,
         sorted(set(found), key=Diagnostic.sort_key),
@@ -196,20 +200,28 @@ def _analysis(path: Path, project: Any) -> tuple[Analysis | None, list[Diagnosti
     return analysis, []
 
 
-def selected(test: ir.UnitTest, file: str, pattern: str | None) -> bool:
+def selected(name: str, file: str, pattern: str | None) -> bool:
     """`-k PATTERN`: a glob (`clean_*`) or a part of `FILE::TEST`.
 
-    >>> from flowc.compiler.diagnostics import point
-    >>> t = ir.UnitTest(name="clean_drops_empty", span=point("f"), name_span=point("f"))
-    >>> selected(t, "specs/a.flow", "drops"), selected(t, "specs/a.flow", "stats_*")
-    (True, False)
+    >>> selected("clean_drops_empty", "specs/a.flow", "drops")
+    True
+    >>> selected("clean_drops_empty", "specs/a.flow", "stats_*")
+    False
     """
     if pattern is None:
         return True
-    label = f"{file}::{test.name}"
+    label = f"{file}::{name}"
     if any(c in pattern for c in "*?["):
-        return fnmatch.fnmatchcase(test.name, pattern) or fnmatch.fnmatchcase(label, pattern)
+        return fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(label, pattern)
     return pattern in label
+
+
+def _built_data(analysis: Analysis, root: Path, project: Any, options: Options) -> list[Outcome]:
+    """`--expect`: the spec's `expect` checks on the data the pipeline built (testdata.py)."""
+    from flowc.runtime.testdata import check_built_data
+
+    found = check_built_data(analysis, root, project.name, project.profiles[0])
+    return [o for o in found if selected(o.test, o.file, options.pattern)]
 
 
 def _run_file(
@@ -223,7 +235,7 @@ def _run_file(
     return [
         _run_one(test, analysis, root, profiles, options, session)
         for test in spec.tests
-        if selected(test, spec.file, options.pattern)
+        if selected(test.name, spec.file, options.pattern)
     ]
 
 

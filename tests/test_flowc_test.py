@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from examples import GREEN_TAXI
@@ -313,6 +314,54 @@ def test_expect_checks_run_on_the_result_with_expect(tmp_path: Path) -> None:
     [outcome] = checked.outcomes
     assert outcome.status == "failed"
     assert outcome.message == 'expect check("amount < 1000") failed: 1 row(s)'
+
+
+BUILT = """
+pipeline checked {}
+
+source raw {
+  from = table(local, "main.raw")
+  columns { id int  amount double }
+  expect {
+    not_null(id)
+    check("amount > 0", on_fail = warn)
+  }
+}
+"""
+
+
+def test_expect_runs_the_checks_on_the_built_data(tmp_path: Path) -> None:
+    root = tmp_path / "checked"
+    (root / "specs").mkdir(parents=True)
+    (root / "flow.toml").write_text('[project]\nname = "checked"\n', encoding="utf-8")
+    (root / "specs" / "checked.flow").write_text(BUILT, encoding="utf-8")
+    never_built = flowc("test", "--expect", cwd=root)
+    assert never_built.returncode == 1
+    assert "has no built data yet (.flowc/local.duckdb does not exist)" in never_built.stdout
+    database = root / ".flowc" / "local.duckdb"
+    database.parent.mkdir()
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE TABLE raw AS SELECT * FROM (VALUES (1, 2.5), (2, -1.0)) t(id, amount)")
+    done = flowc("test", "--expect", "--format", "json", cwd=root)
+    assert done.returncode == 0, done.stdout
+    found = {t["test"]: t for t in json.loads(done.stdout)["tests"]}
+    assert {n: t["status"] for n, t in found.items()} == {
+        "expect:raw.check.1": "passed",
+        "expect:raw.check.2": "passed",
+    }
+    assert found["expect:raw.check.2"]["notes"] == [
+        'warning: expect check("amount > 0", on_fail = warn) failed: 1 row(s); sample:\n'
+        "  id=2, amount=-1.0"
+    ]
+    assert (found["expect:raw.check.1"]["line"], found["expect:raw.check.1"]["col"]) == (8, 5)
+    with duckdb.connect(str(database)) as con:
+        con.execute("INSERT INTO raw VALUES (NULL, 3.0)")
+    failed = flowc("test", "--expect", "-k", "check.1", cwd=root)
+    assert failed.returncode == 1
+    assert "FAIL specs/checked.flow::expect:raw.check.1" in failed.stdout
+    assert "expect not_null(id) failed: 1 row(s)" in failed.stdout
+    assert "1 test: 0 passed, 1 failed" in failed.stdout
+    assert flowc("test", cwd=root).returncode == 0  # without --expect: no tests, no checks
 
 
 def test_a_postgres_target_says_the_sql_ran_on_duckdb(tmp_path: Path) -> None:
