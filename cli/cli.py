@@ -40,7 +40,9 @@ def init(folder: Path) -> None:
 
     for path in scaffold(folder):
         click.echo(f"created {path}")
-    click.echo(f"\nNext:\n  cd {folder}\n  flowc check\n  flowc run specs/example.flow")
+    click.echo(
+        f"\nNext:\n  cd {folder}\n  flowc check\n  flowc test\n  flowc run specs/example.flow"
+    )
 
 
 @cli.command()
