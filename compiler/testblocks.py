@@ -389,16 +389,51 @@ def _check_columns(
             continue
         for row in fixture.rows:
             _check_value(row[index], column, node.name, diagnostics)
+        for number, cells in enumerate(fixture.csv_rows, start=2):
+            cell = cells[index]
+            if cell is not None and _check_value(
+                _cell_value(cell, column.type, span), column, node.name, diagnostics, line=number
+            ):
+                break  # one per column: a file of bad cells is one mistake
 
 
-def _check_value(value: ir.Value, column: ir.Column, node: str, diagnostics: Diagnostics) -> None:
+def _check_value(
+    value: ir.Value,
+    column: ir.Column,
+    node: str,
+    diagnostics: Diagnostics,
+    *,
+    line: int | None = None,
+) -> bool:
+    """Report a value that does not fit its column (`line`: of a CSV fixture's cell)."""
     problem = value_problem(column.type, value)
     if problem:
+        hint = f"write a `{column.type}` value, or `null`"
+        if line is not None:
+            hint = f"line {line} of the file; write a `{column.type}` value, or leave it empty"
         diagnostics.report(
             "F0805",
             value.span,
             what=f"column `{column.name}` of `{node}`",
             type=column.type,
             detail=problem,
-            hint=f"write a `{column.type}` value, or `null`",
+            hint=hint,
         )
+    return bool(problem)
+
+
+_NUMERIC = {"int", "integer", "smallint", "bigint", "float", "real", "double", "decimal", "numeric"}
+
+
+def _cell_value(text: str, type_name: str, span: Span) -> ir.Value:
+    """A CSV cell as the literal it would be written as for a column of `type_name`."""
+    base = type_name.split("(")[0].strip().lower()
+    if base in _NUMERIC:
+        try:
+            number = float(text) if any(c in text for c in ".eE") else int(text)
+        except ValueError:
+            return ir.Str(value=text, span=span)
+        return ir.Num(value=number, text=text, span=span)
+    if base in ("boolean", "bool") and text.strip().lower() in ("true", "false"):
+        return ir.Bool(value=text.strip().lower() == "true", span=span)
+    return ir.Str(value=text, span=span)

@@ -483,10 +483,16 @@ def _load(
         f"CAST({renderer.quoted((f'c{i}',))} AS {renderer.type(types[n.lower()])})"
         for i, n in enumerate(given)
     )
-    where.engine.execute(
-        f"INSERT INTO {renderer.quoted((table,))} ({targets}) "
-        f"SELECT {casts} FROM {renderer.quoted((raw,))}"
-    )
+    try:
+        where.engine.execute(
+            f"INSERT INTO {renderer.quoted((table,))} ({targets}) "
+            f"SELECT {casts} FROM {renderer.quoted((raw,))}"
+        )
+    except StepError as error:
+        first = str(error).strip().split("\n")[0]
+        raise StepError(
+            f"the `given` rows of `{node.name}` do not fit its columns: {first}"
+        ) from None
     where.engine.execute(f"DROP TABLE {renderer.quoted((raw,))}")
 
 
@@ -619,8 +625,9 @@ def _rows(
         try:
             want = con.execute(f"SELECT {casts} FROM wanted").fetchall()
         except duckdb.ConversionException as error:
+            first = str(error).strip().split("\n")[0]
             raise _Failed(
-                f"an expected value does not fit the result's column types: {error}"
+                f"an expected value does not fit the result's column types: {first}"
             ) from None
         return [_normal(r) for r in got], [_normal(r) for r in want]
     finally:
@@ -637,8 +644,13 @@ def _normal(row: tuple[Any, ...]) -> Row:
 
 
 def _cell(value: Any) -> Cell:
+    """A value comparable and hashable: doubles rounded, lists (and structs) as tuples."""
     if isinstance(value, float) and math.isfinite(value):
         return float(f"{value:.{_SIGNIFICANT}g}")
+    if isinstance(value, list):
+        return tuple(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _cell(v)) for k, v in value.items())
     return value
 
 
@@ -715,6 +727,8 @@ def cell_text(value: Cell) -> str:
         return '"' + value.replace('"', '\\"') + '"'
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(cell_text(v) for v in value) + "]"
     return str(value)
 
 

@@ -258,6 +258,22 @@ test upper_names {
     assert [(o.status, o.message) for o in report.outcomes] == [("passed", "")]
 
 
+def test_list_results_compare_with_list_literals(tmp_path: Path) -> None:
+    tests = """
+transform pairs {
+  sql = "SELECT [id, id * 2] AS pair, {'k': id} AS s FROM big_trips"
+}
+
+test pairs_of_ids {
+  node     = pairs
+  given    { big_trips = rows([id], [1], [2]) }
+  expected = rows([pair], ["[2, 4]"], ["[1, 2]"])
+}
+"""
+    report = run_tests([project(tmp_path, tests)], Options(pattern="pairs"))
+    assert [(o.status, o.message) for o in report.outcomes] == [("passed", "")]
+
+
 @settings(max_examples=50)
 @given(
     st.lists(st.tuples(st.integers(-3, 3), st.sampled_from(["a", "b", None])), max_size=8),
