@@ -318,6 +318,8 @@ def _where(
                 f"ran the SQL as compiled for DuckDB (in memory); `{name}` is {kind} in "
                 f"profile `{chosen.name}`: `flowc test --profile {chosen.name}` runs it there"
             )
+        elif dialect != "duckdb" and node.sql is not None:
+            notes.append(f"ran the SQL, written in {dialect} SQL, as compiled for DuckDB")
         engine = session.engine()
         engine.begin()
         try:

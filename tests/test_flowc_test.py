@@ -394,6 +394,31 @@ def test_a_postgres_target_says_the_sql_ran_on_duckdb(tmp_path: Path) -> None:
     ]
 
 
+def test_postgres_sql_runs_translated_for_duckdb(tmp_path: Path) -> None:
+    root = tmp_path / "pgsql"
+    (root / "specs").mkdir(parents=True)
+    (root / "flow.toml").write_text('[project]\nname = "pgsql"\n', encoding="utf-8")
+    spec = """
+pipeline p { dialect = "postgres" }
+source t {
+  from = csv("data/t.csv", header = true)
+  columns { id int  name varchar }
+}
+transform s {
+  sql = "SELECT id, name || '!' AS shout, string_agg(name, ',') OVER (ORDER BY id) AS names FROM t"
+}
+test shouts {
+  node     = s
+  given    { t = rows([id, name], [1, "a"], [2, "b"]) }
+  expected = rows([id, shout, names], [1, "a!", "a"], [2, "b!", "a,b"])
+}
+"""
+    (root / "specs" / "p.flow").write_text(spec, encoding="utf-8")
+    [outcome] = run_tests([root], Options()).outcomes
+    assert (outcome.status, outcome.message) == ("passed", "")
+    assert outcome.notes == ["ran the SQL, written in postgres SQL, as compiled for DuckDB"]
+
+
 def test_profile_runs_sql_on_postgres_and_leaves_nothing(tmp_path: Path, pg: PgDatabase) -> None:
     toml = (
         '[profiles.pg.local]\ntype = "postgres"\nhost = "${POSTGRES_HOST}"\n'
