@@ -231,7 +231,8 @@ def _header(value: ir.Value, diagnostics: Diagnostics) -> list[tuple[str, Span]]
             continue
         seen[name.lower()] = item.span
         columns.append((name, item.span))
-    return columns
+    # with a column named twice the rows cannot be read: no fixture, and no further errors
+    return columns if len(columns) == len(names) else None
 
 
 def _column_name(value: ir.Value) -> str | None:
@@ -264,6 +265,10 @@ def _csv_fixture(
         detail = f"`{path.value}` has no header row naming its columns"
         diagnostics.report("F0213", path.span, detail=detail)
         return None
+    twice = next((c for i, c in enumerate(header) if c.lower() in _lowered(header[:i])), None)
+    if twice is not None:
+        diagnostics.report("F0219", path.span, name=twice, hint=f"in the header of `{path.value}`")
+        return None
     text_rows: list[tuple[str | None, ...]] = []
     for row in rows:
         if not row:
@@ -293,6 +298,10 @@ def reads_of(node: ir.TransformNode) -> list[str]:
     """The nodes a transform reads: its SQL's edges, or its `inputs` in their order."""
     found = [e.upstream for e in node.edges] + [r.dotted for r in node.inputs]
     return list(dict.fromkeys(found))
+
+
+def _lowered(names: list[str]) -> set[str]:
+    return {n.lower() for n in names}
 
 
 # --- checked against the pipeline -------------------------------------------------------------
