@@ -21,7 +21,7 @@ import math
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -461,7 +461,7 @@ def _load(
     renderer = where.renderer
     given = list(fixture.columns) if fixture else []
     texts = fixture_texts(fixture) if fixture else []
-    columns = _typed_columns(node, fixture, texts)
+    columns = _typed_columns(node, fixture)
     if not columns:
         raise StepError(
             f"the columns of `{node.name}` are unknown offline: give its rows in the test"
@@ -506,9 +506,7 @@ def fixture_texts(fixture: ir.Fixture) -> list[tuple[str | None, ...]]:
 
 
 def _typed_columns(
-    node: ir.SourceNode | ir.TransformNode | ir.SinkNode,
-    fixture: ir.Fixture | None,
-    texts: list[tuple[str | None, ...]],
+    node: ir.SourceNode | ir.TransformNode | ir.SinkNode, fixture: ir.Fixture | None
 ) -> list[tuple[str, str]]:
     """(name, flow type) of the table standing for `node`: its declared columns (a type
     unknown offline taken from the fixture's values), else the fixture's columns."""
@@ -516,7 +514,7 @@ def _typed_columns(
     if fixture is not None:
         for index, name in enumerate(fixture.columns):
             values = [row[index] for row in fixture.rows] if fixture.csv is None else []
-            guessed[name.lower()] = _guess(values, [row[index] for row in texts])
+            guessed[name.lower()] = _guess(values)
     if node.output is None:
         return [(n, guessed[n.lower()]) for n in (fixture.columns if fixture else ())]
     return [
@@ -525,7 +523,7 @@ def _typed_columns(
     ]
 
 
-def _guess(values: list[ir.Value], texts: list[str | None]) -> str:
+def _guess(values: list[ir.Value]) -> str:
     """The type a column of literals has: of its first non-null value (CSV cells: text)."""
     for value in values:
         if isinstance(value, ir.Bool):
@@ -732,6 +730,3 @@ def cell_text(value: Cell) -> str:
     if isinstance(value, tuple):
         return "[" + ", ".join(cell_text(v) for v in value) + "]"
     return str(value)
-
-
-Formatter = Callable[[Report], str]
