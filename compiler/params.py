@@ -9,9 +9,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostics, point
-
-_NOWHERE = point("-")
+from flowc.compiler.diagnostics import Diagnostics
 
 
 def check_params(spec: ir.Spec, diagnostics: Diagnostics) -> ir.Spec:
@@ -46,7 +44,8 @@ def _check_default(param: ir.Param, value: ir.Value, diagnostics: Diagnostics) -
 def value_problem(type_name: str, value: ir.Value) -> str | None:
     """Why a literal does not fit a declared type (`null` fits any), or None when it does.
 
-    >>> value_problem("date", ir.Str(value="2020-13-01", span=_NOWHERE))
+    >>> from flowc.compiler.diagnostics import point
+    >>> value_problem("date", ir.Str(value="2020-13-01", span=point("f.flow")))
     '"2020-13-01" is not a valid value like "2020-10-01"'
     """
     checker = _CHECKS.get(type_name.split("(")[0].strip().lower())

@@ -2,7 +2,8 @@
 
 The grammar (`flow.lark`) is LALR(1). When a file has a syntax error, the parser reports it
 and resynchronises at the next top-level block (a line starting with `pipeline`, `source`,
-`transform`, `sink` or `test`), so independent errors in later blocks are still found in one pass.
+`transform`, `sink` or `test`), so independent errors in later blocks are still found in one
+pass.
 """
 
 from __future__ import annotations
