@@ -112,7 +112,8 @@ def check(
     "--expect",
     "run_expect",
     is_flag=True,
-    help="Also run the tested node's `expect` checks on its result.",
+    help="Also run `expect` checks: the tested node's on its result, and the spec's on the "
+    "data built for the profile.",
 )
 def test_command(
     paths: tuple[Path, ...],
