@@ -164,6 +164,19 @@ def test_the_example_tests_pass(tmp_path: Path) -> None:
         assert f"PASS {SPEC}::{name}" in done.stdout
 
 
+def test_the_example_tests_pass_on_postgres(tmp_path: Path, pg: PgDatabase) -> None:
+    done = flowc(
+        "test", ".", "--profile", "pg", "--format", "json", cwd=green_taxi(tmp_path), env=pg.env()
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    engines = {t["test"].split("_")[0]: t["engine"] for t in json.loads(done.stdout)["tests"]}
+    assert engines == {
+        "clean": "postgres (profile `pg`)",
+        "snake": "duckdb (in memory)",
+        "daily": "postgres (profile `pg`)",
+    }
+
+
 def test_a_broken_expectation_shows_the_row_diff(tmp_path: Path) -> None:
     root = green_taxi(tmp_path)
     spec = root / SPEC
