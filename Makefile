@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs bench-tpch clean
+.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs bench-tpch bench-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-jobs: install-test
 
 bench-tpch: install-test
 	$(BIN)/python benchmarks/tpch_bench.py
+
+bench-test: install
+	$(BIN)/python benchmarks/test_bench.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

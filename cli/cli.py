@@ -40,7 +40,9 @@ def init(folder: Path) -> None:
 
     for path in scaffold(folder):
         click.echo(f"created {path}")
-    click.echo(f"\nNext:\n  cd {folder}\n  flowc check\n  flowc run specs/example.flow")
+    click.echo(
+        f"\nNext:\n  cd {folder}\n  flowc check\n  flowc test\n  flowc run specs/example.flow"
+    )
 
 
 @cli.command()
@@ -81,6 +83,65 @@ def check(
             click.echo(text)
         click.echo(render.summary(result.diagnostics, len(result.files)))
     sys.exit(EXIT_ERRORS if result.has_errors else EXIT_OK)
+
+
+@cli.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "-k",
+    "pattern",
+    default=None,
+    metavar="PATTERN",
+    help="Only tests whose name or FILE::TEST holds PATTERN (or matches it, with * ? [).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "github", "junit"]),
+    default="text",
+    show_default=True,
+    help="How to print the results.",
+)
+@click.option(
+    "--profile",
+    "-p",
+    default=None,
+    help="Run SQL tests on this profile's engine (default: in-memory DuckDB).",
+)
+@click.option(
+    "--expect",
+    "run_expect",
+    is_flag=True,
+    help="Also run `expect` checks: the tested node's on its result, and the spec's on the "
+    "data built for the profile.",
+)
+def test_command(
+    paths: tuple[Path, ...],
+    pattern: str | None,
+    output_format: str,
+    profile: str | None,
+    run_expect: bool,
+) -> None:
+    """Run the `test` blocks of .flow specs (files, or folders searched for *.flow) on their
+    fixture rows, offline: exit 0 when all pass, 1 when any fails."""
+    from flowc.runtime import testreport
+    from flowc.runtime.testrun import Options, run_tests
+
+    if profile == "all":
+        raise click.UsageError("--profile names one profile")
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+    report = run_tests(
+        list(paths) or [Path()], Options(pattern=pattern, profile=profile, expect=run_expect)
+    )
+    if output_format == "json":
+        click.echo(testreport.render_json(report))
+    elif output_format == "github":
+        click.echo(testreport.render_github(report))
+    elif output_format == "junit":
+        click.echo(testreport.render_junit(report))
+    else:
+        click.echo(testreport.render_text(report, color=sys.stdout.isatty()))
+    sys.exit(EXIT_OK if report.ok else EXIT_ERRORS)
 
 
 @cli.command(name="compile")

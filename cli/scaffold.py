@@ -2,7 +2,7 @@
 
 It checks clean and runs on the embedded default (DuckDB) as soon as it is written:
 a CSV source with declared columns, a SQL transform with `expect` checks, a Python
-transform, and a table and a CSV sink.
+transform, a table and a CSV sink, and a unit test (`flowc test`).
 """
 
 from __future__ import annotations
@@ -94,6 +94,21 @@ sink orders_table {
 sink daily_file {
   input = daily_totals
   to    = csv("out/daily_totals.csv")
+}
+
+# A unit test: `flowc test` runs `paid_orders` on these rows, offline, and compares.
+test paid_orders_keeps_paid_orders {
+  node   = paid_orders
+  params = { min_amount = 10 }
+  given {
+    orders = rows(
+      [order_id, ordered_at,            amount, status],
+      [1,        "2024-03-01 08:15:00", 12.50,  "paid"],
+      [2,        "2024-03-01 09:15:00", 40.00,  "refunded"],
+      [3,        "2024-03-02 10:15:00", 5.50,   "paid"],
+    )
+  }
+  expected = rows([order_id, order_date, amount], [1, "2024-03-01", 12.50])
 }
 '''
 

@@ -27,6 +27,7 @@ PASSES = (
     "schema: columns propagated through every transform, expect checks",
     "params: defaults typed, unused parameters",
     "schedule: cron expression, durations",
+    "tests: `test` blocks against the nodes they run and read",
 )
 
 _SKIP_DIRS = {".flowc", ".venv", ".git", "node_modules", "__pycache__", "build"}
@@ -199,7 +200,7 @@ def _passes(
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
-    from flowc.compiler import dag, params, schedule, schema, sql, tables
+    from flowc.compiler import dag, params, schedule, schema, sql, tables, testblocks
     from flowc.compiler.parser import parse
 
     document, syntax = parse(text, file)
@@ -214,6 +215,7 @@ def _passes(
     )
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)
+    spec = testblocks.check_tests(spec, diagnostics)
     return Analysis(spec=spec, trees=dict(trees), order=order)
 
 

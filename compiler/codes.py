@@ -175,6 +175,24 @@ CODES: dict[str, Code] = _codes(
         "isolate without a Python block",
         "`isolate` applies to Python blocks; `{node}` {runs}",
     ),
+    # F08xx: unit tests (`test` blocks)
+    Code("F0801", "error", "test of unknown node", "unknown node `{name}` in `test {test}`"),
+    Code("F0802", "error", "node not testable", "`{name}` is a {kind}; a test runs a transform"),
+    Code("F0803", "error", "input not read", "`{node}` does not read `{name}`"),
+    Code("F0804", "error", "unknown fixture column", "`{name}` is not a column of `{node}`"),
+    Code("F0805", "error", "fixture value type", "{what} is `{type}`: {detail}"),
+    Code(
+        "F0806",
+        "error",
+        "row length",
+        "this row has {got} value(s); the header names {want} column(s)",
+    ),
+    Code(
+        "F0807",
+        "error",
+        "unknown test parameter",
+        "parameter `{name}` is not declared in `pipeline {{ params {{ ... }} }}`",
+    ),
     # F09xx: flowc itself
     Code("F0901", "error", "internal error", "internal error in flowc: {detail}"),
 )

@@ -297,13 +297,42 @@ class Pipeline(Model):
     unparsed: bool = False
 
 
+class Fixture(Model):
+    """Rows a `test` block gives a node it reads (`given { trips = rows(...) }`) or expects
+    of the node it tests (`expected = rows(...)`): inline, or a CSV file under the project."""
+
+    node: str  # the node whose rows they are
+    span: Span  # the `rows(...)` or `csv(...)` call
+    name_span: Span  # where the test names the node (the `given` entry; `expected`)
+    columns: tuple[str, ...]
+    column_spans: tuple[Span, ...]
+    rows: tuple[tuple[Value, ...], ...] = ()  # inline rows; empty for a CSV file
+    csv: str | None = None  # the CSV file, relative to the project root
+    csv_rows: tuple[tuple[str | None, ...], ...] = ()  # its rows as text (empty cell: NULL)
+
+
+class UnitTest(Model):
+    """A `test` block: run `node` on the `given` rows and compare with `expected`."""
+
+    name: str
+    span: Span
+    name_span: Span
+    node: Ref | None = None
+    description: str | None = None
+    params: tuple[MapEntry, ...] = ()
+    given: tuple[Fixture, ...] = ()
+    expected: Fixture | None = None
+    ordered: bool = False
+
+
 class Spec(Model):
-    """One .flow file, bound: its pipeline and nodes in file order."""
+    """One .flow file, bound: its pipeline and nodes in file order, then its tests."""
 
     file: str
     root: str
     pipeline: Pipeline | None
     nodes: tuple[Node, ...]
+    tests: tuple[UnitTest, ...] = ()
 
     def node(self, name: str) -> SourceNode | TransformNode | SinkNode | None:
         return next((n for n in self.nodes if n.name == name), None)

@@ -18,6 +18,7 @@ from flowc.compiler import config, ir, reads, vocabulary
 from flowc.compiler.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
 from flowc.compiler.pyentry import check_entry_point
+from flowc.compiler.testblocks import bind_test, unique_tests
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
 
@@ -42,15 +43,25 @@ def scope_of(root: Path, profiles: Sequence[config.Profile]) -> Scope:
 
 def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Spec:
     """Bind `document`, reporting every naming mistake into `diagnostics`."""
-    blocks = [b for b in document.blocks if _known_kind(b, diagnostics)]
-    unparsed = [b for b in document.unparsed if b.kind in vocabulary.BLOCK_KINDS]
+    known = [b for b in document.blocks if _known_kind(b, diagnostics)]
+    tests = [b for b in known if b.kind == "test"]
+    blocks = [b for b in known if b.kind != "test"]
+    unparsed = [
+        b for b in document.unparsed if b.kind in vocabulary.BLOCK_KINDS and b.kind != "test"
+    ]
     pipeline = _bind_pipeline(document.file, blocks, unparsed, scope, diagnostics)
     node_blocks = _unique_nodes([b for b in blocks if b.kind != "pipeline"], diagnostics)
     names = {b.name for b in node_blocks} | {b.name for b in unparsed}
     nodes = [_bind_node(block, names, scope, diagnostics) for block in node_blocks]
     bound = {node.name for node in nodes}
     nodes += [_placeholder(b) for b in unparsed if b.kind != "pipeline" and b.name not in bound]
-    return ir.Spec(file=document.file, root=str(scope.root), pipeline=pipeline, nodes=tuple(nodes))
+    return ir.Spec(
+        file=document.file,
+        root=str(scope.root),
+        pipeline=pipeline,
+        nodes=tuple(nodes),
+        tests=tuple(_test(b, scope, diagnostics) for b in unique_tests(tests, diagnostics)),
+    )
 
 
 def _placeholder(block: ir.Block) -> AnyNode:
@@ -70,7 +81,7 @@ def _known_kind(block: ir.Block, diagnostics: Diagnostics) -> bool:
     if block.kind in vocabulary.BLOCK_KINDS:
         return True
     hint = did_you_mean(block.kind, vocabulary.BLOCK_KINDS) or (
-        "a block is `pipeline`, `source`, `transform` or `sink`"
+        "a block is `pipeline`, `source`, `transform`, `sink` or `test`"
     )
     diagnostics.report("F0206", block.kind_span, hint=hint, kind=block.kind)
     return False
@@ -159,6 +170,13 @@ def _allowed_hint(what: str, allowed: Sequence[str]) -> str:
     if not allowed:
         return f"this block has no {what}"
     return f"known {what}: " + ", ".join(f"`{a}`" for a in allowed)
+
+
+def _test(block: ir.Block, scope: Scope, diagnostics: Diagnostics) -> ir.UnitTest:
+    where = f"`test {block.name}`"
+    attrs = _attributes(block, where, "test", diagnostics)
+    subs = _sub_blocks(block, where, diagnostics)
+    return bind_test(block, attrs, subs, scope.root, diagnostics)
 
 
 # --- the pipeline block ---------------------------------------------------------------------

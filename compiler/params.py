@@ -35,13 +35,23 @@ def check_params(spec: ir.Spec, diagnostics: Diagnostics) -> ir.Spec:
 
 
 def _check_default(param: ir.Param, value: ir.Value, diagnostics: Diagnostics) -> None:
-    base = param.type.split("(")[0]
-    checker = _CHECKS.get(base)
-    if checker is None or isinstance(value, ir.Null):
-        return
-    problem = checker(value)
+    problem = value_problem(param.type, value)
     if problem:
+        base = param.type.split("(")[0]
         diagnostics.report("F0502", value.span, name=param.name, type=base, detail=problem)
+
+
+def value_problem(type_name: str, value: ir.Value) -> str | None:
+    """Why a literal does not fit a declared type (`null` fits any), or None when it does.
+
+    >>> from flowc.compiler.diagnostics import point
+    >>> value_problem("date", ir.Str(value="2020-13-01", span=point("f.flow")))
+    '"2020-13-01" is not a valid value like "2020-10-01"'
+    """
+    checker = _CHECKS.get(type_name.split("(")[0].strip().lower())
+    if checker is None or isinstance(value, ir.Null):
+        return None
+    return checker(value)
 
 
 def _integer(value: ir.Value) -> str | None:

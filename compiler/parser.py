@@ -2,7 +2,8 @@
 
 The grammar (`flow.lark`) is LALR(1). When a file has a syntax error, the parser reports it
 and resynchronises at the next top-level block (a line starting with `pipeline`, `source`,
-`transform` or `sink`), so independent errors in later blocks are still found in one pass.
+`transform`, `sink` or `test`), so independent errors in later blocks are still found in one
+pass.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lark.exceptions import LarkError
 
 _GRAMMAR = Path(__file__).with_name("flow.lark")
 _BLOCK_START = re.compile(
-    r"^(pipeline|source|transform|sink)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
+    r"^(pipeline|source|transform|sink|test)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
 )
 
 _TERMINAL_WORDS = {

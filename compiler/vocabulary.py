@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-BLOCK_KINDS = ("pipeline", "source", "transform", "sink")
+BLOCK_KINDS = ("pipeline", "source", "transform", "sink", "test")
+NODE_KINDS = ("source", "transform", "sink")
 DIALECTS = ("duckdb", "postgres", "bigquery")
 
 # Attributes every node accepts, whatever its kind.
@@ -38,6 +39,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "lookback",
     ),
     "sink": (*_COMMON, "input", "to", "mode", "key"),
+    "test": ("description", "node", "params", "expected", "ordered"),
 }
 
 SUB_BLOCKS: dict[str, tuple[str, ...]] = {
@@ -45,6 +47,7 @@ SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "source": ("columns", "expect"),
     "transform": ("columns", "expect"),
     "sink": ("expect",),
+    "test": ("given",),
 }
 
 ENUMS: dict[str, tuple[str, ...]] = {
@@ -154,3 +157,7 @@ CHECKS: dict[str, Signature] = {
 }
 
 SQL_FILE = Signature(required=(("path", "string"),))
+
+# What a `test` block's `given` entries and `expected` hold: `rows([header], [row], ...)` or
+# `csv("path")` (a file with a header row under the project root).
+FIXTURE_KINDS = ("rows", "csv")

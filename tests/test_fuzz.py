@@ -111,6 +111,7 @@ WORDS = sorted(
         *vocabulary.SOURCE_KINDS,
         *vocabulary.SINK_KINDS,
         *vocabulary.CHECKS,
+        *vocabulary.FIXTURE_KINDS,
         *vocabulary.DIALECTS,
         "file",
         "true",

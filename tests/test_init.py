@@ -15,6 +15,9 @@ def test_a_new_project_checks_and_runs(tmp_path: Path) -> None:
         assert (project / relative).is_file(), relative
     checked = flowc("check", cwd=project)
     assert (checked.returncode, checked.stdout.strip()) == (0, "checked 1 file: no problems found")
+    tested = flowc("test", cwd=project)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "1 test: 1 passed, 0 failed, 0 errors" in tested.stdout
     ran = flowc("run", "specs/example.flow", cwd=project)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     daily = (project / "out" / "daily_totals.csv").read_text().splitlines()
