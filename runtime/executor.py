@@ -85,7 +85,7 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config, ir
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, endings, sinks, sources
+from flowc.runtime import csv_copy, endings, outputs, sinks, sources
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     Analyzing,
@@ -1185,12 +1185,24 @@ class Executor:
         if not step.sql or sink.path is None:
             raise StepError(f"export `{step.id}` to a file has no query or path")
         query = Query(step.sql[-1], self.params)
-        if sink.kind == "parquet":
-            staged = sinks.stage_parquet_query(
-                self.root, sink.path, engine, query, partition_by=sink.partition_by
-            )
-        else:
-            staged = sinks.stage_csv(self.root, sink.path, engine.read_batches(query))
+        tag = self.stage.removeprefix(stage_prefix(self.plan))  # the same on --resume
+        try:
+            if sink.kind == "parquet":
+                staged = sinks.stage_parquet_query(
+                    self.root,
+                    sink.path,
+                    engine,
+                    query,
+                    partition_by=sink.partition_by,
+                    mode=sink.mode,
+                    tag=tag,
+                )
+            else:
+                reader = engine.read_batches(query)
+                staged = sinks.stage_csv(self.root, sink.path, reader, mode=sink.mode, tag=tag)
+        except outputs.NotOwned as error:  # said where the spec names the target
+            where = outputs.position(self.root, self.plan.pipeline.spec, step.node)
+            raise StepError(f"{where}: {error}" if where else str(error)) from None
         self._staged.append(staged)
         return staged.rows, None
 
