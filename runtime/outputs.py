@@ -137,8 +137,8 @@ def claim(root: Path, target: Path, shown: str) -> Manifest:
     listed = ", ".join(f"`{rel or target.name}`" for rel in foreign[:3])
     more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
     raise NotOwned(
-        f"`{shown}` holds files that flowc did not write ({listed}{more}); flowc replaces "
-        "only what it wrote, so nothing was changed\n"
+        f"`{shown}` holds files that flowc did not write ({listed}{more}), and flowc "
+        "replaces only what it wrote\n"
         "hint: move those files away (or choose another path for the sink), then run again"
     )
 
