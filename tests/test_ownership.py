@@ -68,7 +68,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def rows_of(folder: Path) -> list[tuple[int, int]]:
     table = ds.dataset(folder, format="parquet", partitioning="hive").to_table()
-    return sorted(zip(table.column("id").to_pylist(), table.column("day").to_pylist(), strict=True))
+    ids, days = table.column("id").to_pylist(), table.column("day").to_pylist()
+    return sorted((int(i or 0), int(d or 0)) for i, d in zip(ids, days, strict=True))
 
 
 # --- ownership ---------------------------------------------------------------------------
