@@ -80,7 +80,10 @@ def check_paths(
         if not node.to.args or not isinstance(node.to.args[0], ir.Str):
             continue
         value = node.to.args[0]
-        _check_target(value, root, allow, protected, diagnostics)
+        if _check_target(value, root, allow, protected, diagnostics):
+            # one target per sink: a sink's folder replaced would drop another sink's files
+            what = f"the target of sink `{node.name}`"
+            protected.append(_Protected(resolve(root, value.value), what))
         _check_mode(node, node.to, diagnostics)
 
 
@@ -90,27 +93,30 @@ def _check_target(
     allow: Sequence[str],
     protected: list[_Protected],
     diagnostics: Diagnostics,
-) -> None:
+) -> bool:
+    """Whether the sink's path is one it may write (else the reason is reported)."""
     text = value.value
     scheme = url_scheme(text)
     if scheme is not None:
         hint = "write a local path, then copy the files with your storage's own tool"
         diagnostics.report("F0232", value.span, path=text, scheme=scheme, hint=hint)
-        return
+        return False
     if outside(root, allow, text):
         where = f" (it is {resolve(root, text)})" if text.startswith("~") else ""
         diagnostics.report("F0230", value.span, path=text, where=where, hint=ALLOW_HINT)
-        return
+        return False
     target = resolve(root, text)
     for guarded in protected:
         what = _relation(target, guarded)
         if what is not None:
             hint = "write to a folder of its own, such as `out/...`"
             diagnostics.report("F0231", value.span, path=text, what=what, hint=hint)
-            return
+            return False
     if target.suffix == ".flow":
         hint = "write to a folder of its own, such as `out/...`"
         diagnostics.report("F0231", value.span, path=text, what="is a spec file", hint=hint)
+        return False
+    return True
 
 
 def _relation(target: Path, guarded: _Protected) -> str | None:
