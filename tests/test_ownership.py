@@ -282,7 +282,7 @@ def _sink_text(index: int, target: str, kind: str, mode: str) -> str:
     return sink(f"s{index}", to, mode, key="day" if mode == "merge" else "")
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.lists(_SINKS, min_size=1, max_size=2), min_size=1, max_size=3))
 def test_no_sequence_of_runs_changes_a_file_flowc_did_not_write(
     runs: list[list[tuple[str, str, str]]],
