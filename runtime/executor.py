@@ -836,6 +836,7 @@ class Executor:
         for staged in self._staged:
             staged.commit()
         self._staged.clear()
+        failpoint("kill-after", "moved-in")  # tests: a resumed append adds its rows once
         prefix = stage_prefix(self.plan)
         for engine in self._main.engines.values():
             if isinstance(engine, Staging):

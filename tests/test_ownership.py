@@ -313,3 +313,28 @@ def test_an_empty_folder_or_missing_target_is_free_to_take(tmp_path: Path, targe
     root = project(tmp_path, sink("s", f'parquet("{target}")'))
     (root / target).mkdir(parents=True)
     assert (ran := run(root)) is not None and ran.status == "succeeded", ran
+
+
+def test_an_append_killed_after_its_files_moved_in_is_not_added_twice(tmp_path: Path) -> None:
+    """Killed after the files are in place but before the run is recorded as done: `--resume`
+    runs the sinks again, and each replaces its own first attempt instead of adding to it."""
+    root = project(
+        tmp_path,
+        sink("files", 'parquet("out/t", partition_by = [day])', "append"),
+        sink("log", 'csv("out/t.csv")', "append"),
+    )
+    assert flowc("run", "specs/p.flow", cwd=root).returncode == 0
+    killed = flowc("run", "specs/p.flow", cwd=root, env={"FLOWC_FAILPOINT": "kill-after:moved-in"})
+    assert killed.returncode != 0
+    assert rows_of(root / "out" / "t") == [(1, 1), (1, 1), (2, 2), (2, 2)]  # moved in
+    resumed = flowc("run", "specs/p.flow", "--resume", cwd=root)
+    assert resumed.returncode == 0, resumed.stderr
+    assert rows_of(root / "out" / "t") == [(1, 1), (1, 1), (2, 2), (2, 2)]
+    with (root / "out" / "t.csv").open() as text:
+        assert list(csv.reader(text)) == [
+            ["id", "day"],
+            ["1", "1"],
+            ["2", "2"],
+            ["1", "1"],
+            ["2", "2"],
+        ]
