@@ -178,6 +178,12 @@ def stage_csv(
     return Staged(staging, target, counter.rows, manifest, extra)
 
 
+def check_owned(root: Path, path: str) -> None:
+    """`outputs.NotOwned` when the sink target `path` holds files flowc did not write: the
+    executor asks before a run's first step, so that such a run fails before it works."""
+    outputs.claim(root, _target(root, path), path)
+
+
 @contextlib.contextmanager
 def _os_errors(target: Path) -> Iterator[None]:
     """A file system failure (no space, a file where a folder should be) is the user's."""

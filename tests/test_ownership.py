@@ -87,6 +87,11 @@ def test_a_target_holding_user_files_fails_the_run_before_anything_changes(tmp_p
     assert result.returncode == 1, result.stderr
     assert "specs/p.flow:19:11: `important/` holds files that flowc did not write" in result.stderr
     assert "`notes.txt`" in result.stderr and "Traceback" not in result.stderr
+    assert [line.split()[:2] for line in result.stdout.splitlines() if line.strip()] == [
+        ["t", "skipped"],  # it fails first: no step works for a run that cannot publish
+        ["kept", "skipped"],
+        ["files", "failed"],
+    ]
     assert (root / "important" / "notes.txt").read_text() == "precious"
     assert [p.name for p in (root / "important").iterdir()] == ["notes.txt"]
     with duckdb.connect(str(root / ".flowc" / "local.duckdb"), read_only=True) as con:
