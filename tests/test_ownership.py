@@ -343,3 +343,21 @@ def test_an_append_killed_after_its_files_moved_in_is_not_added_twice(tmp_path: 
             ["1", "1"],
             ["2", "2"],
         ]
+
+
+def test_modes_through_arrow_as_postgres_and_bigquery_write(tmp_path: Path) -> None:
+    """The Arrow writer (engines that do not write Parquet themselves) honours modes too."""
+    import pyarrow as pa
+    from flowc.runtime.sinks import write_parquet
+
+    def rows(*pairs: tuple[int, int]) -> pa.RecordBatchReader:
+        table = pa.table({"id": [p[0] for p in pairs], "day": [p[1] for p in pairs]})
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    write_parquet(tmp_path, "out/t", rows((1, 1), (2, 2)), partition_by=["day"])
+    write_parquet(tmp_path, "out/t", rows((3, 3)), partition_by=["day"], mode="append", tag="b")
+    assert rows_of(tmp_path / "out" / "t") == [(1, 1), (2, 2), (3, 3)]
+    write_parquet(tmp_path, "out/t", rows((20, 2)), partition_by=["day"], mode="merge", tag="c")
+    assert rows_of(tmp_path / "out" / "t") == [(1, 1), (3, 3), (20, 2)]
+    write_parquet(tmp_path, "out/t", rows((9, 9)), partition_by=["day"])
+    assert rows_of(tmp_path / "out" / "t") == [(9, 9)]
