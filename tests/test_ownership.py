@@ -361,3 +361,16 @@ def test_modes_through_arrow_as_postgres_and_bigquery_write(tmp_path: Path) -> N
     assert rows_of(tmp_path / "out" / "t") == [(1, 1), (3, 3), (20, 2)]
     write_parquet(tmp_path, "out/t", rows((9, 9)), partition_by=["day"])
     assert rows_of(tmp_path / "out" / "t") == [(9, 9)]
+
+
+def test_explain_says_what_a_file_sink_mode_does(tmp_path: Path) -> None:
+    root = project(
+        tmp_path,
+        sink("files", 'parquet("out/t", partition_by = [day])', "merge", key="day"),
+        sink("log", 'csv("out/t.csv")', "append"),
+    )
+    shown = flowc("explain", "specs/p.flow", cwd=root).stdout
+    assert (
+        "writes parquet out/t (merge: replaces the partitions it writes, keeps the others)" in shown
+    )
+    assert "writes csv out/t.csv (append: rows added below the old)" in shown
