@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir, names, reads
+from flowc.compiler import config, ir, names, paths, reads
 from flowc.compiler.cache import CheckCache, spec_key
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.errors import UsageError
@@ -125,7 +125,7 @@ def load_project(
     project, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
     return Project(
         root=root,
-        scope=names.scope_of(root, profiles),
+        scope=names.scope_of(root, profiles, allow=project.allow_paths),
         diagnostics=list(diagnostics),
         cache=CheckCache(root) if use_cache else None,
         name=project.name,
@@ -206,6 +206,7 @@ def _passes(
     document, syntax = parse(text, file)
     diagnostics.extend(syntax)
     spec = names.bind(document, scope, diagnostics)
+    paths.check_paths(spec, scope.root, scope.allow, scope.warehouses, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     tables.check_table_names(spec, dialect, scope.types, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)

@@ -80,6 +80,18 @@ CODES: dict[str, Code] = _codes(
         "`materialize = incremental` needs `unique_key` or `time_column`",
     ),
     Code("F0222", "error", "misplaced item", "{detail}"),
+    # F023x: where sinks, SQL files and Python blocks may be
+    Code(
+        "F0230", "error", "path outside the project", "`{path}` is outside the project root{where}"
+    ),
+    Code("F0231", "error", "protected path", "a sink cannot write `{path}`: it {what}"),
+    Code(
+        "F0232",
+        "error",
+        "unsupported URL",
+        "`{path}`: a sink writes local files; `{scheme}://` URLs are not supported",
+    ),
+    Code("F0233", "error", "sink mode not supported", "`mode = {mode}` on a {kind} sink: {detail}"),
     # F03xx: SQL and schemas
     Code("F0301", "error", "unknown column", "unknown column `{name}`"),
     Code("F0302", "error", "ambiguous column", "column `{name}` is ambiguous: it is in {tables}"),

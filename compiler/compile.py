@@ -85,7 +85,7 @@ def compile_spec(
     except (OSError, UnicodeDecodeError) as error:
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return CompileResult(file, diagnostics.sorted())
-    scope = names.scope_of(root, profiles)
+    scope = names.scope_of(root, profiles, allow=project.allow_paths)
     if learned:
         analysed = _Analysed(analyze(text, file, scope, diagnostics, learned=learned))
     else:

@@ -81,7 +81,7 @@ _REQUIRED: dict[ConnectionType, tuple[str, ...]] = {
 }
 _ALL_KEYS = {"type", *(key for keys in _KEYS.values() for key in keys)}
 _NOT_WITH_URL = ("host", "port", "dbname", "user", "password")
-_PROJECT_KEYS = ("name", "default_profile")
+_PROJECT_KEYS = ("name", "default_profile", "allow_paths")
 _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -163,6 +163,8 @@ class ProjectConfig(Model):
     name: str
     default_profile: str | None
     profiles: dict[str, Profile]
+    # folders outside the project root that sinks, `file(...)` and Python blocks may name
+    allow_paths: tuple[str, ...] = ()
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -371,6 +373,7 @@ _Tables = dict[tuple[str, str], Mapping[str, Any]]
 def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
     _check_top_level(reader)
     name, default = _project(root, reader)
+    allow = _allow_paths(reader)
     profiles, tables = _profiles(reader)
     if default is not None and default not in profiles:
         hint = did_you_mean(default, profiles)
@@ -378,7 +381,12 @@ def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
         reader.invalid(("project", "default_profile"), detail, hint)
     file = reader.file if reader.exists else None
     config = ProjectConfig(
-        root=str(root), file=file, name=name, default_profile=default, profiles=profiles
+        root=str(root),
+        file=file,
+        name=name,
+        default_profile=default,
+        profiles=profiles,
+        allow_paths=allow,
     )
     return config, tables
 
@@ -402,6 +410,18 @@ def _project(root: Path, reader: _Reader) -> tuple[str, str | None]:
             reader.invalid(("project", key), f"`[project]` has no setting `{key}`", hint)
     fallback = Path(os.path.normpath(root.absolute())).name
     return _string(reader, table, "name") or fallback, _string(reader, table, "default_profile")
+
+
+def _allow_paths(reader: _Reader) -> tuple[str, ...]:
+    """`[project] allow_paths`: a list of folders (absolute, `~/...`, or relative to the
+    root) that paths may name although they lie outside the project root."""
+    table = reader.doc.get("project", {})
+    value = table.get("allow_paths", []) if isinstance(table, dict) else []
+    if isinstance(value, list) and all(isinstance(item, str) and item for item in value):
+        return tuple(value)
+    detail = '`allow_paths` must be a list of folder paths, like `["/data/exports"]`'
+    reader.invalid(("project", "allow_paths"), detail)
+    return ()
 
 
 def _string(reader: _Reader, table: Mapping[str, Any], key: str) -> str | None:

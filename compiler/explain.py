@@ -71,7 +71,9 @@ def _details(step: plan.Step) -> list[str]:
         details.append(f"tests {step.check.description}; on failure: {step.check.on_fail}")
     if step.sink:
         s = step.sink
-        details.append(f"writes {s.kind} {s.table or s.path} ({s.mode})")
+        details.append(
+            f"writes {s.kind} {s.table or s.path} ({_FILE_MODES.get((s.kind, s.mode), s.mode)})"
+        )
     if step.incremental:
         details.append("incremental: planned as a full refresh")
     if step.resolve_at_run:
@@ -79,3 +81,11 @@ def _details(step: plan.Step) -> list[str]:
         details.append(f"planned again at run time, once the columns of {names} are known")
     details += [f"note: {note}" for note in step.notes]
     return details
+
+
+# What a mode does to files, said where it is not what a table's mode does
+_FILE_MODES = {
+    ("parquet", "append"): "append: new files beside the old",
+    ("parquet", "merge"): "merge: replaces the partitions it writes, keeps the others",
+    ("csv", "append"): "append: rows added below the old",
+}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir, reads, vocabulary
+from flowc.compiler import config, ir, paths, reads, vocabulary
 from flowc.compiler.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
 from flowc.compiler.pyentry import check_entry_point
@@ -30,14 +30,27 @@ class Scope:
     root: Path
     connections: Mapping[str, frozenset[str]]  # profile -> connection names
     types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # ... -> their types
+    allow: tuple[str, ...] = ()  # folders outside the root that paths may name (allow_paths)
+    warehouses: tuple[str, ...] = ()  # the DuckDB files of the profiles: no sink writes them
 
 
-def scope_of(root: Path, profiles: Sequence[config.Profile]) -> Scope:
-    """The scope of a project's specs under `profiles`."""
+def scope_of(root: Path, profiles: Sequence[config.Profile], *, allow: Sequence[str] = ()) -> Scope:
+    """The scope of a project's specs under `profiles`; `allow`: flow.toml's `allow_paths`."""
     return Scope(
         root=root,
         connections={p.name: p.names for p in profiles},
         types={p.name: {n: c.type for n, c in p.connections.items()} for p in profiles},
+        allow=tuple(allow),
+        warehouses=tuple(
+            sorted(
+                {
+                    c.settings.path
+                    for p in profiles
+                    for c in p.connections.values()
+                    if isinstance(c.settings, config.DuckDBSettings)
+                }
+            )
+        ),
     )
 
 
@@ -320,7 +333,7 @@ def _source(
     _exactly_one(block, where, values, ("from", "python"), diagnostics)
     if from_ is not None and from_.name == "table":
         _check_table_connection(from_, scope, diagnostics)
-    entry = check_entry_point(python, scope.root, diagnostics) if python else None
+    entry = _entry_point(python, scope, diagnostics)
     return ir.SourceNode(from_=from_, python=entry, **common)
 
 
@@ -350,8 +363,8 @@ def _transform(
             "F0221", materialize.span, hint="add `unique_key = [id]` or `time_column = updated_at`"
         )
     return ir.TransformNode(
-        sql=_sql_body(values.attrs.get("sql"), scope.root, diagnostics),
-        python=check_entry_point(python, scope.root, diagnostics) if python else None,
+        sql=_sql_body(values.attrs.get("sql"), scope, diagnostics),
+        python=_entry_point(python, scope, diagnostics),
         inputs=inputs,
         materialize=materialize,
         unique_key=unique_key,
@@ -583,7 +596,17 @@ def _expectation(
 # --- SQL bodies -----------------------------------------------------------------------------
 
 
-def _sql_body(attr: ir.Attribute | None, root: Path, diagnostics: Diagnostics) -> ir.SqlBody | None:
+def _entry_point(
+    value: ir.Str | None, scope: Scope, diagnostics: Diagnostics
+) -> ir.PythonEntry | None:
+    if value is None:
+        return None
+    return check_entry_point(value, scope.root, diagnostics, allow=scope.allow)
+
+
+def _sql_body(
+    attr: ir.Attribute | None, scope: Scope, diagnostics: Diagnostics
+) -> ir.SqlBody | None:
     if attr is None:
         return None
     value = attr.value
@@ -592,7 +615,7 @@ def _sql_body(attr: ir.Attribute | None, root: Path, diagnostics: Diagnostics) -
             text=value.value, file=value.span.file, segments=value.segments, span=value.span
         )
     if isinstance(value, ir.Call) and value.name == "file":
-        return _sql_file(value, root, diagnostics)
+        return _sql_file(value, scope.root, scope.allow, diagnostics)
     diagnostics.report(
         "F0212",
         value.span,
@@ -604,11 +627,19 @@ def _sql_body(attr: ir.Attribute | None, root: Path, diagnostics: Diagnostics) -
     return None
 
 
-def _sql_file(call: ir.Call, root: Path, diagnostics: Diagnostics) -> ir.SqlBody | None:
+def _sql_file(
+    call: ir.Call, root: Path, allow: Sequence[str], diagnostics: Diagnostics
+) -> ir.SqlBody | None:
     if not check_call(call, vocabulary.SQL_FILE, diagnostics):
         return None
     path_value = call.args[0]
     assert isinstance(path_value, ir.Str)
+    if paths.outside(root, allow, path_value.value):
+        where = " (`file(...)` reads under the project root)"
+        diagnostics.report(
+            "F0230", path_value.span, path=path_value.value, where=where, hint=paths.ALLOW_HINT
+        )
+        return None
     path = root / path_value.value
     data = reads.read_bytes(path)
     if data is None:

@@ -6,20 +6,28 @@ The file is parsed with `ast`, never executed: `flowc check` must not run user c
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from pathlib import Path
 
-from flowc.compiler import ir, reads
+from flowc.compiler import ir, paths, reads
 from flowc.compiler.diagnostics import Diagnostics, did_you_mean
 
 _EXAMPLE = 'python = "blocks/rename.py:to_snake_case"'
 
 
-def check_entry_point(value: ir.Str, root: Path, diagnostics: Diagnostics) -> ir.PythonEntry | None:
-    """The entry point named by `value`, if its file exists and defines the function."""
+def check_entry_point(
+    value: ir.Str, root: Path, diagnostics: Diagnostics, *, allow: Sequence[str] = ()
+) -> ir.PythonEntry | None:
+    """The entry point named by `value`, if its file exists (under the project root or an
+    allowed folder) and defines the function."""
     path_text, _, function = value.value.rpartition(":")
     if not path_text or not function.isidentifier() or not path_text.endswith(".py"):
         detail = f'`"{value.value}"` is not of the form "path/to/file.py:function"'
         diagnostics.report("F0217", value.span, detail=detail, hint=f"for example: {_EXAMPLE}")
+        return None
+    if paths.outside(root, allow, path_text):
+        where = " (Python blocks are read under the project root)"
+        diagnostics.report("F0230", value.span, path=path_text, where=where, hint=paths.ALLOW_HINT)
         return None
     path = root / path_text
     source = reads.read_bytes(path)

@@ -85,7 +85,7 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import config, ir
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, endings, sinks, sources
+from flowc.runtime import csv_copy, endings, outputs, sinks, sources
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     Analyzing,
@@ -402,6 +402,9 @@ class Executor:
         staged = [s for s in wanted if s.id not in deferred]
         last = [s for s in wanted if s.id in deferred]
         self._events = _InOrder([s.id for s in staged + last], self._emit_now)
+        if self._blocked_sink(wanted, result):
+            result.status = "failed"
+            return
         self._run_part(staged, done, status, result)
         if result.failed_step is None:
             endings.raise_if_stopped()
@@ -836,6 +839,7 @@ class Executor:
         for staged in self._staged:
             staged.commit()
         self._staged.clear()
+        failpoint("kill-after", "moved-in")  # tests: a resumed append adds its rows once
         prefix = stage_prefix(self.plan)
         for engine in self._main.engines.values():
             if isinstance(engine, Staging):
@@ -1185,14 +1189,60 @@ class Executor:
         if not step.sql or sink.path is None:
             raise StepError(f"export `{step.id}` to a file has no query or path")
         query = Query(step.sql[-1], self.params)
-        if sink.kind == "parquet":
-            staged = sinks.stage_parquet_query(
-                self.root, sink.path, engine, query, partition_by=sink.partition_by
-            )
-        else:
-            staged = sinks.stage_csv(self.root, sink.path, engine.read_batches(query))
+        tag = self.stage.removeprefix(stage_prefix(self.plan))  # the same on --resume
+        try:
+            if sink.kind == "parquet":
+                staged = sinks.stage_parquet_query(
+                    self.root,
+                    sink.path,
+                    engine,
+                    query,
+                    partition_by=sink.partition_by,
+                    mode=sink.mode,
+                    tag=tag,
+                )
+            else:
+                reader = engine.read_batches(query)
+                staged = sinks.stage_csv(self.root, sink.path, reader, mode=sink.mode, tag=tag)
+        except outputs.NotOwned as error:  # the files arrived while the run worked
+            raise self._placed(error, step) from None
         self._staged.append(staged)
         return staged.rows, None
+
+    def _blocked_sink(self, wanted: list[Step], result: RunResult) -> bool:
+        """Whether a file sink's target holds files flowc did not write: then that sink fails
+        and every other step is skipped before any runs (nothing is changed, and no work is
+        done that the run could not publish). The sink checks again as it writes."""
+        for step in wanted:
+            sink = step.sink
+            if step.kind != "export" or sink is None or sink.kind == "table" or not sink.path:
+                continue
+            try:
+                sinks.check_owned(self.root, sink.path)
+            except outputs.NotOwned as error:
+                message = str(_named(self._placed(error, step), step))
+                self.store.start_step(
+                    self.run_id,
+                    step.id,
+                    node=step.node,
+                    kind=step.kind,
+                    fingerprint=step.fingerprint,
+                )
+                self.store.finish_step(self.run_id, step.id, "failed", error=message)
+                result.failed_step, result.error = step.id, self.store.redact(message)
+                event = StepEvent(step.id, step.node, step.kind, "failed", None, 0.0, message)
+                for other in wanted:
+                    if other is step:
+                        self._emit(result, event)
+                    else:
+                        self._skip(other, result)
+                return True
+        return False
+
+    def _placed(self, error: outputs.NotOwned, step: Step) -> StepError:
+        """The error said where the spec names the sink's target."""
+        where = outputs.position(self.root, self.plan.pipeline.spec, step.node)
+        return StepError(f"{where}: {error}" if where else str(error))
 
     # --- rows held in Python
 

@@ -22,16 +22,19 @@ import contextlib
 import datetime as dt
 import decimal
 import glob
+import gzip
 import json
 import math
+import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from flowc.runtime import outputs
 from flowc.runtime.columns import match_names
 from flowc.runtime.engine import Data, Engine, Query, Table
 from flowc.runtime.errors import StepError
@@ -56,20 +59,35 @@ class ParquetExporter(Protocol):
 class Staged:
     """A file or folder written completely under a hidden name next to its `target`, not yet
     in place: `commit` moves it in (the old output is replaced), `discard` deletes it. The
-    executor stages every file sink of a run and commits them only once the run succeeded."""
+    executor stages every file sink of a run and commits them only once the run succeeded.
+    `manifest`: the target's record of what flowc wrote there (outputs.py), brought up to
+    date around the move; `extra`: what it keeps beside (a CSV append's resume point)."""
 
-    def __init__(self, staging: Path, target: Path, rows: int) -> None:
+    def __init__(
+        self,
+        staging: Path,
+        target: Path,
+        rows: int,
+        manifest: outputs.Manifest | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
         self.staging = staging
         self.target = target
         self.rows = rows
+        self.manifest = manifest
+        self.extra = dict(extra or {})
 
     def commit(self) -> None:
         try:
+            if self.manifest is not None:  # old and new are flowc's while the move is under way
+                self.manifest.save(outputs.listing(self.staging), keep_old=True, extra=self.extra)
             if self.staging.is_dir():
                 _swap_in(self.staging, self.target)
             else:
                 self.staging.replace(self.target)
             _remove_leftovers(self.target)
+            if self.manifest is not None:
+                self.manifest.save(outputs.listing(self.target), keep_old=False, extra=self.extra)
         finally:
             _remove(self.staging)
 
@@ -78,57 +96,96 @@ class Staged:
 
 
 def stage_parquet(
-    root: Path, directory: str, data: pa.RecordBatchReader, *, partition_by: Sequence[str] = ()
+    root: Path,
+    directory: str,
+    data: pa.RecordBatchReader,
+    *,
+    partition_by: Sequence[str] = (),
+    mode: Mode = "replace",
+    tag: str = "run",
 ) -> Staged:
     """Write the Parquet files of `data` for the folder `directory` (relative to `root`)
-    aside; nothing at `directory` changes until the result is committed."""
-    target = root / directory
+    aside; nothing at `directory` changes until the result is committed. `mode`: see
+    `_keep_old`; `tag` names an append's files (the same on `--resume`)."""
+    target = _target(root, directory)
+    manifest = outputs.claim(root, target, directory)
     with _os_errors(target):
         staging = _sibling(target, "tmp")
     counter = _Counter(data)
     try:
         with _os_errors(target):
             _write_dataset(counter.reader(), staging, partition_by)
+            _keep_old(staging, target, mode, tag)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Staged(staging, target, counter.rows)
+    return Staged(staging, target, counter.rows, manifest)
 
 
 def stage_parquet_query(
-    root: Path, directory: str, engine: Engine, query: Query, *, partition_by: Sequence[str] = ()
+    root: Path,
+    directory: str,
+    engine: Engine,
+    query: Query,
+    *,
+    partition_by: Sequence[str] = (),
+    mode: Mode = "replace",
+    tag: str = "run",
 ) -> Staged:
     """`stage_parquet` for the rows of `query` on `engine`: written by the engine itself when
     it can (no Arrow table, no Python in the loop), else streamed through Arrow."""
     if not isinstance(engine, ParquetExporter):
         reader = engine.read_batches(query)
-        return stage_parquet(root, directory, reader, partition_by=partition_by)
-    target = root / directory
+        return stage_parquet(root, directory, reader, partition_by=partition_by, mode=mode, tag=tag)
+    target = _target(root, directory)
+    manifest = outputs.claim(root, target, directory)
     with _os_errors(target):
         staging = _sibling(target, "tmp")
     try:
         with _os_errors(target):
             rows = engine.export_parquet(query, staging, partition_by)
             staging.mkdir(parents=True, exist_ok=True)  # partitioned, no rows: still a folder
+            _keep_old(staging, target, mode, tag)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Staged(staging, target, rows)
+    return Staged(staging, target, rows, manifest)
 
 
-def stage_csv(root: Path, path: str, data: pa.RecordBatchReader) -> Staged:
-    """Write `data` as CSV with a header row (gzip for `.gz`) for the file `path`, aside."""
-    target = root / path
+def stage_csv(
+    root: Path, path: str, data: pa.RecordBatchReader, *, mode: Mode = "replace", tag: str = "run"
+) -> Staged:
+    """Write `data` as CSV with a header row (gzip for `.gz`) for the file `path`, aside.
+    `mode = append` copies the old file and adds the rows below it (no second header; the
+    header must be the same); appending again under the same `tag` (a resumed run whose
+    first attempt was moved in) starts from where that attempt started."""
+    target = _target(root, path)
+    manifest = outputs.claim(root, target, path)
     with _os_errors(target):
         staging = _sibling(target, "tmp")
     counter = _Counter(data)
+    gzipped = target.suffix == ".gz"
+    extra: dict[str, object] = {}
     try:
-        with _os_errors(target), _output(staging, gzipped=target.suffix == ".gz") as out:
-            _write_csv(counter.reader(), out)
+        with _os_errors(target):
+            start = _append_point(target, manifest, tag) if mode == "append" else 0
+            if mode == "append":
+                extra = {"tag": tag, "offset": start}
+            if start:
+                _copy_start(target, staging, start)
+                _same_header(target, path, counter.reader().schema, gzipped=gzipped)
+            with _output(staging, gzipped=gzipped, append=bool(start)) as out:
+                _write_csv(counter.reader(), out, header=not start)
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
-    return Staged(staging, target, counter.rows)
+    return Staged(staging, target, counter.rows, manifest, extra)
+
+
+def check_owned(root: Path, path: str) -> None:
+    """`outputs.NotOwned` when the sink target `path` holds files flowc did not write: the
+    executor asks before a run's first step, so that such a run fails before it works."""
+    outputs.claim(root, _target(root, path), path)
 
 
 @contextlib.contextmanager
@@ -141,18 +198,26 @@ def _os_errors(target: Path) -> Iterator[None]:
 
 
 def write_parquet(
-    root: Path, directory: str, data: pa.RecordBatchReader, *, partition_by: Sequence[str] = ()
+    root: Path,
+    directory: str,
+    data: pa.RecordBatchReader,
+    *,
+    partition_by: Sequence[str] = (),
+    mode: Mode = "replace",
+    tag: str = "run",
 ) -> int:
-    """Replace the folder `directory` (relative to `root`) with Parquet files of `data`;
-    the number of rows written."""
-    staged = stage_parquet(root, directory, data, partition_by=partition_by)
+    """Write the folder `directory` (relative to `root`) with Parquet files of `data` in
+    `mode`; the number of rows written."""
+    staged = stage_parquet(root, directory, data, partition_by=partition_by, mode=mode, tag=tag)
     staged.commit()
     return staged.rows
 
 
-def write_csv(root: Path, path: str, data: pa.RecordBatchReader) -> int:
-    """Replace the file `path` with `data` as CSV with a header row (gzip for `.gz`)."""
-    staged = stage_csv(root, path, data)
+def write_csv(
+    root: Path, path: str, data: pa.RecordBatchReader, *, mode: Mode = "replace", tag: str = "run"
+) -> int:
+    """Write the file `path` with `data` as CSV with a header row (gzip for `.gz`)."""
+    staged = stage_csv(root, path, data, mode=mode, tag=tag)
     staged.commit()
     return staged.rows
 
@@ -211,9 +276,11 @@ def _partitioning(schema: pa.Schema, partition_by: Sequence[str]) -> ds.Partitio
 
 
 @contextlib.contextmanager
-def _output(path: Path, *, gzipped: bool) -> Iterator[pa.NativeFile]:
+def _output(path: Path, *, gzipped: bool, append: bool = False) -> Iterator[pa.NativeFile]:
+    """A file to write CSV to; appended to, a gzip file gets a second gzip member, which
+    every gzip reader reads as the continuation of the first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with pa.OSFile(str(path), "wb") as raw:
+    with pa.OSFile(str(path), "ab" if append else "wb") as raw:
         if not gzipped:
             yield raw
             return
@@ -221,8 +288,40 @@ def _output(path: Path, *, gzipped: bool) -> Iterator[pa.NativeFile]:
             yield compressed
 
 
-def _write_csv(reader: pa.RecordBatchReader, out: pa.NativeFile) -> None:
-    options = pa_csv.WriteOptions(include_header=True)
+def _append_point(target: Path, manifest: outputs.Manifest, tag: str) -> int:
+    """Where an append's rows start: the end of the old file; for a resumed run whose first
+    attempt was already moved in (its tag is the last one recorded), where that one began."""
+    if not target.is_file():
+        return 0
+    size = target.stat().st_size
+    offset = manifest.extra.get("offset")
+    if manifest.extra.get("tag") == tag and isinstance(offset, int) and 0 <= offset <= size:
+        return offset
+    return size
+
+
+def _copy_start(target: Path, staging: Path, size: int) -> None:
+    shutil.copyfile(target, staging)
+    os.truncate(staging, size)
+
+
+def _same_header(target: Path, shown: str, schema: pa.Schema, *, gzipped: bool) -> None:
+    """Rows are appended below a header that names the same columns, or not at all."""
+    with gzip.open(target, "rb") if gzipped else target.open("rb") as old:
+        have = old.readline().rstrip(b"\r\n")
+    buffer = pa.BufferOutputStream()
+    _write_csv(pa.RecordBatchReader.from_batches(schema, iter(())), buffer, header=True)
+    want = buffer.getvalue().to_pybytes().rstrip(b"\r\n")
+    if have != want:
+        raise StepError(
+            f"cannot append to `{shown}`: its header is `{have.decode(errors='replace')}`, "
+            f"the new rows' is `{want.decode(errors='replace')}`\n"
+            "hint: write the same columns in the same order, or `mode = replace` once"
+        )
+
+
+def _write_csv(reader: pa.RecordBatchReader, out: pa.NativeFile, *, header: bool = True) -> None:
+    options = pa_csv.WriteOptions(include_header=header)
     schema = pa.schema(
         pa.field(f.name, pa.string()) if pa.types.is_nested(f.type) else f for f in reader.schema
     )
@@ -272,6 +371,36 @@ def _json(value: object) -> str:
 
 
 # --- moving into place ----------------------------------------------------------------------
+
+
+def _target(root: Path, text: str) -> Path:
+    """The path a sink names: relative to `root`; absolute or `~/...` (allowed by flow.toml's
+    `allow_paths`, which check enforces) as it says."""
+    return Path(text).expanduser() if text.startswith("~") else root / text
+
+
+def _keep_old(staging: Path, target: Path, mode: Mode, tag: str) -> None:
+    """Bring into the staged folder what of the old output stays, as hard links (no copy;
+    the old files are never changed): `append` keeps every old file and names the new ones
+    after `tag` (`part-<tag>-0.parquet`), so a resumed append replaces its own first attempt
+    and nothing else; `merge` keeps the old partitions that the new rows do not write."""
+    if mode == "replace" or not target.is_dir():
+        return
+    if mode == "append":
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            name = path.name.removeprefix("part-")
+            path.rename(path.with_name(f"part-{tag}-{name}"))
+    new = outputs.listing(staging)
+    written = {str(PurePosixPath(rel).parent) for rel in new} if mode == "merge" else set()
+    for rel in outputs.listing(target):
+        if rel in new or str(PurePosixPath(rel).parent) in written:
+            continue
+        kept = staging / rel
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(target / rel, kept)
+        except OSError:  # a file system without hard links
+            shutil.copy2(target / rel, kept)
 
 
 def _sibling(target: Path, role: str) -> Path:
