@@ -83,7 +83,7 @@ from types import FrameType
 from typing import Any
 
 import pyarrow as pa
-from flowc.compiler import config, ir
+from flowc.compiler import config, ir, secrets
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, endings, sinks, sources
 from flowc.runtime.columns import flow_type
@@ -1400,7 +1400,7 @@ def run_plan(
 ) -> RunResult:
     """Execute `plan` once (only the steps `only` names, when given), recording it in the
     project's `.flowc/state.db`; `resume`: a run of `find_resumable`."""
-    store = StateStore.open(root, config.secret_values(profile))
+    store = StateStore.open(root, config.secret_values(profile) | secrets.in_project(root))
     try:
         executor = Executor(
             plan,

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from flowc.compiler.secrets import mask as mask_secrets
 from flowc.runtime.errors import StepError
 
 STATE_PATH = Path(".flowc") / "state.db"
@@ -285,7 +286,7 @@ class StateStore:
             return None
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, ())  # and the password of any URL in it
 
     # --- reading ----------------------------------------------------------------------------
 
