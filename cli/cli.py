@@ -23,6 +23,7 @@ import click
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # as shells report a process ended by SIGINT
+EXIT_BUSY = 75  # EX_TEMPFAIL: another process held the warehouse; running again can succeed
 _REPORT_URL = "https://github.com/flowc/flowc/issues"
 
 
@@ -322,6 +323,9 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool) -> int:
     )
     if outcome.crash is not None:
         return _internal_error(outcome.crash)
+    if outcome.busy:
+        click.echo(f"hint: run `flowc run {spec}` again once the other run is over", err=True)
+        return EXIT_BUSY
     click.echo(f"hint: fix the cause, then {resume} runs only what did not finish", err=True)
     return EXIT_ERRORS
 

@@ -100,7 +100,7 @@ from flowc.runtime.engine import (
     TableName,
 )
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import StepError, StepTimeout
+from flowc.runtime.errors import EngineBusy, StepError, StepTimeout
 from flowc.runtime.rebind import Rebinder
 from flowc.runtime.stages import (
     STAGING_TYPES,
@@ -286,6 +286,7 @@ class RunResult:
     events: list[StepEvent] = field(default_factory=list)
     signal: int | None = None  # interrupted: the signal that stopped the run
     crash: BaseException | None = None  # failed by a bug in flowc: the exception
+    busy: bool = False  # failed because another process held a database: run again later
 
 
 Listener = Callable[[StepEvent], None]
@@ -354,6 +355,7 @@ class Executor:
         self._events: _InOrder | None = None
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
+        self._busy: dict[str, EngineBusy] = {}  # connections another process held too long
         self._first: Step | None = None  # the run's first step
         self._rebinder = Rebinder(plan, root)  # steps written once columns are known
 
@@ -465,8 +467,12 @@ class Executor:
         user without the right to create schemas cannot) decides which steps are deferred."""
         used = {c for step in wanted for c in connections_of(step)}
         for name in sorted(used & self._staging_connections()):
-            with contextlib.suppress(StepError):  # the first step using it fails, saying why
+            try:
                 self._home(name, probing=True)
+            except EngineBusy as error:  # waited once: the first step using it fails so
+                self._busy[name] = error
+            except StepError:  # the first step using it fails, saying why
+                pass
 
     def _run_part(
         self,
@@ -628,6 +634,7 @@ class Executor:
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
+                    result.busy = isinstance(error, EngineBusy)
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
             with self._lock:
                 result.failed_step = result.failed_step or step.id
@@ -790,6 +797,15 @@ class Executor:
         self.store.finish_step(self.run_id, step.id, "skipped")
         self._emit(result, StepEvent(step.id, step.node, step.kind, "skipped"))
 
+    def _file_held(self, name: str, pid: int | None) -> None:
+        """Another process holds the database of connection `name`: wait, naming its run."""
+        run_id = self.store.running_run_of(pid) if pid is not None else None
+        who = f"run {run_id} (pid {pid})" if run_id else f"process {pid}" if pid else "a process"
+        self._waiting(
+            f"waiting for {who} to finish: it holds the database of connection `{name}` "
+            "(a DuckDB file admits one writing process)"
+        )
+
     def _waiting(self, message: str) -> None:
         """A step waits (for another run's lock): said as a `waiting` event of that step."""
         step = self._lane().step or self._first  # connections open before the first step
@@ -894,7 +910,9 @@ class Executor:
             connection = self.profile.connections.get(name)
             if connection is None:
                 raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
-            engine = open_engine(connection, self.root)
+            if name in self._busy:
+                raise self._busy[name]
+            engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
             try:
                 _label(engine, self._labels)
                 if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait
@@ -1227,6 +1245,8 @@ def _named(error: StepError, step: Step) -> StepError:
     """`error`, naming the step's node if it names none."""
     if error.node is not None:
         return error
+    if isinstance(error, EngineBusy):  # the class says what the run's exit status is
+        return EngineBusy(error.message, node=step.node)
     return StepError(
         error.message,
         node=step.node,

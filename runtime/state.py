@@ -225,6 +225,15 @@ class StateStore:
                     (row["id"],),
                 )
 
+    def running_run_of(self, pid: int) -> str | None:
+        """The run going on in process `pid` of this machine, if it is one of this project's."""
+        found = self._read(
+            "SELECT id FROM runs WHERE status = 'running' AND pid = ? AND host = ? "
+            "ORDER BY started DESC LIMIT 1",
+            (pid, socket.gethostname()),
+        )
+        return str(found[0]["id"]) if found else None
+
     def finish_run(self, run_id: str, status: RunStatus) -> None:
         self._write(
             "UPDATE runs SET ended = ?, status = ? WHERE id = ?", (_iso(_now()), status, run_id)
