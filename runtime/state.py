@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from flowc.compiler.secrets import mask as mask_secrets
+from flowc.runtime import resources
 from flowc.runtime.errors import StepError
 
 STATE_PATH = Path(".flowc") / "state.db"
@@ -201,6 +202,8 @@ class StateStore:
     ) -> str:
         """Record a new run as `running` (building in `stage`, resuming run `resumes`)."""
         run_id = run_id or self.new_run_id()
+        if str(self._path) != ":memory:":
+            resources.reserve(self._path.parent)
         self._end_dead_runs()
         params_text = self._params(params)
         values = (run_id, pipeline, spec, profile, params_text, _iso(_now()), stage, resumes)
@@ -365,8 +368,17 @@ class StateStore:
         return self.redact(text) or "{}"
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
-        with self._lock, self._damage(), self._transaction():
-            self._db.execute(sql, args)
+        try:
+            with self._lock, self._damage(), self._transaction():
+                self._db.execute(sql, args)
+        except sqlite3.OperationalError as error:
+            if not resources.disk_full(error):
+                raise
+            # a full disk: the reserve made at the run's start gives the room to record it
+            if not resources.release(self._path.parent):
+                where = f"the run history {self._path}"
+                raise StepError(resources.disk_full_text(where, error)) from None
+            self._write(sql, args)
 
     def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
         with self._lock, self._damage():

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 from flowc.compiler.config import DuckDBSettings
+from flowc.runtime import resources
 from flowc.runtime.columns import match_names
 from flowc.runtime.engine import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import EngineBusy, StepError
@@ -586,4 +587,5 @@ def _engine_errors() -> Iterator[None]:
     try:
         yield
     except duckdb.Error as error:
-        raise StepError(f"DuckDB: {error}") from error
+        cause = resources.duckdb_cause(str(error))  # a full disk, no memory: what to change
+        raise StepError(cause or f"DuckDB: {error}") from error
