@@ -67,7 +67,8 @@ def check(
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
     result = check_paths(list(paths) or [Path()], profile=profile)
-    secrets = _secrets([*result.files, *(d.span.file for d in result.diagnostics)])
+    shown = [*result.files, *(d.span.file for d in result.diagnostics)]
+    secrets = _secrets(shown) if result.diagnostics else frozenset()
     if output_format == "json":
         click.echo(render.render_json(result.diagnostics, len(result.files), secrets))
     elif output_format == "github":
@@ -582,7 +583,10 @@ def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
         if hit is not None:
             plan, warnings = hit
             shown = render.render_text(
-                warnings, render.file_lines({}), color=sys.stderr.isatty(), secrets=_secrets([spec])
+                warnings,
+                render.file_lines({}),
+                color=sys.stderr.isatty(),
+                secrets=_secrets([spec]) if warnings else (),
             )
             if shown:
                 click.echo(shown, err=True)
@@ -608,7 +612,7 @@ def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
         result.diagnostics,
         render.file_lines({}),
         color=sys.stderr.isatty(),
-        secrets=_secrets([spec]),
+        secrets=_secrets([spec]) if result.diagnostics else (),
     )
     if text:
         click.echo(text, err=True)

@@ -77,6 +77,13 @@ def test_no_secret_of_flow_toml_is_ever_shown_by_check(
     assert secret not in result.output
     if output == "json":
         json.loads(result.output)  # masking kept it a document
+    build = root / "build"
+    spec = str(root / "specs" / "p.flow")
+    compiled = CliRunner().invoke(cli, ["compile", spec, "--profile", "pg", "-o", str(build)])
+    assert compiled.exit_code in (0, 1), compiled.output
+    assert secret not in compiled.output
+    for path in build.rglob("*"):
+        assert not path.is_file() or secret.encode() not in path.read_bytes(), path
 
 
 def test_a_failed_run_never_records_a_secret_of_flow_toml(tmp_path: Path) -> None:
