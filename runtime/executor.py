@@ -385,7 +385,15 @@ class Executor:
                 with endings.quiet():
                     self._close()
         with endings.quiet():
-            self.store.finish_run(self.run_id, result.status)
+            try:
+                self.store.finish_run(self.run_id, result.status)
+            except StepError as unrecorded:  # a full disk: the run's own outcome still counts
+                if result.status == "succeeded":  # committed: it did succeed
+                    return result
+                if not result.error:
+                    result.error = unrecorded.message
+                elif unrecorded.message not in result.error:
+                    result.error = f"{result.error}; {unrecorded.message}"
         return result
 
     def _run_all(self, result: RunResult) -> None:
@@ -723,7 +731,7 @@ class Executor:
             if stop is None and isinstance(error, StepError):
                 self._end_step(lane, succeeded=False)
                 error = _named(error, step)
-                self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+                self._record_failure(run_id, step.id, attempt, error)
                 raise error from None
             failure = str(stop) if stop else f"internal error: {type(error).__name__}"
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
@@ -733,6 +741,15 @@ class Executor:
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
+
+    def _record_failure(self, run_id: str, step_id: str, attempt: int, error: StepError) -> None:
+        """Record the step's failure; a history that cannot take it (a full disk) does not
+        hide the step's own cause: the run ends saying both."""
+        try:
+            self.store.finish_step(run_id, step_id, "failed", attempt=attempt, error=str(error))
+        except StepError as unrecorded:
+            error.message = f"{error.message}; {unrecorded.message}"
+            error.args = (f"{error}; {unrecorded.message}",)
 
     def _end_step(self, lane: _Lane, *, succeeded: bool) -> None:
         """A staged step commits (or rolls back) its transactions; in the run's last
