@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -23,6 +23,7 @@ import click
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # as shells report a process ended by SIGINT
+EXIT_BUSY = 75  # EX_TEMPFAIL: another process held the warehouse; running again can succeed
 _REPORT_URL = "https://github.com/flowc/flowc/issues"
 
 
@@ -68,16 +69,22 @@ def check(
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
     result = check_paths(list(paths) or [Path()], profile=profile)
+    shown = [*result.files, *(d.span.file for d in result.diagnostics)]
+    secrets = _secrets(shown) if result.diagnostics else frozenset()
     if output_format == "json":
-        click.echo(render.render_json(result.diagnostics, len(result.files)))
+        click.echo(render.render_json(result.diagnostics, len(result.files), secrets))
     elif output_format == "github":
         if result.diagnostics:
-            click.echo(render.render_github(result.diagnostics))
+            click.echo(render.render_github(result.diagnostics, secrets))
         click.echo(render.summary(result.diagnostics, len(result.files)))
     else:
         color = sys.stdout.isatty()
         text = render.render_text(
-            result.diagnostics, render.file_lines({}), limit=max_diagnostics, color=color
+            result.diagnostics,
+            render.file_lines({}),
+            limit=max_diagnostics,
+            color=color,
+            secrets=secrets,
         )
         if text:
             click.echo(text)
@@ -378,6 +385,9 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool) -> int:
     )
     if outcome.crash is not None:
         return _internal_error(outcome.crash)
+    if outcome.busy:
+        click.echo(f"hint: run `flowc run {spec}` again once the other run is over", err=True)
+        return EXIT_BUSY
     click.echo(f"hint: fix the cause, then {resume} runs only what did not finish", err=True)
     return EXIT_ERRORS
 
@@ -633,7 +643,12 @@ def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
         hit = plancache.lookup(root, file, text, project.name, profiles[0])
         if hit is not None:
             plan, warnings = hit
-            shown = render.render_text(warnings, render.file_lines({}), color=sys.stderr.isatty())
+            shown = render.render_text(
+                warnings,
+                render.file_lines({}),
+                color=sys.stderr.isatty(),
+                secrets=_secrets([spec]) if warnings else (),
+            )
             if shown:
                 click.echo(shown, err=True)
             return plan, profiles[0], root
@@ -654,7 +669,12 @@ def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
     if not spec.is_file():
         raise click.UsageError(f"no such spec file: {spec}")
     result = compile_spec(spec, profile=profile)
-    text = render.render_text(result.diagnostics, render.file_lines({}), color=sys.stderr.isatty())
+    text = render.render_text(
+        result.diagnostics,
+        render.file_lines({}),
+        color=sys.stderr.isatty(),
+        secrets=_secrets([spec]) if result.diagnostics else (),
+    )
     if text:
         click.echo(text, err=True)
     if result.has_errors:
@@ -662,6 +682,14 @@ def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
         click.echo("no plan written: the spec has errors", err=True)
         sys.exit(EXIT_ERRORS)
     return result
+
+
+def _secrets(files: Iterable[str | Path]) -> frozenset[str]:
+    """The secrets of the projects holding `files`, never to be shown (compiler/secrets.py)."""
+    from flowc.compiler import config, secrets
+
+    roots = {config.find_project_root(Path(file)) for file in files}
+    return frozenset().union(*(secrets.in_project(root) for root in roots))
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

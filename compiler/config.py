@@ -49,6 +49,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean, point
+from flowc.compiler.schedule import parse_duration
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 ConnectionType = Literal["duckdb", "postgres", "bigquery"]
@@ -63,7 +64,12 @@ _SSLMODES: dict[str, SslMode] = {
     mode: mode for mode in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 }
 _KEYS: dict[ConnectionType, dict[str, tuple[type, ...]]] = {
-    "duckdb": {"path": (str,), "read_only": (bool, str), "memory_limit": (str,)},
+    "duckdb": {
+        "path": (str,),
+        "read_only": (bool, str),
+        "memory_limit": (str,),
+        "lock_timeout": (str,),
+    },
     "postgres": {
         **dict.fromkeys(("url", "host", "dbname", "user", "password", "schema"), (str,)),
         "port": (int, str),
@@ -101,6 +107,9 @@ class DuckDBSettings(Model):
     # DuckDB's buffer pool (e.g. "4GB"); beyond it DuckDB spills to disk. None: the runtime's
     # default (runtime/engines/duckdb.py), not DuckDB's 80% of the machine's memory.
     memory_limit: str | None = None
+    # how long a run waits for another process that holds the database file (DuckDB admits one
+    # writing process) before it fails; None: the runtime's default (runtime/engines/duckdb.py)
+    lock_timeout_s: float | None = None
 
 
 class PostgresSettings(Model):
@@ -752,7 +761,24 @@ def _duckdb(conn: _Conn) -> DuckDBSettings | None:
         memory_limit = None
     if not path:
         return None
-    return DuckDBSettings(path=path, read_only=read_only, memory_limit=memory_limit)
+    return DuckDBSettings(
+        path=path,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        lock_timeout_s=_lock_timeout(conn),
+    )
+
+
+def _lock_timeout(conn: _Conn) -> float | None:
+    text = conn.get("lock_timeout")
+    if text is None:
+        return None
+    duration = parse_duration(text)
+    if duration is None:
+        detail = f"`lock_timeout` of connection `{conn.where}` is not a duration: `{text}`"
+        conn.invalid("lock_timeout", detail, hint='write it like "30s", "10m" or "1h"')
+        return None
+    return duration.total_seconds()
 
 
 def _flag(conn: _Conn, key: str) -> bool:

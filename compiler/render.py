@@ -12,11 +12,12 @@ Text follows the shape of LANGUAGE.md §6:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from flowc.compiler.config import is_secret_key
 from flowc.compiler.diagnostics import Diagnostic, Span
+from flowc.compiler.secrets import mask
 
 SourceLookup = Callable[[str], list[str] | None]
 
@@ -65,8 +66,10 @@ def render_text(
     *,
     limit: int = 50,
     color: bool = False,
+    secrets: Collection[str] = (),
 ) -> str:
-    shown = [_text_one(d, lines_of, color) for d in diagnostics[:limit]]
+    """`secrets`: values never shown, wherever they appear (secrets.in_project)."""
+    shown = [mask(_text_one(d, lines_of, color), secrets) for d in diagnostics[:limit]]
     if len(diagnostics) > limit:
         shown.append(f"... and {len(diagnostics) - limit} more")
     return "\n".join(shown)
@@ -112,11 +115,29 @@ def _source_line(span: Span, lines_of: SourceLookup) -> str | None:
 
 
 def _mask_secret(line: str) -> str:
-    """A flow.toml line that sets a secret (`password = "..."`) is shown with its value hidden."""
-    key, equals, value = line.partition("=")
+    """A flow.toml line that sets a secret (`password = "..."`) is shown with its value hidden,
+    and so is a comment that names one (`# password: ...`); values are masked wherever they
+    are by `secrets.mask`."""
+    code, comment = _split_comment(line)
+    if comment and is_secret_key(comment):
+        line = f"{code}# ****"
+    key, equals, value = code.partition("=")
     if not equals or not is_secret_key(key.strip()) or "${" in value:
         return line
     return f'{key}= "****"'
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """`line` as its code and its `# comment` (a `#` inside a string is not one)."""
+    quote = ""
+    for at, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote and line[at - 1] != "\\" else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "#":
+            return line[:at], line[at:]
+    return line, ""
 
 
 def _painter(color: bool) -> Callable[[str, str], str]:
@@ -131,22 +152,26 @@ def _painter(color: bool) -> Callable[[str, str], str]:
 # --- machine forms --------------------------------------------------------------------------
 
 
-def render_json(diagnostics: Sequence[Diagnostic], files: int) -> str:
+def render_json(
+    diagnostics: Sequence[Diagnostic], files: int, secrets: Collection[str] = ()
+) -> str:
     document = {
-        "diagnostics": [_json_one(d) for d in diagnostics],
+        "diagnostics": [_json_one(d, secrets) for d in diagnostics],
         "summary": {"files": files, **counts(diagnostics)},
     }
     return json.dumps(document, indent=2, sort_keys=True)
 
 
-def _json_one(diagnostic: Diagnostic) -> dict[str, object]:
+def _json_one(diagnostic: Diagnostic, secrets: Collection[str]) -> dict[str, object]:
     return {
         "code": diagnostic.code,
         "severity": diagnostic.severity,
-        "message": diagnostic.message,
-        "hint": diagnostic.hint,
+        "message": mask(diagnostic.message, secrets),
+        "hint": diagnostic.hint and mask(diagnostic.hint, secrets),
         **_json_span(diagnostic.span),
-        "notes": [{"message": n.message, **_json_span(n.span)} for n in diagnostic.notes],
+        "notes": [
+            {"message": mask(n.message, secrets), **_json_span(n.span)} for n in diagnostic.notes
+        ],
     }
 
 
@@ -160,9 +185,9 @@ def _json_span(span: Span) -> dict[str, object]:
     }
 
 
-def render_github(diagnostics: Sequence[Diagnostic]) -> str:
+def render_github(diagnostics: Sequence[Diagnostic], secrets: Collection[str] = ()) -> str:
     """GitHub Actions workflow commands: `::error file=...,line=...::message`."""
-    return "\n".join(_github_one(d) for d in diagnostics)
+    return mask("\n".join(_github_one(d) for d in diagnostics), secrets)
 
 
 def _github_one(diagnostic: Diagnostic) -> str:

@@ -15,8 +15,11 @@ functions accept (`1e3` as a double, `yes` as a boolean).
 from __future__ import annotations
 
 import csv
+import gzip
 import io
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from flowc.compiler.plan import Step
@@ -53,16 +56,58 @@ def load(engine: CsvCopying, root: Path, step: Step) -> int | None:
     for path, columns in plans:
         origin = _origin(root, path)
         with _open(path, origin) as data:
-            rows += engine.copy_csv(
-                output.name,
-                columns,
-                data,
-                origin=origin,
-                header=header,
-                delimiter=delimiter,
-                new_table=True,  # the step's statements have just created it
-            )
+            reading = _Reading(data)
+            with _damaged(origin, reading):
+                rows += engine.copy_csv(
+                    output.name,
+                    columns,
+                    reading,
+                    origin=origin,
+                    header=header,
+                    delimiter=delimiter,
+                    new_table=True,  # the step's statements have just created it
+                )
     return rows
+
+
+_BROKEN = (EOFError, zlib.error, gzip.BadGzipFile)
+
+
+class _Reading(io.RawIOBase):
+    """The bytes of a file as the COPY reads them, remembering why they stopped short: the
+    driver reports a failed read as its own error, in its own words."""
+
+    def __init__(self, data: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._data = data
+        self.failure: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._data.read(size)
+        except _BROKEN as error:
+            self.failure = error
+            raise
+
+
+@contextmanager
+def _damaged(origin: str, reading: _Reading) -> Iterator[None]:
+    """A compressed file that cannot be read to its end (cut short, corrupt) fails the load
+    naming the file; the COPY it fed is rolled back with the step."""
+    try:
+        yield
+    except (StepError, *_BROKEN) as error:
+        failure = reading.failure or (error if isinstance(error, _BROKEN) else None)
+        if failure is None:
+            raise
+        if isinstance(failure, EOFError):
+            text = f"the compressed file is truncated (it ends early: {failure})"
+        else:
+            text = f"the compressed file is damaged ({failure})"
+        raise StepError(f"{origin}: {text}; download or copy it again") from None
 
 
 def _columns(names: Sequence[str] | None, to_table: dict[str, str]) -> list[str] | None:

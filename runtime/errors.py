@@ -39,6 +39,12 @@ class StepError(FlowcError):
         super().__init__(f"{text}\n{user_traceback.rstrip()}" if user_traceback else text)
 
 
+class EngineBusy(StepError):
+    """Another process held a step's database (a DuckDB file, which admits one writing
+    process) for longer than its connection's `lock_timeout`: the run could not start it.
+    Running again later can succeed; `--resume` adds nothing."""
+
+
 class StepTimeout(StepError):
     """A step ran longer than its `timeout`."""
 

@@ -83,7 +83,7 @@ from types import FrameType
 from typing import Any
 
 import pyarrow as pa
-from flowc.compiler import config, ir
+from flowc.compiler import config, ir, secrets
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, endings, outputs, sinks, sources
 from flowc.runtime.columns import flow_type
@@ -100,7 +100,7 @@ from flowc.runtime.engine import (
     TableName,
 )
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import StepError, StepTimeout
+from flowc.runtime.errors import EngineBusy, StepError, StepTimeout
 from flowc.runtime.rebind import Rebinder
 from flowc.runtime.stages import (
     STAGING_TYPES,
@@ -286,6 +286,7 @@ class RunResult:
     events: list[StepEvent] = field(default_factory=list)
     signal: int | None = None  # interrupted: the signal that stopped the run
     crash: BaseException | None = None  # failed by a bug in flowc: the exception
+    busy: bool = False  # failed because another process held a database: run again later
 
 
 Listener = Callable[[StepEvent], None]
@@ -354,6 +355,7 @@ class Executor:
         self._events: _InOrder | None = None
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
+        self._busy: dict[str, EngineBusy] = {}  # connections another process held too long
         self._first: Step | None = None  # the run's first step
         self._rebinder = Rebinder(plan, root)  # steps written once columns are known
 
@@ -383,7 +385,15 @@ class Executor:
                 with endings.quiet():
                     self._close()
         with endings.quiet():
-            self.store.finish_run(self.run_id, result.status)
+            try:
+                self.store.finish_run(self.run_id, result.status)
+            except StepError as unrecorded:  # a full disk: the run's own outcome still counts
+                if result.status == "succeeded":  # committed: it did succeed
+                    return result
+                if not result.error:
+                    result.error = unrecorded.message
+                elif unrecorded.message not in result.error:
+                    result.error = f"{result.error}; {unrecorded.message}"
         return result
 
     def _run_all(self, result: RunResult) -> None:
@@ -468,8 +478,12 @@ class Executor:
         user without the right to create schemas cannot) decides which steps are deferred."""
         used = {c for step in wanted for c in connections_of(step)}
         for name in sorted(used & self._staging_connections()):
-            with contextlib.suppress(StepError):  # the first step using it fails, saying why
+            try:
                 self._home(name, probing=True)
+            except EngineBusy as error:  # waited once: the first step using it fails so
+                self._busy[name] = error
+            except StepError:  # the first step using it fails, saying why
+                pass
 
     def _run_part(
         self,
@@ -631,6 +645,7 @@ class Executor:
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
+                    result.busy = isinstance(error, EngineBusy)
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
             with self._lock:
                 result.failed_step = result.failed_step or step.id
@@ -719,7 +734,7 @@ class Executor:
             if stop is None and isinstance(error, StepError):
                 self._end_step(lane, succeeded=False)
                 error = _named(error, step)
-                self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=str(error))
+                self._record_failure(run_id, step.id, attempt, error)
                 raise error from None
             failure = str(stop) if stop else f"internal error: {type(error).__name__}"
             self.store.finish_step(run_id, step.id, "failed", attempt=attempt, error=failure)
@@ -729,6 +744,15 @@ class Executor:
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
+
+    def _record_failure(self, run_id: str, step_id: str, attempt: int, error: StepError) -> None:
+        """Record the step's failure; a history that cannot take it (a full disk) does not
+        hide the step's own cause: the run ends saying both."""
+        try:
+            self.store.finish_step(run_id, step_id, "failed", attempt=attempt, error=str(error))
+        except StepError as unrecorded:
+            error.message = f"{error.message}; {unrecorded.message}"
+            error.args = (f"{error}; {unrecorded.message}",)
 
     def _end_step(self, lane: _Lane, *, succeeded: bool) -> None:
         """A staged step commits (or rolls back) its transactions; in the run's last
@@ -792,6 +816,15 @@ class Executor:
         )
         self.store.finish_step(self.run_id, step.id, "skipped")
         self._emit(result, StepEvent(step.id, step.node, step.kind, "skipped"))
+
+    def _file_held(self, name: str, pid: int | None) -> None:
+        """Another process holds the database of connection `name`: wait, naming its run."""
+        run_id = self.store.running_run_of(pid) if pid is not None else None
+        who = f"run {run_id} (pid {pid})" if run_id else f"process {pid}" if pid else "a process"
+        self._waiting(
+            f"waiting for {who} to finish: it holds the database of connection `{name}` "
+            "(a DuckDB file admits one writing process)"
+        )
 
     def _waiting(self, message: str) -> None:
         """A step waits (for another run's lock): said as a `waiting` event of that step."""
@@ -898,7 +931,9 @@ class Executor:
             connection = self.profile.connections.get(name)
             if connection is None:
                 raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
-            engine = open_engine(connection, self.root)
+            if name in self._busy:
+                raise self._busy[name]
+            engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
             try:
                 _label(engine, self._labels)
                 if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait
@@ -1277,6 +1312,8 @@ def _named(error: StepError, step: Step) -> StepError:
     """`error`, naming the step's node if it names none."""
     if error.node is not None:
         return error
+    if isinstance(error, EngineBusy):  # the class says what the run's exit status is
+        return EngineBusy(error.message, node=step.node)
     return StepError(
         error.message,
         node=step.node,
@@ -1450,7 +1487,7 @@ def run_plan(
 ) -> RunResult:
     """Execute `plan` once (only the steps `only` names, when given), recording it in the
     project's `.flowc/state.db`; `resume`: a run of `find_resumable`."""
-    store = StateStore.open(root, config.secret_values(profile))
+    store = StateStore.open(root, config.secret_values(profile) | secrets.in_project(root))
     try:
         executor = Executor(
             plan,

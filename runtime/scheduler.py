@@ -17,7 +17,9 @@ A first start (nothing remembered) misses nothing: it waits for the next slot.
 Overlap. A pipeline never has two runs at once: slots that come due while its run is going
 stay due and follow the policy once it ends (so `latest` coalesces them into one run). Runs
 of one project are started one at a time as well, because a DuckDB file admits one writing
-process; pipelines of different projects run side by side.
+process; pipelines of different projects run side by side. A run that collides with one
+started by hand waits for it (up to the connection's `lock_timeout`); one that gives up
+(exit 75) is started again for the same slot, never dropped.
 
 A run is `flowc run SPEC --profile P` in a child process (the same Python), so a run that
 crashes or is killed cannot take the scheduler with it, and it recompiles the spec: edits to
@@ -42,6 +44,7 @@ from flowc.runtime.state import StateStore
 Catchup = Literal["none", "latest", "all"]
 DEFAULT_CATCHUP: Catchup = "latest"
 GRACE = timedelta(minutes=1)
+EXIT_BUSY = 75  # `flowc run`'s status when another process held the warehouse (cli.py)
 _MAX_CATCHUP_SLOTS = 10_000  # a bound on `all` after a very long downtime of a busy cron
 
 
@@ -228,6 +231,13 @@ class Scheduler:
             if status is None:
                 continue
             del self._running[job]
+            if status == EXIT_BUSY:  # it collided with a run started by hand: not lost
+                self._queued.setdefault(job, []).insert(0, running.slot)
+                self.log(
+                    f"{job.label}: the run for {_show(running.slot)} found the warehouse held "
+                    "by another run; trying again"
+                )
+                continue
             outcome = "succeeded" if status == 0 else f"failed (exit {status})"
             self.log(f"{job.label}: the run for {_show(running.slot)} {outcome}")
 

@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from flowc.compiler.secrets import mask as mask_secrets
+from flowc.runtime import resources
 from flowc.runtime.errors import StepError
 
 STATE_PATH = Path(".flowc") / "state.db"
@@ -200,6 +202,8 @@ class StateStore:
     ) -> str:
         """Record a new run as `running` (building in `stage`, resuming run `resumes`)."""
         run_id = run_id or self.new_run_id()
+        if str(self._path) != ":memory:":
+            resources.reserve(self._path.parent)
         self._end_dead_runs()
         params_text = self._params(params)
         values = (run_id, pipeline, spec, profile, params_text, _iso(_now()), stage, resumes)
@@ -223,6 +227,15 @@ class StateStore:
                     "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'",
                     (row["id"],),
                 )
+
+    def running_run_of(self, pid: int) -> str | None:
+        """The run going on in process `pid` of this machine, if it is one of this project's."""
+        found = self._read(
+            "SELECT id FROM runs WHERE status = 'running' AND pid = ? AND host = ? "
+            "ORDER BY started DESC LIMIT 1",
+            (pid, socket.gethostname()),
+        )
+        return str(found[0]["id"]) if found else None
 
     def finish_run(self, run_id: str, status: RunStatus) -> None:
         self._write(
@@ -285,7 +298,7 @@ class StateStore:
             return None
         for secret in self._secrets:
             text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, ())  # and the password of any URL in it
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -355,8 +368,17 @@ class StateStore:
         return self.redact(text) or "{}"
 
     def _write(self, sql: str, args: tuple[object, ...]) -> None:
-        with self._lock, self._damage(), self._transaction():
-            self._db.execute(sql, args)
+        try:
+            with self._lock, self._damage(), self._transaction():
+                self._db.execute(sql, args)
+        except sqlite3.OperationalError as error:
+            if not resources.disk_full(error):
+                raise
+            # a full disk: the reserve made at the run's start gives the room to record it
+            if not resources.release(self._path.parent):
+                where = f"the run history {self._path}"
+                raise StepError(resources.disk_full_text(where, error)) from None
+            self._write(sql, args)
 
     def _read(self, sql: str, args: tuple[object, ...]) -> list[sqlite3.Row]:
         with self._lock, self._damage():

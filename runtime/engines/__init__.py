@@ -5,6 +5,7 @@ pays for a Postgres or BigQuery client library."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flowc.compiler import config
@@ -12,13 +13,18 @@ from flowc.runtime.engine import Engine
 from flowc.runtime.errors import StepError
 
 
-def open_engine(connection: config.Connection, root: Path) -> Engine:
-    """An engine on `connection` of a profile; paths in its settings are relative to `root`."""
+def open_engine(
+    connection: config.Connection,
+    root: Path,
+    on_wait: Callable[[int | None], None] | None = None,
+) -> Engine:
+    """An engine on `connection` of a profile; paths in its settings are relative to `root`.
+    `on_wait` hears the pid of another process that holds a DuckDB file the engine waits for."""
     settings = connection.settings
     if isinstance(settings, config.DuckDBSettings):
         from flowc.runtime.engines.duckdb import DuckDBEngine
 
-        return DuckDBEngine.from_settings(settings, root)
+        return DuckDBEngine.from_settings(settings, root, on_wait)
     if isinstance(settings, config.PostgresSettings):
         from flowc.runtime.engines.postgres import PostgresEngine
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,9 +33,10 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 from flowc.compiler.config import DuckDBSettings
+from flowc.runtime import resources
 from flowc.runtime.columns import match_names
 from flowc.runtime.engine import Data, Params, Query, Table, TableName, drop_in_stage
-from flowc.runtime.errors import StepError
+from flowc.runtime.errors import EngineBusy, StepError
 
 DIALECT = "duckdb"
 MEMORY = ":memory:"
@@ -45,9 +47,23 @@ MEMORY = ":memory:"
 # 384MB: a 5M-row run peaks near 530 MB, and loads are 40% faster than at 256MB
 # (benchmarks/README.md).
 MEMORY_LIMIT = "384MB"
+# A database file admits one writing process: a second run waits this long (flow.toml:
+# `lock_timeout`) for the first to let go, as runs on Postgres wait for its run lock.
+LOCK_TIMEOUT_S = 600.0
+LOCK_POLL_S = 0.2  # polled: DuckDB has no blocking open
+_LOCK_HELD = re.compile(r"Could not set lock on file.*?(?:\(PID (\d+)\)|$)", re.DOTALL)
 OWN_SCHEMA = "main"  # where published names live (stage names are `_flowc_[a-z0-9_]*`)
 R = TypeVar("R")
 _counter = itertools.count()
+
+
+def _busy(path: Path | str, holder: int | None, waited_s: float) -> EngineBusy:
+    who = f" (pid {holder})" if holder is not None else ""
+    return EngineBusy(
+        f"the DuckDB database {path} is in use by another process{who}, still after waiting "
+        f"{waited_s:g}s (a DuckDB file admits one writing process); run again once it has "
+        "finished, or raise `lock_timeout` of the connection in flow.toml"
+    )
 
 
 def quote_identifier(name: str) -> str:
@@ -73,27 +89,61 @@ class DuckDBEngine:
 
     @classmethod
     def connect(
-        cls, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+        cls,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        memory_limit: str = MEMORY_LIMIT,
+        lock_timeout_s: float = LOCK_TIMEOUT_S,
+        on_wait: Callable[[int | None], None] | None = None,
     ) -> DuckDBEngine:
-        """Open (creating the file and its folder) the database at `path`.
+        """Open (creating the file and its folder) the database at `path`. While another
+        process holds the file, wait for it (up to `lock_timeout_s`), first telling `on_wait`
+        that process's pid (None when DuckDB does not say).
 
         >>> DuckDBEngine.connect(":memory:").table_exists("t")
         False
         """
         if str(path) != MEMORY and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
-            return cls(duckdb.connect(str(path), read_only=read_only, config=config))
-        except duckdb.Error as error:
-            raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
+        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+        deadline: float | None = None
+        while True:
+            try:
+                return cls(duckdb.connect(str(path), read_only=read_only, config=config))
+            except duckdb.IOException as error:
+                held = _LOCK_HELD.search(str(error))
+                if held is None:
+                    raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
+                holder = int(held.group(1)) if held.group(1) else None
+                if deadline is None:
+                    deadline = time.monotonic() + lock_timeout_s
+                    if on_wait is not None:
+                        on_wait(holder)
+                if time.monotonic() >= deadline:
+                    raise _busy(path, holder, lock_timeout_s) from None
+                time.sleep(LOCK_POLL_S)
+            except duckdb.Error as error:
+                raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
 
     @classmethod
-    def from_settings(cls, settings: DuckDBSettings, root: Path) -> DuckDBEngine:
+    def from_settings(
+        cls,
+        settings: DuckDBSettings,
+        root: Path,
+        on_wait: Callable[[int | None], None] | None = None,
+    ) -> DuckDBEngine:
         """The connection a profile declares; its `path` is relative to the project root."""
         path = settings.path if settings.path == MEMORY else root / settings.path
-        limit = settings.memory_limit or MEMORY_LIMIT
-        return cls.connect(path, read_only=settings.read_only, memory_limit=limit)
+        return cls.connect(
+            path,
+            read_only=settings.read_only,
+            memory_limit=settings.memory_limit or MEMORY_LIMIT,
+            lock_timeout_s=LOCK_TIMEOUT_S
+            if settings.lock_timeout_s is None
+            else settings.lock_timeout_s,
+            on_wait=on_wait,
+        )
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -537,4 +587,5 @@ def _engine_errors() -> Iterator[None]:
     try:
         yield
     except duckdb.Error as error:
-        raise StepError(f"DuckDB: {error}") from error
+        cause = resources.duckdb_cause(str(error))  # a full disk, no memory: what to change
+        raise StepError(cause or f"DuckDB: {error}") from error

@@ -104,6 +104,7 @@ class PostgresEngine:
         self._fold = False  # `fold_names`: every name in lower case
         self._stage: str | None = None  # always lower case
         self._reconnect: Callable[[], PostgresEngine] | None = None
+        self._where = _server_address(connection)
         self._notes: list[str] = []  # what reads had to round, for the step to report
 
     @classmethod
@@ -688,11 +689,35 @@ class PostgresEngine:
             raise
         self.commit()
 
-    def _errors(self, what: str = "Postgres") -> contextlib.AbstractContextManager[None]:
-        return _errors(self._secrets, what)
+    @contextmanager
+    def _errors(self, what: str = "Postgres") -> Iterator[None]:
+        try:
+            with _errors(self._secrets, what):
+                yield
+        except (StepError, SystemError) as error:
+            # the cause of a broken connection is that the server went away, whatever the
+            # driver's wording (`invalid socket`, AdminShutdown, a failed decode callback)
+            if not self._gone(error.__cause__ or error.__context__ or error):
+                raise
+            raise StepError(self._gone_text()) from None
+
+    def _gone(self, error: BaseException) -> bool:
+        """Whether the server went away (stopped, restarted, crashed): this connection is
+        dead, and every statement on it fails until a new one is made."""
+        if getattr(error, "pgcode", None) in SERVER_GONE_SQLSTATES:
+            return True
+        return bool(self._con.closed) or isinstance(error, psycopg2.InterfaceError)
+
+    def _gone_text(self) -> str:
+        return (
+            f"the Postgres server closed the connection (server at {self._where} went away: "
+            "it was stopped, restarted or crashed); nothing the run did there is kept"
+        )
 
     def _copy_error(self, error: psycopg2.Error, origin: str, header: bool) -> StepError:
         """A COPY failure as the user's: `origin, row N, column c: problem`."""
+        if self._gone(error):
+            return StepError(f"{origin}: {self._gone_text()}")
         diag = error.diag
         problem = self._redact(diag.message_primary or str(error).strip())
         found = _COPY_CONTEXT.search(diag.context or "")
@@ -721,6 +746,9 @@ TRANSIENT_SQLSTATES = frozenset(
         "55P03",  # lock_not_available (lock_timeout)
     }
 )
+# The server ends the session: admin_shutdown (`pg_ctl stop -m fast`, a terminated backend),
+# crash_shutdown (another backend crashed, or `-m immediate`), cannot_connect_now.
+SERVER_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 _OPEN_CURSORS = "SELECT count(*) FROM pg_cursors"
 _SCHEMA_EXISTS = "SELECT count(*) FROM pg_namespace WHERE nspname = %(name)s"
 _COPY_CONTEXT = re.compile(r"COPY [^,]+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
@@ -738,6 +766,12 @@ def _errors(secrets: Sequence[str], what: str) -> Iterator[None]:
             text = text.replace(secret, "***")
         retryable = getattr(error, "pgcode", None) in TRANSIENT_SQLSTATES
         raise StepError(f"{what}: {text}", retryable=retryable) from None
+
+
+def _server_address(connection: psycopg2.extensions.connection) -> str:
+    """`host:port` of the server (a Unix socket's folder as its host), for messages."""
+    info = connection.info
+    return f"{info.host}:{info.port}"
 
 
 def _body(sql: str) -> str:
