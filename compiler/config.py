@@ -81,7 +81,7 @@ _REQUIRED: dict[ConnectionType, tuple[str, ...]] = {
 }
 _ALL_KEYS = {"type", *(key for keys in _KEYS.values() for key in keys)}
 _NOT_WITH_URL = ("host", "port", "dbname", "user", "password")
-_PROJECT_KEYS = ("name", "default_profile")
+_PROJECT_KEYS = ("name", "default_profile", "format_sql")
 _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -163,6 +163,7 @@ class ProjectConfig(Model):
     name: str
     default_profile: str | None
     profiles: dict[str, Profile]
+    format_sql: bool = False  # `flowc fmt` lays out embedded SQL too
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -371,6 +372,7 @@ _Tables = dict[tuple[str, str], Mapping[str, Any]]
 def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
     _check_top_level(reader)
     name, default = _project(root, reader)
+    format_sql = _project_flag(reader, reader.doc.get("project", {}), "format_sql")
     profiles, tables = _profiles(reader)
     if default is not None and default not in profiles:
         hint = did_you_mean(default, profiles)
@@ -378,7 +380,12 @@ def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
         reader.invalid(("project", "default_profile"), detail, hint)
     file = reader.file if reader.exists else None
     config = ProjectConfig(
-        root=str(root), file=file, name=name, default_profile=default, profiles=profiles
+        root=str(root),
+        file=file,
+        name=name,
+        default_profile=default,
+        profiles=profiles,
+        format_sql=format_sql,
     )
     return config, tables
 
@@ -410,6 +417,14 @@ def _string(reader: _Reader, table: Mapping[str, Any], key: str) -> str | None:
         return value
     reader.invalid(("project", key), f"`{key}` in `[project]` must be a string")
     return None
+
+
+def _project_flag(reader: _Reader, table: Any, key: str) -> bool:
+    value = table.get(key, False) if isinstance(table, dict) else False
+    if isinstance(value, bool):
+        return value
+    reader.invalid(("project", key), f"`{key}` in `[project]` must be `true` or `false`")
+    return False
 
 
 def _profiles(reader: _Reader) -> tuple[dict[str, Profile], _Tables]:
