@@ -402,8 +402,9 @@ async def _did_change(ls: FlowcServer, params: lsp.DidChangeTextDocumentParams) 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 def _did_save(ls: FlowcServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    for path in list(ls.session.documents):
-        ls.refresh(path)  # a saved .sql, .py or flow.toml can change any spec's diagnostics
+    for path, document in list(ls.session.documents.items()):
+        document.memo.files_changed()  # a saved .py, .sql or flow.toml can change any spec's
+        ls.refresh(path)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)

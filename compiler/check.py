@@ -210,7 +210,7 @@ def _passes(
 
     document, syntax = parse(text, file, memo=memo)
     diagnostics.extend(syntax)
-    spec = names.bind(document, scope, diagnostics)
+    spec = names.bind(document, scope, diagnostics, memo)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     tables.check_table_names(spec, dialect, scope.types, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect, memo=memo)

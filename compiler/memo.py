@@ -20,8 +20,15 @@ class Memo:
     chunks: dict[tuple[str, int], Any] = field(default_factory=dict)
     queries: dict[tuple[str, str], Any] = field(default_factory=dict)
     outputs: dict[Any, Any] = field(default_factory=dict)
+    # Bound nodes by the identity of their block, valid under `names` (every node name).
+    bound: dict[int, Any] = field(default_factory=dict)
+    names: frozenset[str] = frozenset()
 
     def trim(self) -> None:
-        for table in (self.chunks, self.queries, self.outputs):
+        for table in (self.chunks, self.queries, self.outputs, self.bound):
             if len(table) > LIMIT:
                 table.clear()
+
+    def files_changed(self) -> None:
+        """A file a spec names changed (a .py entry point, say): bind every block again."""
+        self.bound = {}
