@@ -41,7 +41,7 @@ class _Client(LanguageClient):
 def _client() -> _Client:
     client = _Client()
 
-    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)  # type: ignore[untyped-decorator]
     def _published(params: lsp.PublishDiagnosticsParams) -> None:
         client.arrived.put_nowait(params)
 
@@ -98,7 +98,7 @@ async def measure(root: Path, runs: int) -> tuple[float, list[float], int]:
         times.append(time.perf_counter() - started)
     await client.shutdown_async(None)
     client.exit(None)
-    await client.stop()
+    await client.stop()  # type: ignore[no-untyped-call]
     return opened, times, len(first.diagnostics)
 
 

@@ -5,15 +5,18 @@ analysis, for mutations of every example and broken-corpus spec."""
 from __future__ import annotations
 
 import test_fuzz
+from flowc.compiler import ir
 from flowc.compiler.check import analyze
-from flowc.compiler.diagnostics import Diagnostics
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.memo import Memo
 from hypothesis import given, settings
 
 POOL = test_fuzz.SPECS + test_fuzz.CORPUS
 
 
-def _analyse(text: str, seed: test_fuzz.Seed, memo: Memo | None) -> tuple[object, list[object]]:
+def _analyse(
+    text: str, seed: test_fuzz.Seed, memo: Memo | None
+) -> tuple[ir.Spec, list[Diagnostic]]:
     found = Diagnostics()
     analysis = analyze(text, seed.file, test_fuzz.scope_for(seed.root), found, memo=memo)
     return analysis.spec, found.sorted()
