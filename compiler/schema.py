@@ -209,7 +209,17 @@ class _State:
     ) -> tuple[Columns | None, list[SqlProblem]]:
         if self.memo is None:
             return node_output(tree, schemas, self.dialect)
-        key = (
+        # While its inputs did not change, their column tuples are the very objects of the
+        # last analysis (memoized upstream): identity is the cheap test, and the entry keeps
+        # them alive so that no id is reused. Else the columns themselves are compared, and
+        # a hit hands back the old output object, so that nodes further down hit by identity.
+        fast = (body.text, self.dialect, *((u, id(cols)) for u, cols in schemas.items()))
+        found = self.memo.outputs.get(fast)
+        if found is not None and all(
+            a is b for a, b in zip(found[0], schemas.values(), strict=True)
+        ):
+            return found[1]  # type: ignore[no-any-return]
+        slow = (
             body.text,
             self.dialect,
             *(
@@ -217,11 +227,12 @@ class _State:
                 for u, cols in schemas.items()
             ),
         )
-        found = self.memo.outputs.get(key)
-        if found is None:
-            found = node_output(tree, schemas, self.dialect)
-        self.memo.outputs[key] = found
-        return found
+        result = self.memo.outputs.get(slow)
+        if result is None:
+            result = node_output(tree, schemas, self.dialect)
+        self.memo.outputs[slow] = result
+        self.memo.outputs[fast] = (tuple(schemas.values()), result)
+        return result
 
     def _warn_unknown(self, node: AnyNode, upstream: str, cause: str) -> None:
         reason = f"it reads `{upstream}`, whose columns are unknown"
