@@ -6,18 +6,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 VSCODE = REPO / "editors" / "vscode"
 EXAMPLES = sorted([*REPO.glob("specs/*/specs/*.flow"), REPO / "tests/jaffle_shop/jaffle_shop.flow"])
 
 
-def grammar() -> dict[str, object]:
-    return json.loads((VSCODE / "syntaxes" / "flow.tmLanguage.json").read_text())
+def grammar() -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((VSCODE / "syntaxes" / "flow.tmLanguage.json").read_text())
+    return found
 
 
 def rule(name: str) -> re.Pattern[str]:
-    found = grammar()["repository"][name]  # type: ignore[index]
+    found = grammar()["repository"][name]
     return re.compile(found.get("match") or found["begin"], re.MULTILINE)
 
 
