@@ -250,20 +250,20 @@ class _Printer:
         return [head + first, *rest]
 
     def _entry(self, tree: Tree[Token], indent: str) -> list[str]:
-        if tree.data in ("block", "sub_block"):
+        if _is_block(tree):
             return self._block(tree, indent)
         if tree.data == "call" and not self._has_inner_comment(tree):
             return (indent + self._value(tree, len(indent), indent)).split("\n")
         return self._verbatim(tree, indent)
 
     def _block(self, tree: Tree[Token], indent: str) -> list[str]:
-        names = [str(t) for t in tree.children if isinstance(t, Token) and t.type == "NAME"]
+        """Any rule whose own children open and close braces: `HEAD { entries }`."""
         braces = [
             t for t in tree.children if isinstance(t, Token) and t.type in ("LBRACE", "RBRACE")
         ]
         opening, closing = braces[0], braces[-1]
-        header = indent + " ".join(names) + " {"
         begin, end = opening.end_pos or 0, closing.start_pos or 0
+        header = indent + self._head(_start(tree), opening.start_pos or 0) + " {"
         items = self._items(tree.children, begin, end, top=False)
         header_comment = [i for i in items if i.tree is None and self._on_line(opening, i)]
         if header_comment:
@@ -279,6 +279,15 @@ class _Printer:
         body: list[str] = []
         self._emit(items, indent + INDENT, body, top=False)
         return [*above, header, *body, indent + "}"]
+
+    def _head(self, start: int, brace: int) -> str:
+        """What comes before a block's `{` (`transform clean`), one space between its words;
+        kept as written if it holds a string, whose spaces count."""
+        head = self.text[start:brace]
+        for comment in self.comments:
+            if start < comment.pos < brace:  # printed above the block: cut it out here
+                head = head.replace(comment.text, " ", 1)
+        return head.strip() if '"' in head else " ".join(head.split())
 
     def _on_line(self, token: Token, item: _Item) -> bool:
         assert item.comment is not None
@@ -346,6 +355,11 @@ class _Printer:
         inner = indent + INDENT
         lines = [inner + self._value(e, len(inner), inner) + "," for e in elements]
         return opening.rstrip() + "\n" + "\n".join(lines) + "\n" + indent + closing.lstrip()
+
+
+def _is_block(tree: Tree[Token]) -> bool:
+    types = {c.type for c in tree.children if isinstance(c, Token)}
+    return {"LBRACE", "RBRACE"} <= types and tree.data != "map_value"
 
 
 def _runs(items: list[_Item]) -> Iterator[list[_Item]]:
