@@ -113,6 +113,21 @@ async def measure(root: Path, runs: int) -> tuple[float, list[float], int]:
         )
         await _published(client, uri)
         times.append(time.perf_counter() - started)
+    # The server saw the edits: one more that reads a column that does not exist is reported.
+    last = edits(text, runs)[-1]
+    at = lsp.Position(line=last.line, character=last.character + len(EXTRA))
+    client.text_document_did_change(
+        lsp.DidChangeTextDocumentParams(
+            text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=runs + 2),
+            content_changes=[
+                lsp.TextDocumentContentChangePartial(
+                    range=lsp.Range(start=at, end=at), text=" AND no_such_column = 1"
+                )
+            ],
+        )
+    )
+    if not (await _published(client, uri)).diagnostics:
+        raise SystemExit("the server did not report the broken edit: it did not see the edits")
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()  # type: ignore[no-untyped-call]

@@ -348,7 +348,16 @@ class FlowcServer(LanguageServer):
         self.pending.pop(path, None)
         if path not in self.session.documents:
             return
-        grouped = by_file(self.session.diagnose(path), path)
+        try:
+            found = self.session.diagnose(path)
+        except Exception as error:  # a flowc bug: say so in the editor's log, keep serving
+            message = f"flowc: internal error while checking {path} ({type(error).__name__})"
+            self.window_log_message(
+                lsp.LogMessageParams(type=lsp.MessageType.Error, message=message)
+            )
+            logging.getLogger(__name__).exception(message)
+            return
+        grouped = by_file(found, path)
         for stale in self.published.get(path, set()) - set(grouped):
             grouped[stale] = []
         self.published[path] = {p for p, found in grouped.items() if found} | {path}

@@ -117,10 +117,14 @@ async def test_diagnostics_follow_edits(
     client, spec = green_taxi
     assert list(client.diagnostics[uri(spec)]) == []
     text = spec.read_text().replace("WHERE passenger_count > 0", "WHERE pasenger_count > 0")
+    typo = position(spec, "WHERE passenger_count", 8)  # delete the second `s`, as typed
+    end = lsp.Position(line=typo.line, character=typo.character + 1)
     client.text_document_did_change(
         lsp.DidChangeTextDocumentParams(
             text_document=lsp.VersionedTextDocumentIdentifier(uri=uri(spec), version=2),
-            content_changes=[lsp.TextDocumentContentChangeWholeDocument(text=text)],
+            content_changes=[
+                lsp.TextDocumentContentChangePartial(range=lsp.Range(start=typo, end=end), text="")
+            ],
         )
     )
     await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
