@@ -375,12 +375,22 @@ def _runs(items: list[_Item]) -> Iterator[list[_Item]]:
 
 
 def _aligns_with(run: list[_Item], item: _Item) -> bool:
-    kinds = {i.tree.data for i in run if i.tree is not None}
+    """Attributes align with attributes, declarations with declarations; an attribute holding
+    text over several lines (a raw SQL string) stands alone: its `=` would align with
+    nothing the eye can see."""
+    trees = [i.tree for i in run if i.tree is not None]
     if item.tree is None:
         return True
-    if item.tree.data not in ("attribute", "decl"):
+    if item.tree.data not in ("attribute", "decl") or _long_text(item.tree):
         return False
-    return kinds <= {item.tree.data}
+    return all(t.data == item.tree.data and not _long_text(t) for t in trees)
+
+
+def _long_text(tree: Tree[Token]) -> bool:
+    if tree.data != "attribute" or not isinstance(tree.children[2], Tree):
+        return False
+    value = tree.children[2]
+    return value.data == "raw_string" and "\n" in str(value.children[0])
 
 
 def _widths(rows: list[list[str]]) -> dict[int, int]:

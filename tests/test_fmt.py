@@ -272,3 +272,9 @@ def test_relaid_specs_format_faithfully(text: str) -> None:
             raw |= set(range(token.line or 0, (token.end_line or 0) + 1))
     lines = out.split("\n")
     assert all(line == line.rstrip() for n, line in enumerate(lines, 1) if n not in raw)
+
+
+def test_flowc_init_writes_a_formatted_spec(tmp_path: Path) -> None:
+    assert flowc("init", "p", cwd=tmp_path).returncode == 0
+    checked = flowc("fmt", "--check", ".", cwd=tmp_path / "p")
+    assert checked.returncode == 0, checked.stdout
