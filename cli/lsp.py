@@ -29,6 +29,7 @@ from pygls.lsp.server import LanguageServer
 
 DEBOUNCE = 0.15  # seconds of quiet typing before a re-check
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FILE_CALL = re.compile(r'\bfile\(\s*"([^"\\]*)"')
 _SEVERITY = {
     "error": lsp.DiagnosticSeverity.Error,
     "warning": lsp.DiagnosticSeverity.Warning,
@@ -258,12 +259,16 @@ def _column(
 
 
 def definition(spec: ir.Spec, at: Cursor, root: Path) -> tuple[Path, int] | None:
-    """Where the name under the cursor is defined: a node's block, a `python =` function."""
+    """Where the name under the cursor is defined: a node's block, a `python =` function, the
+    file of a `file("...")`."""
     nodes = spec.node_map()
     entry = _python_entry(spec, at)
     if entry is not None:
         path = root / entry.path
         return path, _function_line(path, entry.function)
+    for found in _FILE_CALL.finditer(at.text):
+        if found.start(1) <= at.col - 1 <= found.end(1):  # `sql = file("sql/x.sql")`
+            return root / found.group(1), 1
     if at.word in nodes:
         return Path(spec.file), nodes[at.word].name_span.line
     return None

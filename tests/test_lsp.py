@@ -184,6 +184,11 @@ async def test_definition_of_nodes_and_python_functions(
     module = spec.parent.parent / "blocks" / "rename.py"
     assert entry.uri == uri(module)
     assert module.read_text().split("\n")[entry.range.start.line].startswith("def to_snake_case")
+    sql = await client.text_document_definition_async(
+        lsp.DefinitionParams(text_document=where(spec), position=position(spec, "daily_stats.sql"))
+    )
+    assert isinstance(sql, lsp.Location)
+    assert sql.uri == uri(spec.parent.parent / "sql" / "daily_stats.sql")
 
 
 async def complete(client: LanguageClient, spec: Path, at: lsp.Position) -> set[str]:
