@@ -416,8 +416,18 @@ async def _did_change(ls: FlowcServer, params: lsp.DidChangeTextDocumentParams) 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 def _did_save(ls: FlowcServer, params: lsp.DidSaveTextDocumentParams) -> None:
+    _files_changed(ls)
+
+
+@server.feature(lsp.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def _watched(ls: FlowcServer, params: lsp.DidChangeWatchedFilesParams) -> None:
+    _files_changed(ls)  # changed on disk, not in the editor (a checkout, a generator)
+
+
+def _files_changed(ls: FlowcServer) -> None:
+    """A .py, .sql, flow.toml or .env file changed: it can change any open spec's findings."""
     for path, document in list(ls.session.documents.items()):
-        document.memo.files_changed()  # a saved .py, .sql or flow.toml can change any spec's
+        document.memo.files_changed()
         ls.refresh(path)
 
 

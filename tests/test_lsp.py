@@ -233,3 +233,18 @@ async def test_formatting_returns_the_fmt_layout(green_taxi: tuple[LanguageClien
     assert edits is not None and len(edits) == 1
     assert edits[0].new_text == spec.read_text()
     assert edits[0].range.start == lsp.Position(line=0, character=0)
+
+
+@pytest.mark.asyncio
+async def test_a_file_changed_on_disk_is_seen(green_taxi: tuple[LanguageClient, Path]) -> None:
+    client, spec = green_taxi
+    module = spec.parent.parent / "blocks" / "rename.py"
+    module.write_text(module.read_text().replace("def to_snake_case", "def renamed"))
+    client.workspace_did_change_watched_files(
+        lsp.DidChangeWatchedFilesParams(
+            changes=[lsp.FileEvent(uri=uri(module), type=lsp.FileChangeType.Changed)]
+        )
+    )
+    await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    [found] = client.diagnostics[uri(spec)]
+    assert found.code == "F0217" and "no top-level function `to_snake_case`" in found.message
