@@ -155,7 +155,7 @@ class _Printer:
     def document(self, tree: Tree[Token]) -> str:
         lines: list[str] = []
         items = self._items(tree.children, 0, len(self.text), top=True)
-        self._emit(items, "", lines, top=True)
+        self._emit(items, "", lines)
         return "\n".join(lines).rstrip("\n") + "\n" if lines else ""
 
     # Containers: the items between two offsets, and how they are laid out.
@@ -184,7 +184,7 @@ class _Printer:
     def _same_line(self, item: _Item, comment: Comment) -> bool:
         return "\n" not in self.text[item.end : comment.pos]
 
-    def _emit(self, items: list[_Item], indent: str, lines: list[str], *, top: bool) -> None:
+    def _emit(self, items: list[_Item], indent: str, lines: list[str]) -> None:
         for run in _runs(items):
             if run[0].blank_before and lines:
                 lines.append("")
@@ -277,7 +277,7 @@ class _Printer:
         if not items and not header_comment:
             return [*above, header + "}"]
         body: list[str] = []
-        self._emit(items, indent + INDENT, body, top=False)
+        self._emit(items, indent + INDENT, body)
         return [*above, header, *body, indent + "}"]
 
     def _head(self, start: int, brace: int) -> str:
