@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs bench-tpch bench-test clean
+.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs bench-tpch bench-test bench-lsp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-pg: install-test
 
 bench-jobs: install-test
 	$(BIN)/python benchmarks/jobs_bench.py
+
+bench-lsp: install-test
+	$(BIN)/python benchmarks/lsp_bench.py
 
 bench-tpch: install-test
 	$(BIN)/python benchmarks/tpch_bench.py

@@ -43,11 +43,11 @@ pipeline example {
 source orders {
   from = csv("data/orders.csv", header = true)
   columns {
-    order_id    int        not null
-    ordered_at  timestamp  not null
-    customer    varchar
-    amount      decimal(10, 2)
-    status      varchar
+    order_id   int       not null
+    ordered_at timestamp not null
+    customer   varchar
+    amount     decimal(10, 2)
+    status     varchar
   }
 }
 
@@ -68,11 +68,11 @@ transform labelled_orders {
   python = "blocks/label.py:add_size"
   inputs = [paid_orders]
   columns {
-    order_id    int
-    order_date  date
-    customer    varchar
-    amount      decimal(10, 2)
-    size        varchar
+    order_id   int
+    order_date date
+    customer   varchar
+    amount     decimal(10, 2)
+    size       varchar
   }
 }
 

@@ -17,6 +17,7 @@ from flowc.compiler import config, ir, names, paths, reads
 from flowc.compiler.cache import CheckCache, spec_key
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
 from flowc.compiler.errors import UsageError
+from flowc.compiler.memo import Memo
 
 PASSES = (
     "config: flow.toml, profiles, connections, ${VAR} expansion",
@@ -181,15 +182,19 @@ def analyze(
     *,
     columns_of: Callable[[ir.Spec], Collection[str]] | None = None,
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
+    memo: Memo | None = None,
 ) -> Analysis:
     """All passes over one spec's text, in order. With `columns_of`, the schema pass infers
     only the columns of the nodes it names (and of what they read): see `infer_schemas`,
-    which also takes `learned`."""
+    which also takes `learned`. `memo`: what an earlier analysis of this spec can lend."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
     from flowc.compiler import sql
 
     with sql.paused_gc():
-        return _passes(text, file, scope, diagnostics, columns_of, learned)
+        analysis = _passes(text, file, scope, diagnostics, columns_of, learned, memo)
+    if memo is not None:
+        memo.trim()
+    return analysis
 
 
 def _passes(
@@ -199,20 +204,28 @@ def _passes(
     diagnostics: Diagnostics,
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
+    memo: Memo | None = None,
 ) -> Analysis:
     from flowc.compiler import dag, params, schedule, schema, sql, tables, testblocks
     from flowc.compiler.parser import parse
 
-    document, syntax = parse(text, file)
+    document, syntax = parse(text, file, memo=memo)
     diagnostics.extend(syntax)
-    spec = names.bind(document, scope, diagnostics)
+    spec = names.bind(document, scope, diagnostics, memo)
     paths.check_paths(spec, scope.root, scope.allow, scope.warehouses, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     tables.check_table_names(spec, dialect, scope.types, diagnostics)
-    spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
+    spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect, memo=memo)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(
-        spec, trees, diagnostics, dialect=dialect, order=order, only=columns_of, learned=learned
+        spec,
+        trees,
+        diagnostics,
+        dialect=dialect,
+        order=order,
+        only=columns_of,
+        learned=learned,
+        memo=memo,
     )
     spec = params.check_params(spec, diagnostics)
     spec = schedule.check_schedule(spec, diagnostics)

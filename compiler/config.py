@@ -87,7 +87,7 @@ _REQUIRED: dict[ConnectionType, tuple[str, ...]] = {
 }
 _ALL_KEYS = {"type", *(key for keys in _KEYS.values() for key in keys)}
 _NOT_WITH_URL = ("host", "port", "dbname", "user", "password")
-_PROJECT_KEYS = ("name", "default_profile", "allow_paths")
+_PROJECT_KEYS = ("name", "default_profile", "allow_paths", "format_sql")
 _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -174,6 +174,7 @@ class ProjectConfig(Model):
     profiles: dict[str, Profile]
     # folders outside the project root that sinks, `file(...)` and Python blocks may name
     allow_paths: tuple[str, ...] = ()
+    format_sql: bool = False  # `flowc fmt` lays out embedded SQL too
 
 
 # --- public entry points --------------------------------------------------------------------
@@ -383,6 +384,7 @@ def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
     _check_top_level(reader)
     name, default = _project(root, reader)
     allow = _allow_paths(reader)
+    format_sql = _project_flag(reader, reader.doc.get("project", {}), "format_sql")
     profiles, tables = _profiles(reader)
     if default is not None and default not in profiles:
         hint = did_you_mean(default, profiles)
@@ -396,6 +398,7 @@ def _config(root: Path, reader: _Reader) -> tuple[ProjectConfig, _Tables]:
         default_profile=default,
         profiles=profiles,
         allow_paths=allow,
+        format_sql=format_sql,
     )
     return config, tables
 
@@ -439,6 +442,14 @@ def _string(reader: _Reader, table: Mapping[str, Any], key: str) -> str | None:
         return value
     reader.invalid(("project", key), f"`{key}` in `[project]` must be a string")
     return None
+
+
+def _project_flag(reader: _Reader, table: Any, key: str) -> bool:
+    value = table.get(key, False) if isinstance(table, dict) else False
+    if isinstance(value, bool):
+        return value
+    reader.invalid(("project", key), f"`{key}` in `[project]` must be `true` or `false`")
+    return False
 
 
 def _profiles(reader: _Reader) -> tuple[dict[str, Profile], _Tables]:

@@ -17,6 +17,7 @@ from typing import Any
 from flowc.compiler import config, ir, paths, reads, vocabulary
 from flowc.compiler.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
+from flowc.compiler.memo import Memo
 from flowc.compiler.pyentry import check_entry_point
 from flowc.compiler.testblocks import bind_test, unique_tests
 
@@ -54,8 +55,12 @@ def scope_of(root: Path, profiles: Sequence[config.Profile], *, allow: Sequence[
     )
 
 
-def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Spec:
-    """Bind `document`, reporting every naming mistake into `diagnostics`."""
+def bind(
+    document: ir.Document, scope: Scope, diagnostics: Diagnostics, memo: Memo | None = None
+) -> ir.Spec:
+    """Bind `document`, reporting every naming mistake into `diagnostics`. With `memo`, a
+    block that is the very object bound last time, under the same names and scope, is not
+    bound again (the parser's memo hands back unchanged blocks as the same objects)."""
     known = [b for b in document.blocks if _known_kind(b, diagnostics)]
     tests = [b for b in known if b.kind == "test"]
     blocks = [b for b in known if b.kind != "test"]
@@ -65,7 +70,10 @@ def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Sp
     pipeline = _bind_pipeline(document.file, blocks, unparsed, scope, diagnostics)
     node_blocks = _unique_nodes([b for b in blocks if b.kind != "pipeline"], diagnostics)
     names = {b.name for b in node_blocks} | {b.name for b in unparsed}
-    nodes = [_bind_node(block, names, scope, diagnostics) for block in node_blocks]
+    if memo is None:
+        nodes = [_bind_node(block, names, scope, diagnostics) for block in node_blocks]
+    else:
+        nodes = _bind_memoized(node_blocks, names, scope, diagnostics, memo)
     bound = {node.name for node in nodes}
     nodes += [_placeholder(b) for b in unparsed if b.kind != "pipeline" and b.name not in bound]
     return ir.Spec(
@@ -88,6 +96,25 @@ def _placeholder(block: ir.Block) -> AnyNode:
 
 
 # --- blocks -----------------------------------------------------------------------------------
+
+
+def _bind_memoized(
+    blocks: list[ir.Block], names: set[str], scope: Scope, diagnostics: Diagnostics, memo: Memo
+) -> list[AnyNode]:
+    frozen = frozenset(names)
+    if memo.names != frozen:
+        memo.names, memo.bound = frozen, {}
+    context = (memo.names, scope)
+    nodes = []
+    for block in blocks:
+        found = memo.bound.get(id(block))
+        if found is None or found[0] is not block or found[1] != context:
+            reported = Diagnostics()
+            found = (block, context, _bind_node(block, names, scope, reported), tuple(reported))
+            memo.bound[id(block)] = found
+        diagnostics.extend(found[3])
+        nodes.append(found[2])
+    return nodes
 
 
 def _known_kind(block: ir.Block, diagnostics: Diagnostics) -> bool:

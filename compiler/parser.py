@@ -16,12 +16,19 @@ from pathlib import Path
 from flowc.compiler import ir
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span, make, point
 from flowc.compiler.lower import lower, token_span
+from flowc.compiler.memo import Memo
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import LarkError
 
 _GRAMMAR = Path(__file__).with_name("flow.lark")
 _BLOCK_START = re.compile(
     r"^(pipeline|source|transform|sink|test)[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE
+)
+
+# Where any top-level block may start (`KIND NAME {` at the start of a line): a split there
+# is exact outside raw strings, and a split inside one leaves a part that does not parse.
+_ANY_BLOCK_START = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*[ \t]+[A-Za-z_][A-Za-z0-9_]*[ \t]*\{", re.MULTILINE
 )
 
 _TERMINAL_WORDS = {
@@ -58,19 +65,47 @@ def _lark() -> Lark:
     )
 
 
-def parse(text: str, file: str) -> tuple[ir.Document, Diagnostics]:
+def parse(text: str, file: str, *, memo: Memo | None = None) -> tuple[ir.Document, Diagnostics]:
     """Parse the text of `file`; the document holds every block that parsed.
 
     >>> doc, diags = parse('pipeline p { }', "p.flow")
     >>> doc.blocks[0].kind, len(diags)
     ('pipeline', 0)
     """
+    if memo is not None and (found := _parse_memoized(text, file, memo)) is not None:
+        return found
     diagnostics = Diagnostics()
     blocks = _parse_chunk(text, file, Diagnostics(), first_line=1, into=diagnostics)
     if blocks is not None:
         return ir.Document(file=file, blocks=tuple(blocks)), diagnostics
     blocks, unparsed = _parse_by_blocks(text, file, diagnostics)
     return ir.Document(file=file, blocks=tuple(blocks), unparsed=tuple(unparsed)), diagnostics
+
+
+def _parse_memoized(text: str, file: str, memo: Memo) -> tuple[ir.Document, Diagnostics] | None:
+    """Parse top-level block by block, each block's parse reused while its text and first
+    line stay the same; None when a block does not parse alone (then the whole file is
+    parsed, for the diagnostics of a whole-file parse)."""
+    starts = [m.start() for m in _ANY_BLOCK_START.finditer(text)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    blocks: list[ir.Block] = []
+    diagnostics = Diagnostics()
+    line, counted = 1, 0
+    for begin, end in itertools.pairwise([*starts, len(text)]):
+        line, counted = line + text.count("\n", counted, begin), begin
+        chunk = text[begin:end]
+        found = memo.chunks.get((chunk, line))
+        if found is None:
+            lowered = Diagnostics()
+            parsed = _parse_chunk(chunk, file, Diagnostics(), first_line=line, into=lowered)
+            if parsed is None:
+                return None
+            found = (tuple(parsed), tuple(lowered))
+        memo.chunks[(chunk, line)] = found
+        blocks.extend(found[0])
+        diagnostics.extend(found[1])
+    return ir.Document(file=file, blocks=tuple(blocks)), diagnostics
 
 
 def _parse_chunk(

@@ -47,6 +47,7 @@ from flowc.compiler import ir, reads
 from flowc.compiler.arguments import argument, unwrap_dates
 from flowc.compiler.dag import upstream_edges
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
+from flowc.compiler.memo import Memo
 from flowc.compiler.sql import (
     SqlProblem,
     SqlTrees,
@@ -105,6 +106,7 @@ def infer_schemas(
     order: list[str],
     only: Callable[[ir.Spec], Collection[str]] | None = None,
     learned: Mapping[str, Columns] | None = None,
+    memo: Memo | None = None,
 ) -> ir.Spec:
     """Fill in `output` of every node in `order`; report column errors and F0307 warnings.
 
@@ -114,7 +116,7 @@ def infer_schemas(
     a run found for sources and Python nodes that declare none (`resolve_at_run`).
     """
     nodes = spec.node_map()
-    state = _State(spec, trees, diagnostics, dialect, dict(learned or {}))
+    state = _State(spec, trees, diagnostics, dialect, dict(learned or {}), memo)
     if only is not None:
         order = _with_upstreams(spec, order, only(spec))
     with paused_gc():
@@ -148,6 +150,7 @@ class _State:
     diagnostics: Diagnostics
     dialect: str
     learned: dict[str, Columns]
+    memo: Memo | None = None
     updated: dict[str, AnyNode] = field(default_factory=dict)
     # Why a node's columns are unknown: the node to declare them on; None after an error.
     unknown: dict[str, str | None] = field(default_factory=dict)
@@ -191,7 +194,7 @@ class _State:
                 self._warn_unknown(node, blocked, cause)
             return None
         schemas = {u: engine_columns(self.updated[u], self.dialect) for u in upstreams}
-        output, problems = node_output(tree, schemas, self.dialect)
+        output, problems = self._node_output(body, tree, schemas)
         for problem in problems:
             span = sql_span(body, problem.start, problem.end) if problem.start is not None else None
             self.diagnostics.report(
@@ -200,6 +203,36 @@ class _State:
         if output is None:
             self.unknown[node.name] = None
         return output
+
+    def _node_output(
+        self, body: ir.SqlBody, tree: exp.Query, schemas: dict[str, Columns]
+    ) -> tuple[Columns | None, list[SqlProblem]]:
+        if self.memo is None:
+            return node_output(tree, schemas, self.dialect)
+        # While its inputs did not change, their column tuples are the very objects of the
+        # last analysis (memoized upstream): identity is the cheap test, and the entry keeps
+        # them alive so that no id is reused. Else the columns themselves are compared, and
+        # a hit hands back the old output object, so that nodes further down hit by identity.
+        fast = (body.text, self.dialect, *((u, id(cols)) for u, cols in schemas.items()))
+        found = self.memo.outputs.get(fast)
+        if found is not None and all(
+            a is b for a, b in zip(found[0], schemas.values(), strict=True)
+        ):
+            return found[1]  # type: ignore[no-any-return]
+        slow = (
+            body.text,
+            self.dialect,
+            *(
+                (u, *((c.name, c.type, c.not_null, c.span) for c in cols))
+                for u, cols in schemas.items()
+            ),
+        )
+        result = self.memo.outputs.get(slow)
+        if result is None:
+            result = node_output(tree, schemas, self.dialect)
+        self.memo.outputs[slow] = result
+        self.memo.outputs[fast] = (tuple(schemas.values()), result)
+        return result
 
     def _warn_unknown(self, node: AnyNode, upstream: str, cause: str) -> None:
         reason = f"it reads `{upstream}`, whose columns are unknown"

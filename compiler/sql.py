@@ -29,6 +29,7 @@ from typing import Any
 
 from flowc.compiler import ir
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
+from flowc.compiler.memo import Memo
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -43,7 +44,7 @@ _MISSING = re.compile(r"Missing (.+) from \d+:(\d+)")
 
 
 def analyze_sql(
-    spec: ir.Spec, diagnostics: Diagnostics, *, dialect: str
+    spec: ir.Spec, diagnostics: Diagnostics, *, dialect: str, memo: Memo | None = None
 ) -> tuple[ir.Spec, SqlTrees]:
     """Parse every SQL transform of `spec`; fill in its `edges` and `parameters`.
 
@@ -63,11 +64,47 @@ def analyze_sql(
     with paused_gc():
         for node in spec.nodes:
             if isinstance(node, ir.TransformNode) and node.sql is not None:
-                tree, node = _analyze_node(node, node.sql, nodes, params, diagnostics, dialect)
+                tree, node = _analyze_memoized(
+                    node, node.sql, nodes, params, diagnostics, dialect, memo
+                )
                 if tree is not None:
                     trees[node.name] = tree
             updated.append(node)
     return spec.model_copy(update={"nodes": tuple(updated)}), trees
+
+
+def _analyze_memoized(
+    node: ir.TransformNode,
+    body: ir.SqlBody,
+    nodes: NodeIndex,
+    params: list[str] | None,
+    diagnostics: Diagnostics,
+    dialect: str,
+    memo: Memo | None,
+) -> tuple[exp.Query | None, ir.TransformNode]:
+    """`_analyze_node`, or what it gave for the same body (text and place) when the node
+    names it resolves against and the parameters are the same."""
+    if memo is None:
+        return _analyze_node(node, body, nodes, params, diagnostics, dialect)
+    # Plain tuples: hashing the pydantic models field by field costs more than the work.
+    span = body.span
+    place = (
+        body.text,
+        body.file,
+        body.from_file,
+        (span.line, span.col, span.end_line, span.end_col),
+        *((s.offset, s.line, s.col) for s in body.segments),
+    )
+    key = (place, nodes.signature, tuple(params) if params is not None else None, dialect)
+    found = memo.outputs.get(key)
+    if found is None:
+        reported = Diagnostics()
+        tree, done = _analyze_node(node, body, nodes, params, reported, dialect, memo)
+        found = (tree, done.edges, done.parameters, tuple(reported))
+    memo.outputs[key] = found
+    tree, edges, parameters, reported_before = found
+    diagnostics.extend(reported_before)
+    return tree, node.model_copy(update={"edges": edges, "parameters": parameters})
 
 
 def _analyze_node(
@@ -77,8 +114,15 @@ def _analyze_node(
     params: list[str] | None,
     diagnostics: Diagnostics,
     dialect: str,
+    memo: Memo | None = None,
 ) -> tuple[exp.Query | None, ir.TransformNode]:
-    parsed = parse_query(body.text, dialect)
+    if memo is None:
+        parsed = parse_query(body.text, dialect)
+    else:
+        key = (body.text, dialect)
+        found = memo.queries.get(key)
+        parsed = found if found is not None else parse_query(body.text, dialect)
+        memo.queries[key] = parsed
     if isinstance(parsed, SqlProblem):
         diagnostics.report(
             parsed.code,
@@ -351,6 +395,10 @@ class NodeIndex:
         self.by_key: dict[str, str] = {}
         for name in self.nodes:
             self.by_key.setdefault(declared_key(name, dialect, table=True), name)
+        # What a lookup depends on: the names, and which are sinks (for memo keys).
+        self.signature = hash(
+            (dialect, *((n, isinstance(v, ir.SinkNode)) for n, v in self.nodes.items()))
+        )
 
     def find(self, name: str, *, quoted: bool) -> str | None:
         key = identifier_key(name, quoted=quoted, dialect=self.dialect, table=True)

@@ -28,7 +28,7 @@ SEMANTIC = [
     ("ORDER BY Region", "ORDER BY Region DESC", {"region_copy"}),
     ("unique_key  = [OrderID]", "unique_key  = [CustomerID]", {"recent_orders"}),
     ("min_amount double = 10", "min_amount int = 10", {"enriched"}),
-    ("Name        varchar", "Name        text", {"customers"}),
+    ("Name       varchar", "Name       text", {"customers"}),
     ("mode  = append", "mode  = replace", {"enriched_log"}),
     ("unique(CustomerID)", "unique(Name)", {"enriched.check.1"}),
 ]
