@@ -40,7 +40,8 @@ def init(folder: Path) -> None:
 
     for path in scaffold(folder):
         click.echo(f"created {path}")
-    click.echo(f"\nNext:\n  cd {folder}\n  flowc check\n  flowc run specs/example.flow")
+    into = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
+    click.echo(f"\nNext:\n{into}  flowc check\n  flowc run")
 
 
 @cli.command()
@@ -55,8 +56,18 @@ def init(folder: Path) -> None:
     help="How to print diagnostics.",
 )
 @click.option("--max-diagnostics", default=50, show_default=True, help="Cap for text output.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="PATH",
+    help="Leave out a path (or glob) when searching folders; repeatable.",
+)
 def check(
-    paths: tuple[Path, ...], profile: str | None, output_format: str, max_diagnostics: int
+    paths: tuple[Path, ...],
+    profile: str | None,
+    output_format: str,
+    max_diagnostics: int,
+    exclude: tuple[str, ...],
 ) -> None:
     """Parse and validate .flow specs offline: files, or folders searched for *.flow."""
     from flowc.compiler import render
@@ -65,7 +76,7 @@ def check(
     # sqlglot logs a warning when it falls back to a raw command; flowc reports those itself.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-    result = check_paths(list(paths) or [Path()], profile=profile)
+    result = check_paths(list(paths) or [Path()], profile=profile, exclude=exclude)
     if output_format == "json":
         click.echo(render.render_json(result.diagnostics, len(result.files)))
     elif output_format == "github":

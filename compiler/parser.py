@@ -65,6 +65,9 @@ def parse(text: str, file: str) -> tuple[ir.Document, Diagnostics]:
     ('pipeline', 0)
     """
     diagnostics = Diagnostics()
+    # A byte-order mark (Windows editors write one) is not part of the text: it is invisible,
+    # and one character wide only before the first line's first column.
+    text = text.removeprefix("\ufeff")
     blocks = _parse_chunk(text, file, Diagnostics(), first_line=1, into=diagnostics)
     if blocks is not None:
         return ir.Document(file=file, blocks=tuple(blocks)), diagnostics

@@ -27,7 +27,7 @@ def file_lines(cache: dict[str, list[str]]) -> SourceLookup:
     def lookup(file: str) -> list[str] | None:
         if file not in cache:
             try:
-                cache[file] = Path(file).read_text(encoding="utf-8").split("\n")
+                cache[file] = Path(file).read_text(encoding="utf-8-sig").split("\n")
             except (OSError, UnicodeDecodeError):
                 return None
         return cache[file]

@@ -1,0 +1,137 @@
+"""The first hour of a new user (issue 13): the scaffold, the example project, the habits of
+the command line and the shape of its output, as a newcomer meets them."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+from flowc_cli import flowc
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "specs" / "green_taxi"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(EXAMPLE, tmp_path / "green_taxi", ignore=shutil.ignore_patterns(".flowc"))
+    return tmp_path / "green_taxi"
+
+
+# --- item 10: the scaffold and the project
+
+
+def test_init_dot_in_a_fresh_git_repository(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    created = flowc("init", ".", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert (tmp_path / "specs" / "example.flow").is_file()
+    assert "cd ." not in created.stdout
+    checked = flowc("check", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_the_scaffold_ignores_env_and_shows_a_complete_postgres_profile(tmp_path: Path) -> None:
+    assert flowc("init", "shop", cwd=tmp_path).returncode == 0
+    ignored = (tmp_path / "shop" / ".gitignore").read_text().split()
+    assert ".env" in ignored
+    toml = (tmp_path / "shop" / "flow.toml").read_text()
+    template = "\n".join(line.removeprefix("# ") for line in toml.splitlines() if "= " in line)
+    for key in ("host", "port", "dbname", "user", "password", "schema"):
+        assert re.search(rf"^{key}\s*=", template, re.MULTILINE), key
+    # uncommented, the template is a Postgres profile that checks (with its variables set)
+    (tmp_path / "shop" / "flow.toml").write_text(
+        "\n".join(
+            line.removeprefix("# ") if line.startswith("# ") and "=" in line else line
+            for line in toml.splitlines()
+        ).replace("# [profiles.prod.local]", "[profiles.prod.local]")
+    )
+    env = {"POSTGRES_DBNAME": "shop", "POSTGRES_USER": "me", "POSTGRES_PASSWORD": "pw"}
+    checked = flowc("check", "--profile", "prod", cwd=tmp_path / "shop", env=env)
+    assert checked.returncode == 0, checked.stdout
+
+
+def test_the_repository_root_checks_clean_with_its_excludes() -> None:
+    result = flowc("check", cwd=ROOT)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "tests/broken" not in result.stdout
+
+
+def test_exclude_in_flow_toml_and_on_the_command_line(project: Path) -> None:
+    broken = project / "tests" / "broken" / "bad.flow"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("pipeline bad { target = nowhere }\n")
+    assert flowc("check", cwd=project).returncode == 1
+    assert flowc("check", "--exclude", "tests/broken", cwd=project).returncode == 0
+    assert flowc("check", "--exclude", "tests/*", cwd=project).returncode == 0
+    toml = project / "flow.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'default_profile = "dev"', 'default_profile = "dev"\nexclude = ["tests"]'
+        )
+    )
+    result = flowc("check", cwd=project)
+    assert (result.returncode, result.stdout.strip()) == (0, "checked 1 file: no problems found")
+    named = flowc("check", "tests/broken/bad.flow", cwd=project)  # a file named is checked
+    assert named.returncode == 1
+
+
+def test_a_spec_with_a_byte_order_mark_checks_and_runs(tmp_path: Path) -> None:
+    assert flowc("init", "shop", cwd=tmp_path).returncode == 0
+    spec = tmp_path / "shop" / "specs" / "example.flow"
+    spec.write_bytes(b"\xef\xbb\xbf" + spec.read_bytes())
+    toml = tmp_path / "shop" / "flow.toml"
+    toml.write_bytes(b"\xef\xbb\xbf" + toml.read_bytes())
+    checked = flowc("check", cwd=tmp_path / "shop")
+    assert (checked.returncode, checked.stdout.strip()) == (0, "checked 1 file: no problems found")
+    ran = flowc("run", "specs/example.flow", cwd=tmp_path / "shop")
+    assert ran.returncode == 0, ran.stderr
+    spec.write_bytes(spec.read_bytes().replace(b"FROM orders", b"FROM order"))
+    broken = flowc("check", cwd=tmp_path / "shop")
+    assert "specs/example.flow:24:10" in broken.stdout, broken.stdout  # columns as seen
+
+
+# --- item 11: the example project and `make demo`
+
+
+def test_the_example_says_which_months_the_generator_writes() -> None:
+    header = (EXAMPLE / "specs" / "green_taxi.flow").read_text().splitlines()[0]
+    generator = (EXAMPLE / "generate_data.py").read_text()
+    months = re.findall(r"\(2020, (\d+), \d+\)", generator.split("MONTHS = ")[1].split("\n")[0])
+    names = {"10": "Oct", "11": "Nov", "12": "Dec"}
+    assert months == ["10", "11"]
+    for month in ("10", "11", "12"):
+        assert (names[month] in header) == (month in months), header
+
+
+def test_pyproject_license_is_an_spdx_string() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    # a table (`{ text = ... }`) makes setuptools print a deprecation warning on each install
+    assert project["project"]["license"] == "Apache-2.0"
+    assert "setuptools>=77" in project["build-system"]["requires"]
+
+
+def _make_demo_commands(folder: Path) -> str:
+    result = subprocess.run(
+        ["make", "-n", "demo"], cwd=folder, capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def test_make_demo_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / ".venv" / "bin" / "python").touch()
+    assert "pip install" in _make_demo_commands(tmp_path)  # never installed
+    (tmp_path / ".venv" / ".installed").touch()
+    os.utime(tmp_path / "pyproject.toml", (1_000_000, 1_000_000))
+    assert "pip install" not in _make_demo_commands(tmp_path)
+    (tmp_path / "pyproject.toml").touch()  # edited after the install
+    assert "pip install" in _make_demo_commands(tmp_path)
