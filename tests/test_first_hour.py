@@ -135,3 +135,132 @@ def test_make_demo_installs_only_when_pyproject_changed(tmp_path: Path) -> None:
     assert "pip install" not in _make_demo_commands(tmp_path)
     (tmp_path / "pyproject.toml").touch()  # edited after the install
     assert "pip install" in _make_demo_commands(tmp_path)
+
+
+# --- item 9: the habits of the command line
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    assert flowc("init", "shop", cwd=tmp_path).returncode == 0
+    return tmp_path / "shop"
+
+
+def test_run_without_spec_runs_the_projects_only_spec(shop: Path) -> None:
+    ran = flowc("run", cwd=shop)
+    assert ran.returncode == 0, ran.stderr
+    assert "succeeded: 11 steps" in ran.stdout
+    assert flowc("run", ".", cwd=shop).returncode == 0
+    assert flowc("run", "specs/example", cwd=shop).returncode == 0  # no `.flow`
+    assert flowc("run", "specs", cwd=shop).returncode == 0
+    assert flowc("run", cwd=shop / "specs").returncode == 0
+
+
+def test_run_without_spec_names_the_specs_to_choose_from(shop: Path) -> None:
+    shutil.copy(shop / "specs" / "example.flow", shop / "specs" / "second.flow")
+    result = flowc("run", cwd=shop)
+    assert result.returncode == 2
+    assert "holds 2 specs; say which to run" in result.stderr
+    assert "flowc run specs/example.flow" in result.stderr
+    assert "flowc run specs/second.flow" in result.stderr
+    missing = flowc("run", "specs/nothing", cwd=shop)
+    assert (missing.returncode, "Traceback" in missing.stderr) == (2, False)
+    assert "no such spec file or folder: specs/nothing" in missing.stderr
+
+
+def test_show_last_and_an_ambiguous_prefix(shop: Path) -> None:
+    for _ in range(2):
+        assert flowc("run", cwd=shop).returncode == 0
+    runs = flowc("runs", cwd=shop).stdout.splitlines()[1:]
+    newest, older = runs[0].split()[0], runs[1].split()[0]
+    last = flowc("show", "last", cwd=shop)
+    assert last.returncode == 0, last.stderr
+    assert last.stdout.splitlines()[0] == f"run {newest}: succeeded"
+    common = next(newest[:i] for i in range(len(newest)) if newest[i] != older[i])
+    ambiguous = flowc("show", common, cwd=shop)
+    assert ambiguous.returncode == 2
+    assert f"run id `{common}` is ambiguous" in ambiguous.stderr
+    assert newest in ambiguous.stderr and older in ambiguous.stderr
+    unknown = flowc("show", "19990101", cwd=shop)
+    assert "no run `19990101`" in unknown.stderr and "ambiguous" not in unknown.stderr
+
+
+def test_runs_outside_a_project_says_so(tmp_path: Path) -> None:
+    for command in (("runs",), ("show", "last")):
+        result = flowc(*command, cwd=tmp_path)
+        assert result.returncode == 2, command
+        assert "not in a flowc project: no flow.toml" in result.stderr
+        assert "no runs yet" not in result.stdout + result.stderr
+    assert not (tmp_path / ".flowc").exists()
+
+
+def test_a_select_typo_gets_did_you_mean(shop: Path) -> None:
+    result = flowc("run", "--select", "paid_ordrs+", cwd=shop)
+    assert result.returncode == 2
+    assert "no node `paid_ordrs`; did you mean `paid_orders`?" in result.stderr
+
+
+# --- item 8: output
+
+
+CHECKS = [
+    "paid_orders.not_null(order_id, order_date)",
+    "paid_orders.unique(order_id)",
+    'paid_orders.check("amount > 0")',
+]
+
+
+def test_check_steps_are_named_after_their_expectation(shop: Path) -> None:
+    ran = flowc("run", cwd=shop)
+    assert ran.returncode == 0, ran.stderr
+    names = [re.split(r"\s{2,}", line)[0] for line in ran.stdout.splitlines()[:-1]]
+    assert [n for n in names if n in CHECKS] == CHECKS
+    assert not any(".check." in n for n in names)
+
+
+def test_run_lines_label_their_rows_and_stay_aligned(shop: Path) -> None:
+    ran = flowc("run", cwd=shop)
+    lines = ran.stdout.splitlines()[:-1]
+    by_step = {re.split(r"\s{2,}", line)[0]: line for line in lines}
+    assert re.search(r"\b40 loaded\b", by_step["orders"])
+    assert re.search(r"\b0 failing\b", by_step["paid_orders.unique(order_id)"])
+    assert re.search(r"\b7 written\b", by_step["daily_file"])
+    assert re.search(r"\b24 copied\b", by_step["paid_orders.into.labelled_orders"])
+    # the longest step name does not push its line's columns out of line with the others'
+    status_columns = {line.index("succeeded") for line in lines}
+    assert len(status_columns) == 1, lines
+
+
+def test_runs_has_a_header_and_counts_rows_once(shop: Path) -> None:
+    assert flowc("run", cwd=shop).returncode == 0
+    listed = flowc("runs", cwd=shop).stdout.splitlines()
+    assert listed[0].split() == [
+        "run", "status", "pipeline", "profile", "started", "took", "steps",
+        "rows", "loaded", "rows", "written", "params",
+    ]  # fmt: skip
+    header, row = listed[0], listed[1]
+    loaded = row[: header.index("rows loaded") + len("rows loaded")].split()[-1]
+    written = row[: header.index("rows written") + len("rows written")].split()[-1]
+    # 40 orders loaded (not the sum over every step and check); 24 rows + 7 days written
+    assert (loaded, written) == ("40", "31")
+
+
+def test_show_prints_aligned_columns(shop: Path) -> None:
+    assert flowc("run", cwd=shop).returncode == 0
+    shown = flowc("show", "last", cwd=shop).stdout.splitlines()
+    table = shown[shown.index("") + 1 :]
+    assert table[0].split() == ["step", "kind", "status", "rows", "time"]
+    at = table[0].index("kind")
+    kinds = {"load", "sql", "python", "check", "transfer", "export"}
+    assert all(line[at - 2 : at] == "  " and line[at:].split()[0] in kinds for line in table[1:])
+    assert any(line.split()[0] == 'paid_orders.check("amount' for line in table)
+
+
+def test_a_run_that_skipped_everything_says_so(shop: Path) -> None:
+    assert flowc("run", cwd=shop).returncode == 0
+    again = flowc("run", "--skip-unchanged", cwd=shop)
+    assert again.returncode == 0, again.stderr
+    last = again.stdout.splitlines()[-1]
+    assert last.endswith(
+        "succeeded: nothing to do: all 11 steps unchanged since their last successful run"
+    )
