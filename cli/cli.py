@@ -719,19 +719,22 @@ def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
         hit = plancache.lookup(root, file, text, project.name, profiles[0])
         if hit is not None:
             plan, warnings = hit
-            shown = render.render_text(warnings, render.file_lines({}), color=sys.stderr.isatty())
+            shown = render.render_compact(warnings, color=sys.stderr.isatty())
             if shown:
                 click.echo(shown, err=True)
             return plan, profiles[0], root
-    result = _compiled(spec, profile, single=True)
+    result = _compiled(spec, profile, single=True, compact=True)
     plan = result.compiled[0].plan
     if cacheable:
         plancache.store(root, file, text, project.name, profiles[0], plan, result.diagnostics)
     return plan, profiles[0], root
 
 
-def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
-    """Compile `spec`; on errors print them (as `flowc check` does) and exit 1."""
+def _compiled(
+    spec: Path, profile: str | None, *, single: bool = False, compact: bool = False
+) -> Any:
+    """Compile `spec`; on errors print them (as `flowc check` does) and exit 1. `compact`:
+    warnings alone are printed one line each (`flowc run` repeats them on every run)."""
     from flowc.compiler import render
     from flowc.compiler.compile import compile_spec
 
@@ -740,7 +743,11 @@ def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
     if not spec.is_file():
         raise click.UsageError(f"no such spec file: {spec}")
     result = compile_spec(spec, profile=profile)
-    text = render.render_text(result.diagnostics, render.file_lines({}), color=sys.stderr.isatty())
+    color = sys.stderr.isatty()
+    if compact and not result.has_errors:
+        text = render.render_compact(result.diagnostics, color=color)
+    else:
+        text = render.render_text(result.diagnostics, render.file_lines({}), color=color)
     if text:
         click.echo(text, err=True)
     if result.has_errors:

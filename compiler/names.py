@@ -303,7 +303,8 @@ def _source(
     if from_ is not None and from_.name == "table":
         _check_table_connection(from_, scope, diagnostics)
     entry = check_entry_point(python, scope.root, diagnostics) if python else None
-    return ir.SourceNode(from_=from_, python=entry, **common)
+    auto = values.enum("columns") is not None
+    return ir.SourceNode(from_=from_, python=entry, columns_auto=auto, **common)
 
 
 def _transform(

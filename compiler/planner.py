@@ -907,4 +907,3 @@ def _check_id(node: str, call: ir.Call, named: dict[str, int]) -> str:
     base = f"{node}.{checks.describe(call.model_copy(update={'keywords': kept}))}"
     named[base] = named.get(base, 0) + 1
     return base if named[base] == 1 else f"{base}#{named[base]}"
-

@@ -72,6 +72,19 @@ def render_text(
     return "\n".join(shown)
 
 
+def render_compact(diagnostics: Sequence[Diagnostic], *, color: bool = False) -> str:
+    """One line per diagnostic, for warnings `flowc run` repeats on every run (`flowc check`
+    shows them in full): `warning[F0307] specs/x.flow:46:8: message; hint`."""
+    paint = _painter(color)
+    lines = []
+    for d in diagnostics:
+        style = {"error": "red", "warning": "yellow"}.get(d.severity, "cyan")
+        head = paint(f"{d.severity}[{d.code}]", style)
+        hint = f"; {d.hint}" if d.hint else ""
+        lines.append(f"{head} {d.span.file}:{d.span.line}:{d.span.col}: {d.message}{hint}")
+    return "\n".join(lines)
+
+
 def _text_one(diagnostic: Diagnostic, lines_of: SourceLookup, color: bool) -> str:
     paint = _painter(color)
     span = diagnostic.span

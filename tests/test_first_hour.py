@@ -264,3 +264,47 @@ def test_a_run_that_skipped_everything_says_so(shop: Path) -> None:
     assert last.endswith(
         "succeeded: nothing to do: all 11 steps unchanged since their last successful run"
     )
+
+
+# --- item 10: F0307 can be acknowledged, and a run repeats it in one line
+
+UNDECLARED = """\
+pipeline p { }
+
+source api {
+  from = http("http://127.0.0.1:9/trips.csv", format = "csv")
+}
+
+transform t {
+  sql = "SELECT * FROM api"
+}
+
+sink s {
+  input = t
+  to    = csv("out/t.csv")
+}
+"""
+
+
+def test_columns_auto_acknowledges_unknown_http_columns(tmp_path: Path) -> None:
+    spec = tmp_path / "p.flow"
+    spec.write_text(UNDECLARED)
+    warned = flowc("check", cwd=tmp_path)
+    assert warned.stdout.count("warning[F0307]") == 2
+    assert "or `columns = auto`" in warned.stdout
+    spec.write_text(UNDECLARED.replace('format = "csv")', 'format = "csv")\n  columns = auto'))
+    quiet = flowc("check", cwd=tmp_path)
+    assert (quiet.returncode, quiet.stdout.strip()) == (0, "checked 1 file: no problems found")
+    spec.write_text(UNDECLARED.replace('format = "csv")', 'format = "csv")\n  columns = autom'))
+    wrong = flowc("check", cwd=tmp_path)
+    assert wrong.returncode == 1 and "did you mean `auto`?" in wrong.stdout
+
+
+def test_a_run_repeats_warnings_in_one_line_each(tmp_path: Path) -> None:
+    (tmp_path / "p.flow").write_text(UNDECLARED)
+    for _ in range(2):  # compiled, then from the plan cache
+        ran = flowc("run", cwd=tmp_path)
+        warnings = [line for line in ran.stderr.splitlines() if "F0307" in line]
+        assert len(warnings) == 2, ran.stderr
+        assert warnings[0].startswith("warning[F0307] p.flow:3:8: the columns of `api`")
+        assert "-->" not in ran.stderr
