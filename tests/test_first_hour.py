@@ -308,3 +308,66 @@ def test_a_run_repeats_warnings_in_one_line_each(tmp_path: Path) -> None:
         assert len(warnings) == 2, ran.stderr
         assert warnings[0].startswith("warning[F0307] p.flow:3:8: the columns of `api`")
         assert "-->" not in ran.stderr
+
+
+# --- item 3: the README's install story
+
+
+def test_the_readme_says_how_to_get_flowc_and_start_a_project() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "source .venv/bin/activate" in readme
+    assert "pipx install ./flowc" in readme and "pip install ./flowc" in readme
+    assert "flowc init ." in readme
+    assert re.search(r"`make test` runs the whole suite \(about [\d,]+ tests", readme)
+    assert "minutes" in readme.split("`make test` runs the whole suite", 1)[1].split("\n\n")[0]
+
+
+def test_pip_install_of_the_repository_provides_the_flowc_command(tmp_path: Path) -> None:
+    """What `pip install ./flowc` does, without fetching the dependencies again: the wheel
+    of this repository, installed on its own, gives a `flowc` that runs."""
+    pip = [str(ROOT / ".venv" / "bin" / "python"), "-m", "pip"]
+    quiet = ["--quiet", "--no-deps", "--no-index", "--find-links", str(tmp_path / "wheel")]
+    built = subprocess.run(
+        [*pip, "wheel", "--quiet", "--no-deps", "-w", str(tmp_path / "wheel"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    target = tmp_path / "site"
+    installed = subprocess.run(
+        [*pip, "install", *quiet, "--target", str(target), "flowc"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert installed.returncode == 0, installed.stderr
+    script = target / "bin" / "flowc"
+    assert script.is_file()
+    assert "build/__editable__" not in script.read_text()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    helped = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), str(script), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert helped.returncode == 0, helped.stderr
+    assert "flowc: compile declarative .flow pipelines" in helped.stdout
+    where = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", "import flowc; print(flowc.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert where.stdout.startswith(str(target)), where.stdout  # the installed copy ran
+    python = str(ROOT / ".venv" / "bin" / "python")
+    for command, folder in ((["init", "shop"], tmp_path), (["check"], tmp_path / "shop")):
+        done = subprocess.run(
+            [python, str(script), *command], capture_output=True, text=True, env=env, cwd=folder
+        )
+        assert done.returncode == 0, done.stdout + done.stderr  # the grammar is in the wheel
