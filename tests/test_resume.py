@@ -222,8 +222,8 @@ def latest_run(root: Path) -> tuple[str, str]:
     return run_id, status
 
 
-_STEP_LINE = re.compile(r"^\s+\d+\. (\S+): ")
-_SKIP_LINE = re.compile(r"^  (\S+): (?:unchanged since run (\S+): skipped|runs)$")
+_STEP_LINE = re.compile(r"^\s+\d+\. (.+?): ")  # a check's name holds spaces
+_SKIP_LINE = re.compile(r"^  (.+?): (?:unchanged since run (\S+): skipped|runs)$")
 
 
 def explained(

@@ -247,7 +247,7 @@ FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     ),
     "check": (
         _edit(SPEC, "row_count(min = 1)", "row_count(min = 1000000)"),
-        "clean_trips.row_count(min = 1)",
+        "clean_trips.row_count(min = 1000000)",
         "row_count(min = 1000000) failed",
     ),
     "python raises": (
