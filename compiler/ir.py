@@ -224,6 +224,8 @@ class PythonEntry(Model):
     path: str
     function: str
     span: Span
+    # the function's parameter names: a source's are the pipeline parameters it takes
+    arguments: tuple[str, ...] = ()
 
 
 class Edge(Model):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -161,12 +161,10 @@ _ACCEPTED = (
 )
 
 
-def _is_records(result: object) -> bool:
+def _is_records(result: object) -> TypeGuard[list[Mapping[str, object]]]:
     """A list of dicts with some key: rows as an API's JSON gives them."""
     return (
-        isinstance(result, list)
-        and all(isinstance(row, Mapping) for row in result)
-        and any(result)
+        isinstance(result, list) and all(isinstance(row, Mapping) for row in result) and any(result)
     )
 
 
