@@ -298,6 +298,11 @@ def test_columns_auto_acknowledges_unknown_http_columns(tmp_path: Path) -> None:
     spec.write_text(UNDECLARED.replace('format = "csv")', 'format = "csv")\n  columns = autom'))
     wrong = flowc("check", cwd=tmp_path)
     assert wrong.returncode == 1 and "did you mean `auto`?" in wrong.stdout
+    both = 'format = "csv")\n  columns = auto\n  columns { id int }'
+    spec.write_text(UNDECLARED.replace('format = "csv")', both))
+    twice = flowc("check", cwd=tmp_path)
+    assert twice.returncode == 1
+    assert "`columns` is set more than once in `source api`" in twice.stdout
 
 
 def test_a_run_repeats_warnings_in_one_line_each(tmp_path: Path) -> None:
