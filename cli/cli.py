@@ -514,7 +514,7 @@ class _Progress:
 
         table = Table()
         # a long step name folds inside its cell instead of pushing the table out of shape
-        table.add_column("step", overflow="fold", min_width=min(self.width, 40))
+        table.add_column("step", overflow="fold")
         table.add_column("status", no_wrap=True)
         table.add_column("rows", justify="right", no_wrap=True)
         table.add_column("time", justify="right", no_wrap=True)

@@ -376,3 +376,22 @@ def test_pip_install_of_the_repository_provides_the_flowc_command(tmp_path: Path
             [python, str(script), *command], capture_output=True, text=True, env=env, cwd=folder
         )
         assert done.returncode == 0, done.stdout + done.stderr  # the grammar is in the wheel
+
+
+def test_the_live_table_keeps_every_column_in_a_narrow_terminal() -> None:
+    import io
+
+    from flowc import cli
+    from rich.console import Console
+
+    long = "clean_trips.accepted_values(payment_type, [1, 2, 3, 4, 5, 6])"
+    progress = cli._Progress(as_json=False, live=False, width=len(long))
+    for step, kind in ((long, "check"), ("trips", "load")):
+        progress.rows[step] = (step, "succeeded", cli._rows_text(kind, 7), "0.50s")
+    screen = io.StringIO()
+    Console(file=screen, width=60, color_system=None).print(progress._table())
+    lines = screen.getvalue().splitlines()
+    assert all(len(line) <= 60 for line in lines), lines
+    body = [line for line in lines if line.startswith("│")]
+    assert all(line.count("│") == 5 for line in body), lines  # four columns on every line
+    assert any("0.50s" in line and "7 failing" in line for line in body)
