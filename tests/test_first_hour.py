@@ -306,7 +306,9 @@ def test_columns_auto_acknowledges_unknown_http_columns(tmp_path: Path) -> None:
 
 
 def test_a_run_repeats_warnings_in_one_line_each(tmp_path: Path) -> None:
-    (tmp_path / "p.flow").write_text(UNDECLARED)
+    # nothing listens there: the download fails, quickly (its retries 1 ms apart)
+    quick = 'format = "csv")\n  retry_delay = "1ms"'
+    (tmp_path / "p.flow").write_text(UNDECLARED.replace('format = "csv")', quick))
     for _ in range(2):  # compiled, then from the plan cache
         ran = flowc("run", cwd=tmp_path)
         warnings = [line for line in ran.stderr.splitlines() if "F0307" in line]
