@@ -12,15 +12,25 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# `make install` always installs (after adding a module, say); `make demo` only when
+# pyproject.toml changed since the last install (the stamp), so that it starts at once.
+STAMP := $(VENV)/.installed
+
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e . $(EDITABLE)
+	@touch $(STAMP)
 
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]' $(EDITABLE)
+	@touch $(STAMP)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e . $(EDITABLE)
+	@touch $(STAMP)
 
 DEMO := specs/green_taxi
 
-demo: install
+demo: $(STAMP)
 	@test -n "$$(ls $(DEMO)/data/green_tripdata_2020-1*.csv.gz 2>/dev/null)" \
 		|| $(BIN)/python $(DEMO)/generate_data.py
 	$(BIN)/flowc run $(DEMO)/specs/green_taxi.flow

@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -42,9 +42,8 @@ def init(folder: Path) -> None:
 
     for path in scaffold(folder):
         click.echo(f"created {path}")
-    click.echo(
-        f"\nNext:\n  cd {folder}\n  flowc check\n  flowc test\n  flowc run specs/example.flow"
-    )
+    into = "" if folder.resolve() == Path.cwd().resolve() else f"  cd {folder}\n"
+    click.echo(f"\nNext:\n{into}  flowc check\n  flowc test\n  flowc run")
 
 
 @cli.command()
@@ -59,8 +58,18 @@ def init(folder: Path) -> None:
     help="How to print diagnostics.",
 )
 @click.option("--max-diagnostics", default=50, show_default=True, help="Cap for text output.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="PATH",
+    help="Leave out a path (or glob) when searching folders; repeatable.",
+)
 def check(
-    paths: tuple[Path, ...], profile: str | None, output_format: str, max_diagnostics: int
+    paths: tuple[Path, ...],
+    profile: str | None,
+    output_format: str,
+    max_diagnostics: int,
+    exclude: tuple[str, ...],
 ) -> None:
     """Parse and validate .flow specs offline: files, or folders searched for *.flow."""
     from flowc.compiler import render
@@ -69,7 +78,7 @@ def check(
     # sqlglot logs a warning when it falls back to a raw command; flowc reports those itself.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-    result = check_paths(list(paths) or [Path()], profile=profile)
+    result = check_paths(list(paths) or [Path()], profile=profile, exclude=exclude)
     shown = [*result.files, *(d.span.file for d in result.diagnostics)]
     secrets = _secrets(shown) if result.diagnostics else frozenset()
     if output_format == "json":
@@ -297,7 +306,7 @@ def _unchanged_text(plan: Any, spec: Path) -> str:
 
 
 @cli.command()
-@click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
 @click.option("--profile", "-p", default=None, help="Profile of flow.toml.")
 @click.option(
     "--param",
@@ -340,7 +349,7 @@ def _unchanged_text(plan: Any, spec: Path) -> str:
     help="How many independent steps run at once.",
 )
 def run(
-    spec: Path,
+    spec: Path | None,
     profile: str | None,
     param_texts: tuple[str, ...],
     selects: tuple[str, ...],
@@ -350,7 +359,10 @@ def run(
     skip_unchanged: bool,
     jobs: int,
 ) -> None:
-    """Compile SPEC and run it: all or nothing (a failed run changes no table or file)."""
+    """Compile SPEC and run it: all or nothing (a failed run changes no table or file).
+
+    SPEC may be a folder (default: the current one) holding one spec, or a spec's path
+    without `.flow`."""
     import pyarrow as pa
     from flowc.compiler.errors import FlowcError
     from flowc.runtime.executor import bind_params, find_resumable, run_plan, select_steps
@@ -365,6 +377,7 @@ def run(
         if not equals or not name.strip():
             raise click.UsageError(f"--param wants NAME=VALUE, not `{text}`")
         given[name.strip()] = value
+    spec = _spec_to_run(spec)
     plan, chosen, root = _plan_to_run(spec, profile)
     try:
         resumed = find_resumable(plan, root, resume_id) if resume_id else None
@@ -375,7 +388,8 @@ def run(
     except ValueError as error:
         raise click.UsageError(str(error)) from None
     faulthandler.enable()  # a crash in a C extension shows the Python frames where it was
-    progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty())
+    width = max((len(step.id) for step in plan.steps), default=4)
+    progress = _Progress(as_json=as_json, live=not as_json and sys.stdout.isatty(), width=width)
     try:
         _readable_history(root)
         with progress:
@@ -396,7 +410,50 @@ def run(
             click.echo(_run_event(None, "failed", None, str(error)))
         raise
     ran = len(plan.steps) if only is None else len(only)
-    sys.exit(_report(outcome, spec, ran, as_json=as_json))
+    sys.exit(_report(outcome, spec, ran, as_json=as_json, left_out=progress.unchanged()))
+
+
+def _spec_to_run(given: Path | None) -> Path:
+    """The spec `flowc run` means: a file as given, `NAME` for `NAME.flow`, or the one spec of
+    a folder (the current one without SPEC); several specs there: a usage error naming them."""
+    from flowc.compiler.check import discover
+    from flowc.compiler.errors import UsageError
+
+    folder = given or Path()
+    if given is not None and not given.exists():
+        with_suffix = given.with_name(given.name + ".flow")
+        if with_suffix.is_file():
+            return with_suffix
+        raise click.UsageError(f"no such spec file or folder: {given}")
+    if not folder.is_dir():
+        return folder
+    try:
+        specs = discover([folder])
+    except UsageError:  # no .flow file there
+        specs = []
+    if len(specs) == 1:
+        return specs[0]
+    if not specs:
+        raise click.UsageError(f"no .flow spec under {folder}: name one, `flowc run SPEC`")
+    listed = "\n".join(f"  flowc run {s}" for s in specs)
+    raise click.UsageError(f"{folder} holds {len(specs)} specs; say which to run:\n{listed}")
+
+
+def _history_root(given: Path | None, near: Path | None) -> Path:
+    """The project whose run history `flowc runs` and `flowc show` read: `--project`, else
+    the project of `near` (the current folder); a folder that is no project is an error, not
+    an empty history."""
+    from flowc.compiler import config
+
+    if given is not None:
+        return given
+    root = config.find_project_root(near or Path.cwd())
+    if not (root / "flow.toml").is_file() and not (root / ".flowc" / "state.db").is_file():
+        raise click.UsageError(
+            f"not in a flowc project: no flow.toml in {Path(root).absolute()} or above, and no "
+            "run history there; cd into a project or pass --project DIR"
+        )
+    return root
 
 
 def _readable_history(root: Path) -> None:
@@ -414,14 +471,14 @@ def _run_event(run_id: str | None, status: str, step: str | None, error: str | N
     return json.dumps({"event": "run", **fields})
 
 
-def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool) -> int:
+def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool, left_out: int = 0) -> int:
     """Print how a run ended (always: the last `run` event with `--json`, the summary) and
     return the exit status that says so."""
     if as_json:
         click.echo(_run_event(outcome.run_id, outcome.status, outcome.failed_step, outcome.error))
     if outcome.status == "succeeded":
         if not as_json:
-            click.echo(f"run {outcome.run_id} succeeded: {ran} steps")
+            click.echo(f"run {outcome.run_id} succeeded: {_work_done(ran, left_out)}")
         return EXIT_OK
     resume = f"`flowc run {spec} --resume`"
     unchanged = "nothing was changed (every table and file is as before the run)"
@@ -447,6 +504,53 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool) -> int:
     return EXIT_ERRORS
 
 
+def _work_done(ran: int, unchanged: int) -> str:
+    """What a succeeded run did, saying so when `--skip-unchanged` left steps out."""
+    if unchanged and unchanged >= ran:
+        return f"nothing to do: all {ran} steps unchanged since their last successful run"
+    if unchanged:
+        return f"{ran - unchanged} steps ran, {unchanged} unchanged (left out)"
+    return f"{ran} steps"
+
+
+# What the `rows` of a step counts, by its kind (a check's are the rows that fail it).
+_ROWS = {
+    "load": "loaded",
+    "sql": "built",
+    "python": "returned",
+    "check": "failing",
+    "transfer": "copied",
+    "export": "written",
+}
+
+
+def _rows_text(kind: str | None, rows: int | None) -> str:
+    if rows is None:
+        return ""
+    word = _ROWS.get(kind or "", "rows")
+    return f"{rows} {word}"
+
+
+def _print_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[str] = ()
+) -> None:
+    """Rows under a header, in aligned columns (those named in `right` right-aligned), as
+    plain text: `flowc runs` and `flowc show` are read in terminals and in logs alike."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
+    for name in header:
+        table.add_column(name, justify="right" if name in right else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    text = io.StringIO()
+    Console(file=text, width=100_000, color_system=None, highlight=False).print(table)
+    click.echo("\n".join(line.rstrip() for line in text.getvalue().splitlines()))
+
+
 def _resumed_params(
     plan: Any, resumed: Any, params: dict[str, object], given: dict[str, str]
 ) -> dict[str, object]:
@@ -467,10 +571,12 @@ def _resumed_params(
 
 
 class _Progress:
-    """How a run's step events are shown: plain lines, JSON lines, or a live table."""
+    """How a run's step events are shown: plain lines, JSON lines, or a live table. Step
+    names take `width` columns (the plan's longest), so that long ones do not shift the rest."""
 
-    def __init__(self, *, as_json: bool, live: bool) -> None:
+    def __init__(self, *, as_json: bool, live: bool, width: int = 30) -> None:
         self.as_json = as_json
+        self.width = width
         self.rows: dict[str, tuple[str, str, str, str]] = {}
         self._live: Any = None
         if live:
@@ -487,8 +593,12 @@ class _Progress:
         if self._live is not None:
             self._live.__exit__(*exc_info)
 
+    def unchanged(self) -> int:
+        """How many steps `--skip-unchanged` left out."""
+        return sum(1 for row in self.rows.values() if row[1] == "unchanged")
+
     def event(self, event: Any) -> None:
-        rows = "" if event.rows is None else str(event.rows)
+        rows = _rows_text(event.kind, event.rows)
         seconds = "" if event.seconds is None else f"{event.seconds:.2f}s"
         if self.as_json:
             click.echo(
@@ -511,7 +621,10 @@ class _Progress:
         if self._live is not None:
             self._live.update(self._table())
         elif event.status != "running":
-            line = f"{event.step:<30} {event.status:<10} {rows or '-':>10} {seconds or '-':>8}"
+            line = (
+                f"{event.step:<{self.width}}  {event.status:<10} {rows or '-':>14} "
+                f"{seconds or '-':>8}"
+            )
             click.echo(line.rstrip())
         if event.status == "warned" and event.message:
             click.echo(f"warning: {event.step}: {event.message}", err=True)
@@ -523,7 +636,12 @@ class _Progress:
     def _table(self) -> Any:
         from rich.table import Table
 
-        table = Table("step", "status", "rows", "time")
+        table = Table()
+        # a long step name folds inside its cell instead of pushing the table out of shape
+        table.add_column("step", overflow="fold")
+        table.add_column("status", no_wrap=True)
+        table.add_column("rows", justify="right", no_wrap=True)
+        table.add_column("time", justify="right", no_wrap=True)
         for row in self.rows.values():
             table.add_row(*row)
         return table
@@ -540,10 +658,9 @@ class _Progress:
 @click.option("--limit", default=20, show_default=True, help="How many runs to list.")
 def runs(spec: Path | None, project: Path | None, limit: int) -> None:
     """List the latest runs of the project (of SPEC only, when given)."""
-    from flowc.compiler import config
     from flowc.runtime.state import StateStore
 
-    root = project or config.find_project_root(spec or Path.cwd())
+    root = _history_root(project, spec)
     relative = None
     if spec is not None:
         relative = Path(os.path.relpath(spec.absolute(), root.absolute())).as_posix()
@@ -553,22 +670,36 @@ def runs(spec: Path | None, project: Path | None, limit: int) -> None:
     finally:
         store.close()
     if not found:
-        click.echo("no runs yet")
+        click.echo(f"no runs yet in {root}")
         return
+    rows = []
     for record in found:
         took = f"{(record.ended - record.started).total_seconds():.1f}s" if record.ended else "-"
         params = " ".join(f"{k}={v}" for k, v in record.params.items())
-        retried = f", {record.retries} retried" if record.retries else ""
-        retried += f", resumes {record.resumes}" if record.resumes else ""
-        work = f"{record.steps} steps{retried}, {record.rows} rows"
-        click.echo(
-            f"{record.id}  {record.status:<11}  {record.pipeline}  {record.profile}  "
-            f"{record.started:%Y-%m-%d %H:%M:%S}  {took}  {work}  {params}".rstrip()
+        steps = str(record.steps)
+        steps += f", {record.retries} retried" if record.retries else ""
+        steps += f", resumes {record.resumes}" if record.resumes else ""
+        rows.append(
+            (
+                record.id,
+                record.status,
+                record.pipeline,
+                record.profile,
+                f"{record.started:%Y-%m-%d %H:%M:%S}",
+                took,
+                steps,
+                str(record.loaded),
+                str(record.written),
+                params,
+            )
         )
+    numbers = ("took", "steps", "rows loaded", "rows written")
+    header = ("run", "status", "pipeline", "profile", "started", *numbers, "params")
+    _print_table(header, rows, numbers)
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN_ID|last")
 @click.option(
     "--project",
     type=click.Path(path_type=Path, file_okay=False),
@@ -576,18 +707,25 @@ def runs(spec: Path | None, project: Path | None, limit: int) -> None:
     help="The project folder (default: found from the current folder).",
 )
 def show(run_id: str, project: Path | None) -> None:
-    """Show one run (a unique prefix of its id will do) and its steps."""
-    from flowc.compiler import config
+    """Show one run (a unique prefix of its id will do; `last`: the latest) and its steps."""
     from flowc.runtime.state import StateStore
 
-    root = project or config.find_project_root(Path.cwd())
+    root = _history_root(project, None)
     store = StateStore.open(root)
     try:
-        detail = store.show_run(run_id)
+        ids = store.run_ids(run_id)
+        detail = store.show_run(ids[0]) if len(ids) == 1 else None
     finally:
         store.close()
+    if not ids:
+        what = "no runs yet" if run_id == "last" else f"no run `{run_id}`"
+        raise click.UsageError(f"{what} in {root}")
     if detail is None:
-        raise click.UsageError(f"no run `{run_id}` (or more than one) in {root}")
+        listed = "\n".join(f"  {i}" for i in ids)
+        raise click.UsageError(
+            f"run id `{run_id}` is ambiguous: it begins the ids of {len(ids)}"
+            f"{'+' if len(ids) == 10 else ''} runs; give more of it:\n{listed}"
+        )
     record = detail.run
     params = " ".join(f"{k}={v}" for k, v in record.params.items())
     click.echo(f"run {record.id}: {record.status}")
@@ -596,14 +734,21 @@ def show(run_id: str, project: Path | None) -> None:
     if record.resumes:
         click.echo(f"resumes run {record.resumes}")
     retried = {step.step_id for step in detail.steps if step.attempt > 1}
+    rows = []
     for step in detail.steps:
-        rows = "-" if step.rows is None else str(step.rows)
         took = "-" if step.seconds is None else f"{step.seconds:.2f}s"
-        attempt = f"  attempt {step.attempt}" if step.step_id in retried else ""
-        click.echo(f"  {step.step_id}  {step.kind}  {step.status}  {rows}  {took}{attempt}")
+        attempt = str(step.attempt) if step.step_id in retried else ""
+        row = [step.step_id, step.kind, step.status, _rows_text(step.kind, step.rows) or "-"]
+        rows.append([*row, took, *([attempt] if retried else [])])
+    header = ("step", "kind", "status", "rows", "time", *(["attempt"] if retried else []))
+    click.echo()
+    _print_table(header, rows, ("rows", "time", "attempt"))
+    for step in detail.steps:
         if step.error:
+            attempt = f" (attempt {step.attempt})" if step.step_id in retried else ""
+            click.echo(f"\n{step.step_id}{attempt}: {step.status}")
             for line in step.error.splitlines():
-                click.echo(f"      {line}")
+                click.echo(f"    {line}")
 
 
 @cli.command()
@@ -698,24 +843,24 @@ def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
         hit = plancache.lookup(root, file, text, project.name, profiles[0])
         if hit is not None:
             plan, warnings = hit
-            shown = render.render_text(
-                warnings,
-                render.file_lines({}),
-                color=sys.stderr.isatty(),
-                secrets=_secrets([spec]) if warnings else (),
+            shown = render.render_compact(
+                warnings, color=sys.stderr.isatty(), secrets=_secrets([spec])
             )
             if shown:
                 click.echo(shown, err=True)
             return plan, profiles[0], root
-    result = _compiled(spec, profile, single=True)
+    result = _compiled(spec, profile, single=True, compact=True)
     plan = result.compiled[0].plan
     if cacheable:
         plancache.store(root, file, text, project.name, profiles[0], plan, result.diagnostics)
     return plan, profiles[0], root
 
 
-def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
-    """Compile `spec`; on errors print them (as `flowc check` does) and exit 1."""
+def _compiled(
+    spec: Path, profile: str | None, *, single: bool = False, compact: bool = False
+) -> Any:
+    """Compile `spec`; on errors print them (as `flowc check` does) and exit 1. `compact`:
+    warnings alone are printed one line each (`flowc run` repeats them on every run)."""
     from flowc.compiler import render
     from flowc.compiler.compile import compile_spec
 
@@ -724,12 +869,14 @@ def _compiled(spec: Path, profile: str | None, *, single: bool = False) -> Any:
     if not spec.is_file():
         raise click.UsageError(f"no such spec file: {spec}")
     result = compile_spec(spec, profile=profile)
-    text = render.render_text(
-        result.diagnostics,
-        render.file_lines({}),
-        color=sys.stderr.isatty(),
-        secrets=_secrets([spec]) if result.diagnostics else (),
-    )
+    color = sys.stderr.isatty()
+    secrets = _secrets([spec]) if result.diagnostics else ()
+    if compact and not result.has_errors:
+        text = render.render_compact(result.diagnostics, color=color, secrets=secrets)
+    else:
+        text = render.render_text(
+            result.diagnostics, render.file_lines({}), color=color, secrets=secrets
+        )
     if text:
         click.echo(text, err=True)
     if result.has_errors:

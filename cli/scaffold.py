@@ -24,10 +24,12 @@ path = ".flowc/local.duckdb"
 # A Postgres profile looks like this (values from the environment or a .env file):
 # [profiles.prod.local]
 # type     = "postgres"
-# host     = "${{POSTGRES_HOST}}"
+# host     = "${{POSTGRES_HOST:-localhost}}"
+# port     = "${{POSTGRES_PORT:-5432}}"
 # dbname   = "${{POSTGRES_DBNAME}}"
 # user     = "${{POSTGRES_USER}}"
-# password = "${{POSTGRES_PASSWORD}}"
+# password = "${{POSTGRES_PASSWORD}}"     # keep it in .env (git ignores it), never here
+# schema   = "${{POSTGRES_SCHEMA:-public}}"
 """
 
 EXAMPLE_FLOW = '''\
@@ -152,14 +154,24 @@ def files(name: str) -> dict[str, str]:
         "specs/example.flow": EXAMPLE_FLOW,
         "blocks/label.py": LABEL_PY,
         "data/orders.csv": _orders_csv(),
-        ".gitignore": ".flowc/\nout/\n",
+        ".gitignore": ".flowc/\nout/\n.env\n",
     }
 
 
+# What a folder may already hold for `flowc init` to use it: a fresh `git init` (or another
+# version control's folder) or a virtualenv made first, as people start projects.
+_ALLOWED = frozenset({".git", ".hg", ".svn", ".venv", "venv"})
+
+
 def scaffold(folder: Path) -> list[Path]:
-    """Write a new project into `folder`, which must not exist or be empty."""
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise UsageError(f"{folder} already exists and is not an empty folder")
+    """Write a new project into `folder`, which must not exist or hold only `.git` (and the
+    like: `_ALLOWED`)."""
+    if folder.exists() and (
+        not folder.is_dir() or any(p.name not in _ALLOWED for p in folder.iterdir())
+    ):
+        raise UsageError(
+            f"{folder} already exists and is not an empty folder (it may hold only .git or a .venv)"
+        )
     name = folder.resolve().name.replace("-", "_") or "example"
     written = []
     for relative, text in files(name).items():

@@ -7,7 +7,9 @@ another's.
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import tomllib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,19 +67,62 @@ class CheckResult:
         return any(d.severity == "error" for d in self.diagnostics)
 
 
-def discover(paths: Sequence[Path]) -> list[Path]:
-    """The .flow files named by `paths`: files as given, folders searched below."""
+def discover(paths: Sequence[Path], exclude: Sequence[str] = ()) -> list[Path]:
+    """The .flow files named by `paths`: files as given, folders searched below, leaving out
+    what `exclude` names and what the folder's own settings exclude (`excluded_in`)."""
     found: list[Path] = []
     for path in paths:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            found.extend(_flow_files(path))
+            patterns = [*_relative_to(exclude, path), *excluded_in(path)]
+            found.extend(f for f in _flow_files(path) if not _excluded(f, path, patterns))
         else:
             raise UsageError(f"no such file or folder: {path}")
     if not found:
         raise UsageError("no .flow files found under " + ", ".join(str(p) for p in paths))
     return sorted(dict.fromkeys(found))
+
+
+def excluded_in(folder: Path) -> list[str]:
+    """The paths a folder's settings leave out of a search: `exclude` in `[project]` of its
+    flow.toml, or in `[tool.flowc]` of its pyproject.toml (for a repository that holds
+    projects), relative to the folder. Unreadable files exclude nothing (`flowc check`
+    reports a broken flow.toml itself)."""
+    patterns: list[str] = []
+    for name, keys in (("flow.toml", ("project",)), ("pyproject.toml", ("tool", "flowc"))):
+        try:
+            table: Any = tomllib.loads((folder / name).read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        for key in keys:
+            table = table.get(key, {}) if isinstance(table, dict) else {}
+        listed = table.get("exclude", []) if isinstance(table, dict) else []
+        patterns += [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
+    return patterns
+
+
+def _relative_to(exclude: Sequence[str], folder: Path) -> list[str]:
+    """`--exclude` paths (relative to the current folder) as paths relative to `folder`."""
+    found = []
+    for pattern in exclude:
+        absolute = Path(pattern).absolute()
+        try:
+            found.append(absolute.relative_to(folder.absolute()).as_posix())
+        except ValueError:
+            found.append(pattern)  # a glob such as `*/broken`, or outside: matched as written
+    return found
+
+
+def _excluded(file: Path, folder: Path, patterns: Sequence[str]) -> bool:
+    relative = file.relative_to(folder).as_posix()
+    for pattern in patterns:
+        pattern = pattern.strip("/").removeprefix("./")
+        if relative == pattern or relative.startswith(pattern + "/"):
+            return True
+        if fnmatch.fnmatch(relative, pattern) or fnmatch.fnmatch(relative, pattern + "/*"):
+            return True
+    return False
 
 
 def _flow_files(folder: Path) -> list[Path]:
@@ -94,9 +139,10 @@ def check_paths(
     profile: str | None = None,
     env: Mapping[str, str] | None = None,
     use_cache: bool = True,
+    exclude: Sequence[str] = (),
 ) -> CheckResult:
     """Check every spec under `paths` for `profile` (None: the default, "all": every one)."""
-    files = discover(paths)
+    files = discover(paths, exclude)
     projects: dict[Path, Project] = {}
     collected: list[Diagnostic] = []
     for path in files:

@@ -44,8 +44,13 @@ class Compiled:
         width = max(2, len(str(len(self.plan.steps))))
         for index, step in enumerate(self.plan.steps, start=1):
             if step.sql:
-                found[f"{index:0{width}d}_{step.id}.sql"] = sql_file(step, self.plan)
+                found[f"{index:0{width}d}_{_file_name(step.id)}.sql"] = sql_file(step, self.plan)
         return found
+
+
+def _file_name(step_id: str) -> str:
+    """A step id as a portable file name: a check's `t.not_null(a, b)` is `t.not_null_a_b`."""
+    return re.sub(r"[^A-Za-z0-9_.#-]+", "_", step_id).strip("_")
 
 
 @dataclass

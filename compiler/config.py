@@ -87,7 +87,8 @@ _REQUIRED: dict[ConnectionType, tuple[str, ...]] = {
 }
 _ALL_KEYS = {"type", *(key for keys in _KEYS.values() for key in keys)}
 _NOT_WITH_URL = ("host", "port", "dbname", "user", "password")
-_PROJECT_KEYS = ("name", "default_profile", "allow_paths", "format_sql")
+# `exclude` is read by compiler/check.py
+_PROJECT_KEYS = ("name", "default_profile", "allow_paths", "format_sql", "exclude")
 _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -282,7 +283,7 @@ class _Reader:
 
     def read_text(self, path: Path) -> str | None:
         try:
-            return path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError:
             self.diags.report("F0601", self.span(), detail="it is not UTF-8 text")
             self.valid = False

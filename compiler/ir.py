@@ -224,6 +224,8 @@ class PythonEntry(Model):
     path: str
     function: str
     span: Span
+    # the function's parameter names: a source's are the pipeline parameters it takes
+    arguments: tuple[str, ...] = ()
 
 
 class Edge(Model):
@@ -254,6 +256,9 @@ class SourceNode(NodeBase):
     kind: Literal["source"] = "source"
     from_: Call | None = None
     python: PythonEntry | None = None
+    # `columns = auto`: the columns are known only at run time, and the user knows it (no
+    # F0307 for this source, or for the nodes it leaves unchecked)
+    columns_auto: bool = False
 
 
 class TransformNode(NodeBase):

@@ -361,7 +361,14 @@ def _source(
     if from_ is not None and from_.name == "table":
         _check_table_connection(from_, scope, diagnostics)
     entry = _entry_point(python, scope, diagnostics)
-    return ir.SourceNode(from_=from_, python=entry, **common)
+    auto = values.enum("columns") is not None
+    declared = next(
+        (e for e in block.entries if isinstance(e, ir.SubBlock) and e.name == "columns"), None
+    )
+    if "columns" in values.attrs and declared is not None:  # `columns = auto` and a block
+        first = declared.name_span
+        _duplicate(values.attrs["columns"].name_span, first, "columns", where, diagnostics)
+    return ir.SourceNode(from_=from_, python=entry, columns_auto=auto, **common)
 
 
 def _transform(

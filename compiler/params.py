@@ -21,6 +21,13 @@ def check_params(spec: ir.Spec, diagnostics: Diagnostics) -> ir.Spec:
         if isinstance(node, ir.TransformNode)
         for ref in node.parameters
     }
+    # a Python source gets the pipeline parameters its function names (runtime/sources.py)
+    used |= {
+        name
+        for node in spec.nodes
+        if isinstance(node, ir.SourceNode) and node.python is not None
+        for name in node.python.arguments
+    }
     for param in spec.pipeline.params:
         if param.default is not None:
             _check_default(param, param.default, diagnostics)

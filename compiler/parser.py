@@ -75,6 +75,9 @@ def parse(text: str, file: str, *, memo: Memo | None = None) -> tuple[ir.Documen
     if memo is not None and (found := _parse_memoized(text, file, memo)) is not None:
         return found
     diagnostics = Diagnostics()
+    # A byte-order mark (Windows editors write one) is not part of the text: it is invisible,
+    # and one character wide only before the first line's first column.
+    text = text.removeprefix("\ufeff")
     blocks = _parse_chunk(text, file, Diagnostics(), first_line=1, into=diagnostics)
     if blocks is not None:
         return ir.Document(file=file, blocks=tuple(blocks)), diagnostics

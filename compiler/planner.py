@@ -594,14 +594,15 @@ class _Steps:
     def checks(self, node: AnyNode, relation: str, connection: str) -> list[str]:
         """Steps testing `node`'s expectations on `relation`; the ids of the blocking ones."""
         blocking: list[str] = []
-        for index, expectation in enumerate(node.expectations, start=1):
+        named: dict[str, int] = {}
+        for expectation in node.expectations:
             built = checks.check_query(expectation, relation, self.pipeline.dialect)
             if built is None:
                 continue
             tree, others = built
             self.resolve(tree, [relation, *others], connection)
             query = self.reading_query(tree, [relation, *others], connection)
-            step_id = f"{node.name}.check.{index}"
+            step_id = _check_id(node.name, expectation.call, named)
             self.add(
                 step_id,
                 "check",
@@ -897,3 +898,18 @@ def file_digest(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+def check_ids(node: str, expectations: Sequence[ir.Call]) -> list[str]:
+    """The step ids of a node's checks, in the order its `expect` block writes them."""
+    named: dict[str, int] = {}
+    return [_check_id(node, call, named) for call in expectations]
+
+
+def _check_id(node: str, call: ir.Call, named: dict[str, int]) -> str:
+    """A check step is named after its expectation as the spec writes it (`on_fail` left
+    out): `clean_trips.not_null(VendorID)`; the same check written twice gets `#2`."""
+    kept = tuple(k for k in call.keywords if k.name != "on_fail")
+    base = f"{node}.{checks.describe(call.model_copy(update={'keywords': kept}))}"
+    named[base] = named.get(base, 0) + 1
+    return base if named[base] == 1 else f"{base}#{named[base]}"

@@ -6,7 +6,7 @@ The file is parsed with `ast`, never executed: `flowc check` must not run user c
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from flowc.compiler import ir, paths, reads
@@ -42,12 +42,14 @@ def check_entry_point(
         detail = f"`{path_text}` defines no top-level function `{function}`"
         diagnostics.report("F0217", value.span, detail=detail, hint=hint)
         return None
-    return ir.PythonEntry(path=path_text, function=function, span=value.span)
+    arguments = functions[function]
+    return ir.PythonEntry(path=path_text, function=function, span=value.span, arguments=arguments)
 
 
 def _top_level_functions(
     path: Path, source: bytes, value: ir.Str, diagnostics: Diagnostics
-) -> list[str] | None:
+) -> dict[str, tuple[str, ...]] | None:
+    """The file's top-level functions and the names of their parameters."""
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as error:
@@ -58,10 +60,16 @@ def _top_level_functions(
         diagnostics.report("F0107", value.span, path=str(path), reason=str(error))
         return None
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
-    return [node.name for node in tree.body if isinstance(node, kinds)]
+    return {
+        node.name: tuple(
+            a.arg for a in (*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs)
+        )
+        for node in tree.body
+        if isinstance(node, kinds)
+    }
 
 
-def _defined(functions: list[str]) -> str:
+def _defined(functions: Collection[str]) -> str:
     if not functions:
         return "the file defines no functions"
     return "it defines: " + ", ".join(f"`{f}`" for f in sorted(functions))

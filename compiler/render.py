@@ -28,7 +28,7 @@ def file_lines(cache: dict[str, list[str]]) -> SourceLookup:
     def lookup(file: str) -> list[str] | None:
         if file not in cache:
             try:
-                cache[file] = Path(file).read_text(encoding="utf-8").split("\n")
+                cache[file] = Path(file).read_text(encoding="utf-8-sig").split("\n")
             except (OSError, UnicodeDecodeError):
                 return None
         return cache[file]
@@ -73,6 +73,23 @@ def render_text(
     if len(diagnostics) > limit:
         shown.append(f"... and {len(diagnostics) - limit} more")
     return "\n".join(shown)
+
+
+def render_compact(
+    diagnostics: Sequence[Diagnostic], *, color: bool = False, secrets: Collection[str] = ()
+) -> str:
+    """One line per diagnostic, for warnings `flowc run` repeats on every run (`flowc check`
+    shows them in full): `warning[F0307] specs/x.flow:46:8: message; hint`; `secrets` never
+    shown."""
+    paint = _painter(color)
+    lines = []
+    for d in diagnostics:
+        style = {"error": "red", "warning": "yellow"}.get(d.severity, "cyan")
+        head = paint(f"{d.severity}[{d.code}]", style)
+        hint = f"; {d.hint}" if d.hint else ""
+        line = f"{head} {d.span.file}:{d.span.line}:{d.span.col}: {d.message}{hint}"
+        lines.append(mask(line, secrets))
+    return "\n".join(lines)
 
 
 def _text_one(diagnostic: Diagnostic, lines_of: SourceLookup, color: bool) -> str:

@@ -173,7 +173,7 @@ class _State:
             return self.learned[node.name]
         if isinstance(node, ir.SourceNode) and node.from_ is not None:
             return self._file_output(node, node.from_)
-        self.unknown[node.name] = node.name
+        self.unknown[node.name] = None if _acknowledged(node) else node.name
         return None
 
     def _read(self, sink: ir.SinkNode, upstream: str | None) -> Columns | None:
@@ -238,15 +238,18 @@ class _State:
         reason = f"it reads `{upstream}`, whose columns are unknown"
         if cause != upstream:
             reason += f" (they depend on `{cause}`)"
-        hint = f"declare `columns {{ ... }}` on `{cause}` to have these columns checked"
+        hint = (
+            f"declare `columns {{ ... }}` on `{cause}` to have these columns checked "
+            "(or `columns = auto` there, to take them from the data at run time)"
+        )
         self.diagnostics.report("F0307", node.name_span, hint=hint, node=node.name, reason=reason)
 
     def _file_output(self, node: ir.SourceNode, call: ir.Call) -> Columns | None:
         found = file_columns(call, Path(self.spec.root))
         if isinstance(found, str):
-            self.unknown[node.name] = node.name
-            if found:
-                hint = "declare them: `columns { id int  name varchar }`"
+            self.unknown[node.name] = None if _acknowledged(node) else node.name
+            if found and not _acknowledged(node):
+                hint = "declare them: `columns { id int  name varchar }`, or `columns = auto`"
                 self.diagnostics.report(
                     "F0307", node.name_span, hint=hint, node=node.name, reason=found
                 )
@@ -255,6 +258,11 @@ class _State:
         hint = "declare `columns { ... }` to have their types checked too"
         self.diagnostics.report("F0312", node.name_span, hint=hint, node=node.name, path=path)
         return found
+
+
+def _acknowledged(node: AnyNode) -> bool:
+    """`columns = auto`: the user knows the columns are unknown offline; say nothing."""
+    return isinstance(node, ir.SourceNode) and node.columns_auto
 
 
 def engine_columns(node: AnyNode, dialect: str) -> Columns:

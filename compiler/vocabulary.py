@@ -26,7 +26,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "timeout",
         "isolate",
     ),
-    "source": (*_COMMON, "from", "python", "isolate"),
+    "source": (*_COMMON, "from", "python", "isolate", "columns"),  # columns = auto
     "transform": (
         *_COMMON,
         "sql",
@@ -55,6 +55,7 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "mode": ("replace", "append", "merge"),
     "catchup": ("none", "latest", "all"),
     "on_fail": ("error", "warn"),
+    "columns": ("auto",),  # a source's columns come from its data at run time, knowingly
 }
 
 COLUMN_TYPES = (

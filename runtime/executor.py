@@ -84,6 +84,7 @@ from typing import Any
 
 import pyarrow as pa
 from flowc.compiler import config, ir, secrets
+from flowc.compiler.diagnostics import did_you_mean
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, endings, outputs, sinks, sources
 from flowc.runtime.columns import flow_type
@@ -212,7 +213,12 @@ def select_steps(plan: Plan, patterns: list[str]) -> set[str]:
         name = pattern.strip("+")
         if name not in plan.nodes:
             known = ", ".join(sorted(plan.nodes))
-            raise ValueError(f"--select {pattern}: no node `{name}` (nodes: {known})")
+            hint = did_you_mean(name, plan.nodes)
+            raise ValueError(
+                f"--select {pattern}: no node `{name}`"
+                + (f"; {hint}" if hint else "")
+                + f" (nodes: {known})"
+            )
         nodes.add(name)
         if pattern.endswith("+"):
             nodes |= _reach(name, downstream)

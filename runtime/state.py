@@ -93,6 +93,8 @@ class RunRecord:
     rows: int  # rows written or checked by its steps' last attempts
     stage: str | None = None  # where the run built its tables (runtime/executor.py)
     resumes: str | None = None  # the run it resumed
+    loaded: int = 0  # rows its load steps read in (what `flowc runs` shows: not the checks')
+    written: int = 0  # rows its sinks wrote
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,15 @@ class StateStore:
             "SELECT * FROM steps WHERE run_id = ? ORDER BY started, step_id, attempt", (run.id,)
         )
         return RunDetail(run, tuple(_step(row) for row in steps))
+
+    def run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """The ids that start with `prefix` (`last`: the latest run's), for `flowc show`."""
+        if prefix == "last":
+            rows = self._read("SELECT id FROM runs ORDER BY started DESC, rowid DESC LIMIT 1", ())
+        else:
+            query = "SELECT id FROM runs WHERE id LIKE ? ORDER BY id LIMIT ?"
+            rows = self._read(query, (f"{prefix}%", limit))
+        return [str(row["id"]) for row in rows]
 
     def latest_run(self, pipeline: str, profile: str) -> RunRecord | None:
         """The last run started of `pipeline` with `profile`."""
@@ -610,7 +621,11 @@ _RUNS = (
     "(SELECT count(*) - count(DISTINCT step_id) FROM steps WHERE run_id = runs.id) "
     " AS retry_count, "
     "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id "
-    " AND status IN ('succeeded', 'warned')) AS row_count "
+    " AND status IN ('succeeded', 'warned')) AS row_count, "
+    "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id AND kind = 'load' "
+    " AND status IN ('succeeded', 'warned')) AS loaded_count, "
+    "(SELECT coalesce(sum(rows), 0) FROM steps WHERE run_id = runs.id AND kind = 'export' "
+    " AND status IN ('succeeded', 'warned')) AS written_count "
     "FROM runs"
 )
 
@@ -628,6 +643,8 @@ def _run(row: sqlite3.Row) -> RunRecord:
         steps=row["step_count"],
         retries=row["retry_count"],
         rows=row["row_count"],
+        loaded=row["loaded_count"],
+        written=row["written_count"],
         stage=row["stage"],
         resumes=row["resumes"],
     )

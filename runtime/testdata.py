@@ -149,7 +149,10 @@ def _span(
 
     if node is None:
         return point(file)
-    index = int(step.id.rsplit(".", 1)[-1]) - 1 if step.id.rsplit(".", 1)[-1].isdigit() else -1
-    if 0 <= index < len(node.expectations):
-        return node.expectations[index].call.span
+    from flowc.compiler.planner import check_ids
+
+    calls = [e.call for e in node.expectations]
+    for call, step_id in zip(calls, check_ids(node.name, calls), strict=True):
+        if step_id == step.id:
+            return call.span
     return node.name_span

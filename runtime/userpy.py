@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -140,6 +140,8 @@ def to_reader(
     columns, None, a Series, ...) is a `StepError` saying what it is."""
     if isinstance(result, pa.RecordBatchReader):
         return result
+    if _is_records(result):
+        result = _from_records(result, origin)
     if isinstance(result, pd.DataFrame):
         result = _from_pandas(result, origin)
     if isinstance(result, pa.RecordBatch):
@@ -154,8 +156,25 @@ def to_reader(
 
 _ACCEPTED = (
     "a Python block returns a pandas DataFrame, a pyarrow Table, RecordBatch or "
-    "RecordBatchReader, or an iterator (a generator) of RecordBatches, Tables or DataFrames"
+    "RecordBatchReader, a list of dicts (one per row), or an iterator (a generator) of "
+    "RecordBatches, Tables or DataFrames"
 )
+
+
+def _is_records(result: object) -> TypeGuard[list[Mapping[str, object]]]:
+    """A list of dicts with some key: rows as an API's JSON gives them."""
+    return (
+        isinstance(result, list) and all(isinstance(row, Mapping) for row in result) and any(result)
+    )
+
+
+def _from_records(rows: list[Mapping[str, object]], origin: str) -> pa.Table:
+    """The rows as a table: the columns are the keys, in the order they first appear."""
+    names = dict.fromkeys(name for row in rows for name in row)
+    try:
+        return pa.table({name: [row.get(name) for row in rows] for name in names})
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise StepError(f"{origin} returned rows Arrow cannot hold: {error}") from None
 
 
 def _not_batches(result: object) -> bool:

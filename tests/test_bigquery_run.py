@@ -219,7 +219,7 @@ def test_a_failed_run_on_bigquery_changes_no_table(
     finally:
         spec.write_text(original)
     assert result.returncode == 1
-    assert "snake_trips.check.1" in result.stdout and "failed" in result.stdout
+    assert "snake_trips.row_count(max = 1)" in result.stdout and "failed" in result.stdout
     assert "Traceback" not in result.stderr
     assert bq_tables(client) == before
     assert scratch(client) == []

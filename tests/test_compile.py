@@ -158,7 +158,13 @@ def test_every_step_waits_for_its_inputs_and_error_checks() -> None:
         assert set(step.inputs) <= seen, step.id
         seen.add(step.id)
     transfer = next(s for s in steps if s.id == "clean_trips.into.snake_trips")
-    assert {f"clean_trips.check.{i}" for i in range(1, 5)} <= set(transfer.inputs)
+    checks = {
+        "clean_trips.not_null(VendorID, lpep_pickup_date)",
+        "clean_trips.accepted_values(VendorID, [1, 2])",
+        "clean_trips.row_count(min = 1)",
+        'clean_trips.check("passenger_count > 0")',
+    }
+    assert checks <= set(transfer.inputs)
 
 
 # --- the CLI ---------------------------------------------------------------------------------

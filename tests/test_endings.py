@@ -30,7 +30,7 @@ from flowc.compiler.compile import compile_spec
 from flowc.compiler.plan import Plan
 from flowc.runtime.executor import RunResult, StepEvent, run_plan
 from flowc.runtime.state import StateStore
-from flowc_cli import FLOWC, flowc
+from flowc_cli import FLOWC, flowc, runs_listed
 from pg_server import PgDatabase, profile_section
 
 FLOW_TOML = '[project]\nname = "e"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
@@ -322,7 +322,7 @@ def test_flowc_run_reports_every_ending_and_never_exits_0(
     assert "failed at step `t." in done.stderr and "--resume" in done.stderr
     assert "Traceback" not in done.stderr.split("Traceback", 1)[0]  # no flowc traceback first
     assert "flowc/runtime" not in done.stderr
-    listed = flowc("runs", cwd=cli_project).stdout.split()
+    listed = runs_listed(flowc("runs", cwd=cli_project).stdout)[0]
     assert listed[1] == "failed"
 
 
@@ -376,7 +376,7 @@ def test_a_forked_child_of_a_block_exits_as_asked_and_never_runs_flowc(tmp_path:
     assert done.stdout.count('"event": "run"') == 1  # one run, not two
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT x FROM r").fetchall() == [(5,)]
-    assert len(flowc("runs", cwd=tmp_path).stdout.splitlines()) == 1
+    assert len(runs_listed(flowc("runs", cwd=tmp_path).stdout)) == 1
 
 
 # --- a real Ctrl-C, SIGTERM ---------------------------------------------------------------
@@ -439,7 +439,7 @@ def test_a_signal_interrupts_the_run_says_so_and_resume_finishes_it(
     assert "interrupted by SIG" in err and "nothing was changed" in err
     assert "flowc run ends.flow --resume" in err
     assert "Traceback" not in err
-    listed = flowc("runs", cwd=cli_project).stdout.split()
+    listed = runs_listed(flowc("runs", cwd=cli_project).stdout)[0]
     assert listed[1] == "interrupted"
     assert took < 10  # the block is stopped (or, stuck in C on a worker, left), not waited for
     (cli_project / "ending.json").unlink()

@@ -375,19 +375,20 @@ def test_expect_runs_the_checks_on_the_built_data(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout
     found = {t["test"]: t for t in json.loads(done.stdout)["tests"]}
     assert {n: t["status"] for n, t in found.items()} == {
-        "expect:raw.check.1": "passed",
-        "expect:raw.check.2": "passed",
+        "expect:raw.not_null(id)": "passed",
+        'expect:raw.check("amount > 0")': "passed",
     }
-    assert found["expect:raw.check.2"]["notes"] == [
+    assert found['expect:raw.check("amount > 0")']["notes"] == [
         'warning: expect check("amount > 0", on_fail = warn) failed: 1 row(s); sample:\n'
         "  id=2, amount=-1.0"
     ]
-    assert (found["expect:raw.check.1"]["line"], found["expect:raw.check.1"]["col"]) == (8, 5)
+    not_null = found["expect:raw.not_null(id)"]
+    assert (not_null["line"], not_null["col"]) == (8, 5)
     with duckdb.connect(str(database)) as con:
         con.execute("INSERT INTO raw VALUES (NULL, 3.0)")
-    failed = flowc("test", "--expect", "-k", "check.1", cwd=root)
+    failed = flowc("test", "--expect", "-k", "not_null", cwd=root)
     assert failed.returncode == 1
-    assert "FAIL specs/checked.flow::expect:raw.check.1" in failed.stdout
+    assert "FAIL specs/checked.flow::expect:raw.not_null(id)" in failed.stdout
     assert "expect not_null(id) failed: 1 row(s)" in failed.stdout
     assert "1 test: 0 passed, 1 failed" in failed.stdout
     assert flowc("test", cwd=root).returncode == 0  # without --expect: no tests, no checks

@@ -22,7 +22,7 @@ import pytest
 from flowc.runtime import isolated
 from flowc.runtime.errors import StepError
 from flowc.runtime.pyblocks import run_transform
-from flowc_cli import FLOWC, flowc
+from flowc_cli import FLOWC, flowc, runs_listed
 
 FLOW_TOML = '[project]\nname = "i"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
 
@@ -120,7 +120,7 @@ def test_an_isolated_block_that_crashes_is_a_failed_step(tmp_path: Path, functio
     error = str(event["error"])
     assert error.startswith(f"t: `blocks/b.py:{function}` {ENDINGS[function]}"), error
     assert "nothing was changed" in done.stderr and "--resume" in done.stderr
-    assert flowc("runs", cwd=root).stdout.split()[1] == "failed"
+    assert runs_listed(flowc("runs", cwd=root).stdout)[0][1] == "failed"
 
 
 def test_an_isolated_blocks_own_error_shows_the_users_frames(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_a_crash_in_flowcs_own_process_is_never_a_success(tmp_path: Path) -> Non
     assert done.returncode == -signal.SIGSEGV
     assert "Segmentation fault" in done.stderr
     assert 'blocks/b.py", line' in done.stderr  # where it happened
-    assert flowc("runs", cwd=root).stdout.split()[1] == "interrupted"
+    assert runs_listed(flowc("runs", cwd=root).stdout)[0][1] == "interrupted"
     (root / "blocks" / "b.py").write_text(BLOCK.replace("ctypes.string_at(0)", "return raw"))
     assert flowc("run", "p.flow", "--resume", cwd=root).returncode == 0
 

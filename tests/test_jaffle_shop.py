@@ -151,7 +151,7 @@ def test_jaffle_shop_on_bigquery_equals_duckdb_and_touches_nothing_before_commit
 
     failing_at_the_end(project)
     result = run(project, "bq", env)
-    assert result.returncode == 1 and "orders.check.1" in result.stdout, result.stdout
+    assert result.returncode == 1 and "orders.row_count(max = 1)" in result.stdout, result.stdout
     assert live(client, dataset) == {}  # `customers` never reached the live dataset
 
     (project / "jaffle_shop.flow").write_text(original)

@@ -165,7 +165,7 @@ FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     ),
     "check": (
         _edit(SPEC, "row_count(min = 1)", "row_count(min = 1000000)"),
-        "clean_trips.check.3",
+        "clean_trips.row_count(min = 1000000)",
         "row_count(min = 1000000) failed",
     ),
     "python raises": (
@@ -348,7 +348,7 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     first = flowc("run", spec, cwd=kinds)
     assert first.returncode == 0, first.stdout + first.stderr
     steps = [line.split()[:3] for line in first.stdout.splitlines()]
-    assert ["joined.check.1", "warned", "1"] in steps
+    assert ["joined.not_null(name)", "warned", "1"] in steps
     assert "id=4, amount=4.5, name=NULL, kind=NULL" in first.stderr
     assert ["fares", "succeeded", "3"] in steps  # the CSV, straight into COPY
     second = flowc("run", spec, "--param", "min_id=2", cwd=kinds)
@@ -376,7 +376,7 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     before = pg_tables(pg)
     failed = flowc("run", spec, "--param", "min_id=3", cwd=kinds)
     assert failed.returncode == 1
-    assert "failed at step `joined.check.1`" in failed.stderr
+    assert "failed at step `joined.not_null(name)`" in failed.stderr
     assert pg_tables(pg) == before
     with duckdb.connect(str(kinds / ".flowc" / "local.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM local_sales").fetchall() == [(3,)]

@@ -30,7 +30,7 @@ SEMANTIC = [
     ("min_amount double = 10", "min_amount int = 10", {"enriched"}),
     ("Name       varchar", "Name       text", {"customers"}),
     ("mode  = append", "mode  = replace", {"enriched_log"}),
-    ("unique(CustomerID)", "unique(Name)", {"enriched.check.1"}),
+    ("unique(CustomerID)", "unique(Name)", {"enriched.unique(Name)"}),  # a new step id
 ]
 
 

@@ -35,7 +35,7 @@ import duckdb
 import examples
 import pyarrow.parquet as pq
 import pytest
-from flowc_cli import flowc
+from flowc_cli import flowc, runs_listed, steps_shown
 from pg_server import PgDatabase, PgServer, profile_section
 from test_pg_run import normalized
 
@@ -50,14 +50,14 @@ NEW = ("--param", "run_date=2020-11-01")  # the killed run, and the uninterrupte
 STEPS = [
     "trips",
     "clean_trips",
-    "clean_trips.check.1",
-    "clean_trips.check.2",
-    "clean_trips.check.3",
-    "clean_trips.check.4",
+    "clean_trips.not_null(VendorID, lpep_pickup_date)",
+    "clean_trips.accepted_values(VendorID, [1, 2])",
+    "clean_trips.row_count(min = 1)",
+    'clean_trips.check("passenger_count > 0")',
     "clean_trips.into.snake_trips",
     "snake_trips.py",
     "snake_trips.to.warehouse",
-    "snake_trips.check.1",
+    "snake_trips.not_null(vendor_id)",
     "daily_stats",
     "green_taxi",
     "green_files",
@@ -211,24 +211,19 @@ def shown(root: Path, run_id: str) -> dict[str, str]:
     """Each step's last status as `flowc show RUN_ID` lists it (`  STEP  KIND  STATUS ...`)."""
     result = flowc("show", run_id, cwd=root)
     assert result.returncode == 0, result.stderr
-    found: dict[str, str] = {}
-    for line in result.stdout.splitlines():
-        if line.startswith("  ") and not line.startswith("   "):  # deeper: an error's text
-            step, _kind, status, *_ = line.split()
-            found[step] = status
-    return found
+    return {step: status for step, _kind, status, *_ in steps_shown(result.stdout)}
 
 
 def latest_run(root: Path) -> tuple[str, str]:
     """The id and status of the newest run, as `flowc runs` lists it."""
     result = flowc("runs", SPEC, cwd=root)
     assert result.returncode == 0, result.stderr
-    run_id, status, *_ = result.stdout.splitlines()[0].split()
+    run_id, status, *_ = runs_listed(result.stdout)[0]
     return run_id, status
 
 
-_STEP_LINE = re.compile(r"^\s+\d+\. (\S+): ")
-_SKIP_LINE = re.compile(r"^  (\S+): (?:unchanged since run (\S+): skipped|runs)$")
+_STEP_LINE = re.compile(r"^\s+\d+\. (.+?): ")  # a check's name holds spaces
+_SKIP_LINE = re.compile(r"^  (.+?): (?:unchanged since run (\S+): skipped|runs)$")
 
 
 def explained(
@@ -500,7 +495,7 @@ def slow(a: pd.DataFrame) -> pd.DataFrame:
 
 BRANCH_STEPS = {
     "a": ["a", "a.into.slow_a", "slow_a.py", "slow_a.to.warehouse", "sum_a"],
-    "b": ["b", "sum_b", "sum_b.check.1"],
+    "b": ["b", "sum_b", "sum_b.row_count(min = 1)"],
     "c": ["c", "count_c"],
 }
 DOWNSTREAM = ["joined", "joined_csv"]
@@ -656,7 +651,8 @@ def pg_example(
 
 @pytest.mark.parametrize(
     ("kind", "point"),
-    [("kill-before", step) for step in [*STEPS, PUBLISH]] + [("kill-after", "clean_trips.check.4")],
+    [("kill-before", step) for step in [*STEPS, PUBLISH]]
+    + [("kill-after", 'clean_trips.check("passenger_count > 0")')],
 )
 def test_on_postgres_killed_then_resumed(
     pg_example: PgExample, pg_server: PgServer, tmp_path: Path, kind: str, point: str

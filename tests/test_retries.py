@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from flowc_cli import FLOWC, flowc
+from flowc_cli import FLOWC, flowc, runs_listed, steps_shown
 from pg_server import PgDatabase, profile_section
 
 FLOW_TOML = '[project]\nname = "r"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'
@@ -79,9 +79,9 @@ def project(
 
 def attempts(root: Path, step: str) -> list[str]:
     """The statuses of `step`'s attempts in the last run, from `flowc show`."""
-    run_id = flowc("runs", cwd=root).stdout.split()[0]
-    shown = flowc("show", run_id, cwd=root).stdout.splitlines()
-    return [line.split()[2] for line in shown if line.strip().startswith(f"{step} ")]
+    run_id = runs_listed(flowc("runs", cwd=root).stdout)[0][0]
+    shown = steps_shown(flowc("show", run_id, cwd=root).stdout)
+    return [row[2] for row in shown if row[0] == step]
 
 
 def test_a_step_that_fails_twice_then_succeeds_is_retried_and_recorded(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_a_step_that_fails_twice_then_succeeds_is_retried_and_recorded(tmp_path:
     assert "attempt 1 of 3 failed; retrying in 0.01s" in done.stderr
     assert "attempt 2 of 3 failed; retrying in 0.02s" in done.stderr  # the delay doubles
     assert attempts(root, "doubled.py") == ["failed", "failed", "succeeded"]
-    assert "6 steps, 2 retried, " in flowc("runs", cwd=root).stdout
+    assert "  6, 2 retried  " in flowc("runs", cwd=root).stdout  # steps, attempts beyond the first
     with duckdb.connect(str(root / "w.duckdb")) as con:
         assert con.execute("SELECT sum(x) FROM result").fetchone() == (12,)
 

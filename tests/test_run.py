@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ import examples
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from flowc_cli import flowc
+from flowc_cli import flowc, runs_listed, steps_shown
 
 SPEC = "specs/green_taxi.flow"
 WAREHOUSE = Path(".flowc") / "warehouse.duckdb"
@@ -152,7 +153,7 @@ def test_runs_and_show(ran: Path, tmp_path: Path) -> None:
     root = copy(ran, tmp_path)
     listed = flowc("runs", SPEC, cwd=root)
     assert listed.returncode == 0, listed.stderr
-    first = listed.stdout.splitlines()[0].split()
+    first = runs_listed(listed.stdout)[0]
     run_id = first[0]
     assert first[1:4] == ["succeeded", "green_taxi", "dev"]
     assert "run_date=2020-11-01" in listed.stdout
@@ -160,13 +161,14 @@ def test_runs_and_show(ran: Path, tmp_path: Path) -> None:
     shown = flowc("show", run_id[:17], cwd=root)
     assert shown.returncode == 0, shown.stderr
     assert f"run {run_id}: succeeded" in shown.stdout
-    assert "  trips  load  succeeded  2000" in shown.stdout
-    assert "  daily_csv  export  succeeded" in shown.stdout
+    steps = {row[0]: row[1:4] for row in steps_shown(shown.stdout)}
+    assert steps["trips"] == ["load", "succeeded", "2000 loaded"]
+    assert steps["daily_csv"][:2] == ["export", "succeeded"]
     assert flowc("show", "nosuchrun", cwd=root).returncode == 2
 
 
 def _steps_run(stdout: str) -> list[str]:
-    return [line.split()[0] for line in stdout.splitlines()[:-1]]
+    return [re.split(r"\s{2,}", line)[0] for line in stdout.splitlines()[:-1]]
 
 
 def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
@@ -182,7 +184,10 @@ def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
     assert _steps_run(up.stdout) == [
         "trips",
         "clean_trips",
-        *(f"clean_trips.check.{n}" for n in range(1, 5)),
+        "clean_trips.not_null(VendorID, lpep_pickup_date)",
+        "clean_trips.accepted_values(VendorID, [1, 2])",
+        "clean_trips.row_count(min = 1)",
+        'clean_trips.check("passenger_count > 0")',
     ]
     assert len(tables(root)["main.clean_trips"]) > len(before["main.clean_trips"])  # default date
     assert tables(root)["ny_taxi.green_taxi"] == before["ny_taxi.green_taxi"]  # not selected
@@ -242,7 +247,7 @@ FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     ),
     "check": (
         _edit(SPEC, "row_count(min = 1)", "row_count(min = 1000000)"),
-        "clean_trips.check.3",
+        "clean_trips.row_count(min = 1000000)",
         "row_count(min = 1000000) failed",
     ),
     "python raises": (
@@ -261,7 +266,7 @@ FAILURES: dict[str, tuple[Callable[[Path], None], str, str]] = {
             "return clean_trips.rename",
             'clean_trips["VendorID"] = None\n    return clean_trips.rename',
         ),
-        "snake_trips.check.1",
+        "snake_trips.not_null(vendor_id)",
         "not_null(vendor_id) failed",
     ),
     "sql file": (
@@ -287,7 +292,7 @@ def test_a_failed_run_changes_nothing(ran: Path, tmp_path: Path, case: str) -> N
     assert "flowc/runtime" not in result.stderr  # the user's frames only
     assert tables(root) == before_tables
     assert files(root) == before_files
-    run_id = flowc("runs", cwd=root).stdout.split()[0]
+    run_id = runs_listed(flowc("runs", cwd=root).stdout)[0][0]
     shown = flowc("show", run_id, cwd=root).stdout
     assert f"run {run_id}: failed" in shown
     assert "skipped" in shown or step == "daily_csv"
@@ -397,7 +402,7 @@ def test_every_kind_of_step_on_two_duckdb_files(tmp_path: Path) -> None:
     first = flowc("run", spec, cwd=root)
     assert first.returncode == 0, first.stderr
     steps = [line.split()[:3] for line in first.stdout.splitlines()]
-    assert ["joined.check.1", "warned", "1"] in steps
+    assert ["joined.not_null(name)", "warned", "1"] in steps
     assert "expect not_null(name) failed: 1 row" in first.stderr
     assert "id=4, amount=4.5, name=NULL, kind=NULL" in first.stderr
     second = flowc("run", spec, "--param", "min_id=2", cwd=root)
@@ -416,5 +421,5 @@ def test_every_kind_of_step_on_two_duckdb_files(tmp_path: Path) -> None:
     before = (_query(local, "FROM local_sales ORDER BY ALL"), tables(root))
     failed = flowc("run", spec, "--param", "min_id=3", cwd=root)
     assert failed.returncode == 1
-    assert "failed at step `joined.check.1`" in failed.stderr
+    assert "failed at step `joined.not_null(name)`" in failed.stderr
     assert (_query(local, "FROM local_sales ORDER BY ALL"), tables(root)) == before

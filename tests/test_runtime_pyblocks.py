@@ -226,7 +226,7 @@ WRONG_RESULTS: list[tuple[object, str]] = [
     (7, "returned an int; "),
     (pd.Series([1, 2]), "returned a pandas.Series; "),
     (np.array([1, 2]), "returned a numpy.ndarray; "),
-    ([{"vendor_id": 1}], "yielded a dict (item 1); "),
+    ((row for row in [{"vendor_id": 1}]), "yielded a dict (item 1); "),  # a list of them is rows
     ((batch for batch in [TRIPS.to_batches()[0], 3]), "yielded an int (item 2); "),
 ]
 
@@ -238,6 +238,16 @@ def test_a_wrong_result_says_what_it_got_and_what_is_accepted(result: object, sa
     message = caught.value.message
     assert message.startswith(f"`blocks/b.py:f` {said}"), message
     assert "RecordBatch" in message and "DataFrame" in message  # what is accepted
+
+
+def test_a_list_of_dicts_is_rows() -> None:
+    rows = [{"id": 1, "name": "a"}, {"id": 2, "extra": True}]
+    table = to_reader(rows, origin="f").read_all()
+    assert table.column_names == ["id", "name", "extra"]  # every key, in first-seen order
+    assert table.to_pylist() == [
+        {"id": 1, "name": "a", "extra": None},
+        {"id": 2, "name": None, "extra": True},
+    ]
 
 
 def test_a_dict_of_columns_gets_the_fix() -> None:
@@ -258,8 +268,9 @@ def test_whatever_a_block_returns_is_rows_or_a_step_error(value: object) -> None
         to_reader(value, origin="f").read_all()
     except StepError as error:
         assert error.message.startswith(("f returned ", "f yielded ")), error.message
-    else:
-        raise AssertionError(f"{value!r} was taken for rows")
+    else:  # only a list of dicts is rows (docs/language.md, Python blocks)
+        rows = isinstance(value, list) and all(isinstance(r, dict) for r in value) and any(value)
+        assert rows, f"{value!r} was taken for rows"
 
 
 def test_an_empty_generator_with_declared_columns_is_zero_rows(tmp_path: Path) -> None:

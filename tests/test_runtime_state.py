@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from flowc.runtime.errors import StepError
 from flowc.runtime.state import STATE_PATH, StateStore
-from flowc_cli import flowc
+from flowc_cli import flowc, runs_listed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,6 +221,6 @@ def test_flowc_run_moves_a_damaged_store_aside_with_a_warning(tmp_path: Path) ->
     assert aside.read_bytes() == b"not a database at all " * 200
     assert f"moved aside to .flowc/{aside.name}" in done.stderr
     assert broken.exists()
-    assert len(flowc("runs", cwd=tmp_path).stdout.splitlines()) == 1  # the new history
+    assert len(runs_listed(flowc("runs", cwd=tmp_path).stdout)) == 1  # the new history
     again = flowc("run", "s.flow", cwd=tmp_path)
     assert again.returncode == 0 and "warning" not in again.stderr

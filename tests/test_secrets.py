@@ -11,7 +11,7 @@ from pathlib import Path
 
 import examples
 import pytest
-from flowc_cli import flowc
+from flowc_cli import flowc, runs_listed
 from pg_server import PgDatabase
 
 SPEC = "specs/green_taxi.flow"
@@ -50,7 +50,7 @@ def test_a_password_appears_in_no_output_file_or_history(
     monkeypatch.setenv("POSTGRES_HOST", "127.0.0.1")
     assert run("run", SPEC, "--profile", "pg") == 1
     assert run("runs") == 0
-    for run_id in [line.split()[0] for line in outputs[-2].splitlines()]:
+    for run_id in [row[0] for row in runs_listed(outputs[-2])]:
         assert run("show", run_id) == 0
     assert "division by zero" in "".join(outputs)  # the failures were reported...
     assert "failed at step `trips`" in "".join(outputs)

@@ -1,4 +1,4 @@
-"""The `custom` source: a Python block that loads rows from an API (LANGUAGE.md §4.1)."""
+"""The `custom` source: a Python block that loads rows from an API (docs/language.md)."""
 
 import pandas as pd
 
@@ -12,8 +12,8 @@ _RECORDS: list[dict[str, int | str]] = [
 def load_trips() -> pd.DataFrame:
     """Return the API's records as a DataFrame with the declared columns `id` and `name`.
 
-    A source block takes no inputs; it may return a pandas DataFrame, an Arrow table or an
-    iterator of Arrow record batches.
+    A source block gets no input data, only the pipeline parameters it names; it may return a
+    pandas DataFrame, an Arrow table, a list of dicts or an iterator of Arrow record batches.
     """
     frame = pd.DataFrame.from_records(_RECORDS, columns=["id", "name"])
     return frame.astype({"id": "int64", "name": "string"})

@@ -1,9 +1,0 @@
--- trips.check.1: check step on `local` (duckdb)
-
-SELECT
-  *,
-  COUNT(*) OVER () AS "_failures"
-FROM "trips"
-WHERE
-  "vendorid" IS NULL
-LIMIT 5;

@@ -1,0 +1,9 @@
+-- trips.not_null(VendorID): check step on `local` (duckdb)
+
+SELECT
+  *,
+  COUNT(*) OVER () AS "_failures"
+FROM "trips"
+WHERE
+  "vendorid" IS NULL
+LIMIT 5;

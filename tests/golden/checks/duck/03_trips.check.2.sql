@@ -1,9 +1,0 @@
--- trips.check.2: check step on `local` (duckdb)
-
-SELECT
-  *,
-  COUNT(*) OVER () AS "_failures"
-FROM "trips"
-WHERE
-  NOT "vendorid" IS NULL AND NOT "vendorid" IN (1, 2)
-LIMIT 5;

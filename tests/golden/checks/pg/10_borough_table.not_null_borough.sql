@@ -1,0 +1,9 @@
+-- borough_table.not_null(borough): check step on `local` (postgres)
+
+SELECT
+  *,
+  COUNT(*) OVER () AS "_failures"
+FROM "per_borough"
+WHERE
+  "borough" IS NULL
+LIMIT 5;

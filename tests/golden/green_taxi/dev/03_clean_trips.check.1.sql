@@ -1,9 +1,0 @@
--- clean_trips.check.1: check step on `warehouse` (duckdb)
-
-SELECT
-  *,
-  COUNT(*) OVER () AS "_failures"
-FROM "clean_trips"
-WHERE
-  "VendorID" IS NULL OR "lpep_pickup_date" IS NULL
-LIMIT 5;

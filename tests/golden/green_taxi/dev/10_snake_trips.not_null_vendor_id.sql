@@ -1,0 +1,9 @@
+-- snake_trips.not_null(vendor_id): check step on `warehouse` (duckdb)
+
+SELECT
+  *,
+  COUNT(*) OVER () AS "_failures"
+FROM "snake_trips"
+WHERE
+  "vendor_id" IS NULL
+LIMIT 5;
