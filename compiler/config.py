@@ -63,7 +63,13 @@ _SSLMODES: dict[str, SslMode] = {
     mode: mode for mode in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 }
 _KEYS: dict[ConnectionType, dict[str, tuple[type, ...]]] = {
-    "duckdb": {"path": (str,), "read_only": (bool, str), "memory_limit": (str,)},
+    "duckdb": {
+        "path": (str,),
+        "read_only": (bool, str),
+        "memory_limit": (str,),
+        "threads": (int, str),
+        "temp_directory": (str,),
+    },
     "postgres": {
         **dict.fromkeys(("url", "host", "dbname", "user", "password", "schema"), (str,)),
         "port": (int, str),
@@ -99,8 +105,10 @@ class DuckDBSettings(Model):
     path: str
     read_only: bool = False
     # DuckDB's buffer pool (e.g. "4GB"); beyond it DuckDB spills to disk. None: the runtime's
-    # default (runtime/engines/duckdb.py), not DuckDB's 80% of the machine's memory.
+    # default, a quarter of the machine's memory (runtime/engines/duckdb.py).
     memory_limit: str | None = None
+    threads: int | None = None  # None: DuckDB's default, one per core
+    temp_directory: str | None = None  # where it spills; None: `<path>.tmp`; relative: to root
 
 
 class PostgresSettings(Model):
@@ -730,9 +738,31 @@ def _duckdb(conn: _Conn) -> DuckDBSettings | None:
         detail = f"`memory_limit` of connection `{conn.where}` is not a size: `{memory_limit}`"
         conn.invalid("memory_limit", detail, hint='write it like "512MB" or "4GB"')
         memory_limit = None
+    threads = _positive(conn, "threads")
+    temp_directory = conn.get("temp_directory")
+    if temp_directory == "":
+        conn.invalid("temp_directory", f"`temp_directory` of connection `{conn.where}` is empty")
+        temp_directory = None
     if not path:
         return None
-    return DuckDBSettings(path=path, read_only=read_only, memory_limit=memory_limit)
+    return DuckDBSettings(
+        path=path,
+        read_only=read_only,
+        memory_limit=memory_limit,
+        threads=threads,
+        temp_directory=temp_directory,
+    )
+
+
+def _positive(conn: _Conn, key: str) -> int | None:
+    text = conn.get(key)
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        detail = f"`{key}` of connection `{conn.where}` is not a whole number above 0: `{text}`"
+        conn.invalid(key, detail, hint=f"write it like `{key} = 4`")
+        return None
+    return int(text)
 
 
 def _flag(conn: _Conn, key: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pyarrow as pa
 import pytest
 from flowc.compiler.config import DuckDBSettings
 from flowc.runtime.engine import Query, TableName
-from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine
+from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine, default_memory_limit
 from flowc.runtime.errors import DataError, StepError
 
 
@@ -54,12 +55,46 @@ def memory_limit(engine: DuckDBEngine) -> object:
     return found.read_all().to_pylist()[0]["m"]
 
 
-def test_the_buffer_pool_is_bounded_by_default_and_by_flow_toml(tmp_path: Path) -> None:
+def setting(engine: DuckDBEngine, name: str) -> object:
+    found = engine.read_batches(Query(f"SELECT current_setting('{name}') AS m"))
+    return found.read_all().to_pylist()[0]["m"]
+
+
+def test_the_buffer_pool_is_a_quarter_of_the_machine_by_default_and_flow_toml_sets_it(
+    tmp_path: Path,
+) -> None:
     with DuckDBEngine.from_settings(DuckDBSettings(path="a.duckdb"), tmp_path) as engine:
-        assert memory_limit(engine) == "366.2 MiB"  # 384MB, not 80% of the machine
+        shown = str(memory_limit(engine))
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    number, unit = shown.split()
+    given = float(number) * {"MiB": 2**20, "GiB": 2**30}[unit]
+    wanted = int(default_memory_limit().removesuffix("MiB")) * 2**20
+    assert abs(given - wanted) <= 0.1 * 2**30  # DuckDB shows it to one decimal place
+    assert 256 * 2**20 <= wanted <= max(physical // 4, 256 * 2**20)  # not DuckDB's 80%
     settings = DuckDBSettings(path="b.duckdb", memory_limit="1GB")
     with DuckDBEngine.from_settings(settings, tmp_path) as engine:
         assert memory_limit(engine) == "953.6 MiB"
+
+
+def test_threads_and_temp_directory_come_from_flow_toml(tmp_path: Path) -> None:
+    settings = DuckDBSettings(path="c.duckdb", threads=1, temp_directory="spill")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        assert setting(engine, "threads") == 1
+        assert setting(engine, "temp_directory") == str(tmp_path / "spill")
+        assert setting(engine, "enable_progress_bar") is False
+
+
+def test_out_of_memory_names_the_flow_toml_setting(tmp_path: Path) -> None:
+    settings = DuckDBSettings(path="d.duckdb", memory_limit="32MB", threads=1)
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        engine.execute("SET temp_directory = ''")  # nowhere to spill: the limit is hard
+        wide = ", ".join(f"repeat('x', 200) || i AS c{n}" for n in range(50))
+        with pytest.raises(StepError) as caught:
+            engine.execute(f"CREATE TABLE w AS SELECT {wide} FROM range(200000) t(i) ORDER BY c1")
+    message = caught.value.message
+    assert message.startswith("DuckDB ran out of memory: "), message
+    assert "`memory_limit` of the DuckDB connection in flow.toml" in message
+    assert "SET " not in message
 
 
 def test_load_and_read_batches_round_trip_in_a_new_schema(engine: DuckDBEngine) -> None:

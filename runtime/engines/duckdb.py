@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -38,16 +39,27 @@ from flowc.runtime.errors import StepError
 
 DIALECT = "duckdb"
 MEMORY = ":memory:"
-# DuckDB's buffer pool per database, unless flow.toml sets `memory_limit`. DuckDB's own
-# default, 80% of the machine's memory, lets its cache of the tables a run writes grow with
-# the data (about 900 MB of RSS for a 5-million-row load); beyond the limit DuckDB evicts
-# written blocks and spills joins, sorts and aggregates to disk, so a run's memory stays flat.
-# 384MB: a 5M-row run peaks near 530 MB, and loads are 40% faster than at 256MB
-# (benchmarks/README.md).
-MEMORY_LIMIT = "384MB"
+# DuckDB's buffer pool per database, unless flow.toml sets `memory_limit`: a quarter of the
+# machine's memory (or of the container's, when it has less). DuckDB's own default is 80%;
+# the rest is left to Python blocks, Arrow batches and other runs. Beyond the limit DuckDB
+# evicts written blocks and spills joins, sorts and aggregates to `temp_directory`; below it
+# the tables a run writes stay cached, so a long run's RSS grows up to the limit.
+MEMORY_SHARE = 0.25
 OWN_SCHEMA = "main"  # where published names live (stage names are `_flowc_[a-z0-9_]*`)
 R = TypeVar("R")
 _counter = itertools.count()
+
+
+def default_memory_limit() -> str:
+    """`MEMORY_SHARE` of the memory this process can have, in MB (DuckDB's own rule, 80%,
+    also looks at the container's limit)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        total = min(total, int(text)) if text.isdigit() else total
+    except OSError:
+        pass
+    return f"{max(int(total * MEMORY_SHARE) // 2**20, 256)}MiB"
 
 
 def quote_identifier(name: str) -> str:
@@ -73,7 +85,13 @@ class DuckDBEngine:
 
     @classmethod
     def connect(
-        cls, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+        cls,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: Path | str | None = None,
     ) -> DuckDBEngine:
         """Open (creating the file and its folder) the database at `path`.
 
@@ -82,18 +100,34 @@ class DuckDBEngine:
         """
         if str(path) != MEMORY and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit or default_memory_limit(),
+        }
+        if threads is not None:
+            config["threads"] = threads
+        if temp_directory is not None:
+            config["temp_directory"] = str(temp_directory)
         try:
-            config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
-            return cls(duckdb.connect(str(path), read_only=read_only, config=config))
+            connection = duckdb.connect(str(path), read_only=read_only, config=config)
+            # a session setting (cursors start without it): it would print on flowc's stdout
+            connection.execute("SET enable_progress_bar = false")
+            return cls(connection)
         except duckdb.Error as error:
             raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
 
     @classmethod
     def from_settings(cls, settings: DuckDBSettings, root: Path) -> DuckDBEngine:
-        """The connection a profile declares; its `path` is relative to the project root."""
+        """The connection a profile declares; `path` and `temp_directory` are relative to
+        the project root."""
         path = settings.path if settings.path == MEMORY else root / settings.path
-        limit = settings.memory_limit or MEMORY_LIMIT
-        return cls.connect(path, read_only=settings.read_only, memory_limit=limit)
+        temp = root / settings.temp_directory if settings.temp_directory else None
+        return cls.connect(
+            path,
+            read_only=settings.read_only,
+            memory_limit=settings.memory_limit,
+            threads=settings.threads,
+            temp_directory=temp,
+        )
 
     def __enter__(self) -> DuckDBEngine:
         return self
@@ -536,5 +570,23 @@ def _engine_errors() -> Iterator[None]:
     """DuckDB's own failures (bad SQL, a failed cast at run time) are the user's to fix."""
     try:
         yield
+    except duckdb.OutOfMemoryException as error:
+        raise StepError(out_of_memory(error)) from error
     except duckdb.Error as error:
         raise StepError(f"DuckDB: {error}") from error
+
+
+def out_of_memory(error: duckdb.Error) -> str:
+    """DuckDB's out-of-memory error, with what a flowc user can change: DuckDB's own advice
+    is `SET` statements, which a flowc user does not run.
+
+    >>> error = duckdb.OutOfMemoryException("Out of Memory Error: no room\\n\\nPossible solutions:")
+    >>> out_of_memory(error).splitlines()[0]
+    'DuckDB ran out of memory: Out of Memory Error: no room'
+    """
+    cause = str(error).strip().splitlines()[0]  # what follows is `SET` advice
+    return (
+        f"DuckDB ran out of memory: {cause}\n"
+        'raise `memory_limit` of the DuckDB connection in flow.toml (`memory_limit = "8GB"`), '
+        "or lower its `threads` (docs/engines.md)"
+    )
