@@ -269,3 +269,24 @@ def test_publish_puts_views_over_the_stage_and_old_stages_go_when_unread(
     names = [row["s"] for row in schemas]
     assert "_flowc_p_1" not in names and "_flowc_p_2" in names and "_flowc_other_9" in names
     assert _rows(engine, "SELECT * FROM t") == [{"x": 3}]
+
+
+def test_written_tables_leave_the_buffer_pool_when_no_transaction_is_open(
+    tmp_path: Path,
+) -> None:
+    cache = 'SELECT sum(memory_usage_bytes) AS m FROM duckdb_memory() WHERE tag = "BASE_TABLE"'
+    settings = DuckDBSettings(path="e.duckdb", memory_limit="2GB")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        for i in range(40):  # 40 steps of 3.2 MB each: 128 MB written, all of it cached
+            engine.begin()
+            engine.execute(
+                f"CREATE TABLE t{i} AS SELECT random() AS a, hash(range) AS b FROM range(200000)"
+            )
+            engine.commit()
+        engine.execute("CHECKPOINT")
+        engine.begin()
+        engine.commit()
+        kept = engine.read_batches(Query(cache.replace('"', "'"))).read_all().to_pylist()[0]["m"]
+        assert kept <= 70 * 2**20  # what is left cached (64 MiB), not the 128 MB written
+        assert memory_limit(engine) == "1.8 GiB"  # and the limit is the connection's again
+        assert engine.scalar("SELECT count(*) FROM t0") == 200_000
