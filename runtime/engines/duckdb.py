@@ -104,6 +104,9 @@ class DuckDBEngine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": memory_limit or default_memory_limit(),
+            # the data of small writes waits in memory for a checkpoint, which comes when
+            # the WAL reaches this size (DuckDB: 16MB, 130 MB of tables in a long run)
+            "checkpoint_threshold": "4MB",
         }
         if threads is not None:
             config["threads"] = threads
