@@ -566,12 +566,14 @@ class _Pool:
     Within `memory_limit` DuckDB keeps the blocks of every table it has written, evicting
     them only when a query needs the room: a run of 2,000 steps over small tables grew to
     the limit (700 MB at 384MB) though no step needed more than a few MB. So when the last
-    open transaction on the database ends and the pool holds more than `CACHE`, the limit is
-    lowered to `CACHE` and set back: DuckDB evicts the cached blocks (written, so nothing is
-    lost; a later read fetches them from the file) and the memory goes back to the system.
-    Only then: a running query is never squeezed."""
+    open transaction on the database ends and the written tables' blocks take more than
+    twice `CACHE`, the limit is lowered for them to fit in `CACHE`, then set back: DuckDB
+    evicts the blocks (written, so nothing is lost; a later read fetches them from the file,
+    or the OS's cache of it) and the memory goes back to the system. Only then: a running
+    query is never squeezed. (Trimming to 32 MB at every step instead: 279 MB, but 60% slower
+    than this; benchmarks/README.md.)"""
 
-    CACHE = 64 * 2**20
+    CACHE = 16 * 2**20
 
     def __init__(self, limit: str | None) -> None:
         self.limit = limit  # None: not flowc's connection (a test's); never trimmed
@@ -592,7 +594,7 @@ class _Pool:
         try:
             found = connection.execute(_POOL_USED).fetchone()
             written, used = (found or (0, 0))[0] or 0, (found or (0, 0))[1] or 0
-            if written <= self.CACHE:
+            if written <= 2 * self.CACHE:  # then down to CACHE: a SET now and then
                 return
             # room for all but the written tables' blocks beyond CACHE: those are what go
             # (data not yet checkpointed would go to temporary files, for nothing)
