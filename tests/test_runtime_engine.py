@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +83,19 @@ def test_threads_and_temp_directory_come_from_flow_toml(tmp_path: Path) -> None:
     with DuckDBEngine.from_settings(settings, tmp_path) as engine:
         assert setting(engine, "threads") == 1
         assert setting(engine, "temp_directory") == str(tmp_path / "spill")
-        assert setting(engine, "enable_progress_bar") is False
+
+
+def test_duckdb_prints_no_progress_bar(tmp_path: Path) -> None:
+    # in a process of its own: under pytest's captured output DuckDB starts without it
+    script = (
+        "from flowc.runtime.engines.duckdb import DuckDBEngine\n"
+        f"engine = DuckDBEngine.connect({str(tmp_path / 'p.duckdb')!r})\n"
+        "print(engine.scalar(\"SELECT current_setting('enable_progress_bar')\"))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert shown.stdout.strip() == "False", shown.stdout + shown.stderr
 
 
 def test_out_of_memory_names_the_flow_toml_setting(tmp_path: Path) -> None:
