@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-pg bench-jobs bench-tpch bench-test bench-lsp clean
+.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-memory bench-pg bench-jobs bench-tpch bench-test bench-lsp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,9 @@ bench: install
 
 bench-run: install
 	$(BIN)/python benchmarks/run_bench.py
+
+bench-memory: install
+	$(BIN)/python benchmarks/memory_bench.py
 
 bench-pg: install-test
 	$(BIN)/python benchmarks/pg_bench.py

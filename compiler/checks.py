@@ -8,11 +8,20 @@ a user's SQL; the planner prepares them for the target exactly as it prepares tr
 Semantics where LANGUAGE §4.3 is silent: `check("...")` fails on rows where the expression is
 false (NULL passes, as in a SQL CHECK constraint); `unique` counts NULL as a value;
 `accepted_values` and `relationship` ignore NULLs.
+
+The strings of `accepted_values` are bound, never written into the SQL text: each is a
+placeholder `flowc_value_N` whose value the plan keeps beside the SQL (`Step.values`), and the
+driver passes it (DuckDB and BigQuery: query parameters; psycopg2: quoted by libpq for the
+connection's settings). A string literal's meaning in SQL text depends on the server (on
+Postgres, `standard_conforming_strings = off` makes a backslash escape a quote); a bound value
+means itself on every engine. Numbers and booleans are tokens the grammar checked, written as
+such.
 """
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from flowc.compiler import ir
 from flowc.compiler.arguments import argument
@@ -23,19 +32,24 @@ from sqlglot import exp
 
 SAMPLES = 5
 FAILURES = "_failures"
+VALUE = "flowc_value_"  # the placeholders of bound values: flowc_value_1, flowc_value_2, ...
 
 
-def check_query(
-    expectation: ir.Expectation, relation: str, dialect: str
-) -> tuple[exp.Query, list[str]] | None:
-    """The query testing `expectation` on node `relation`, and the other nodes it reads.
+class CheckQuery(NamedTuple):
+    query: exp.Query
+    reads: list[str]  # the other nodes it reads
+    values: tuple[tuple[str, str], ...] = ()  # (placeholder, value): what its SQL binds
+
+
+def check_query(expectation: ir.Expectation, relation: str, dialect: str) -> CheckQuery | None:
+    """The query testing `expectation` on node `relation`, the other nodes it reads, and the
+    values it binds.
 
     >>> from flowc.compiler.diagnostics import point
     >>> ref = ir.Ref(parts=("id",), span=point("f"))
     >>> f = point("f")
     >>> call = ir.Call(name="not_null", name_span=f, args=(ref,), keywords=(), span=f)
-    >>> query, _ = check_query(ir.Expectation(check="not_null", call=call), "t", "duckdb")
-    >>> query.sql("duckdb")
+    >>> check_query(ir.Expectation(check="not_null", call=call), "t", "duckdb").query.sql("duckdb")
     'SELECT *, COUNT(*) OVER () AS "_failures" FROM t WHERE "id" IS NULL LIMIT 5'
     """
     call, names = expectation.call, _Names(dialect)
@@ -46,23 +60,25 @@ def check_query(
     if expectation.check == "not_null":
         nulls = [exp.column(names(c)).is_(exp.null()) for c in _refs(call.args)]
         condition = exp.or_(*nulls, copy=False)
-        return _failing(table, condition), []
+        return CheckQuery(_failing(table, condition), [])
     if expectation.check == "unique":
-        return _duplicates(table, [names(c) for c in _refs(call.args)]), []
+        return CheckQuery(_duplicates(table, [names(c) for c in _refs(call.args)]), [])
     if expectation.check == "accepted_values":
         column, values = argument(call, signature, "column"), argument(call, signature, "values")
         if not isinstance(column, ir.Ref) or not isinstance(values, ir.ListValue):
             return None
         col = exp.column(names(column.parts[0]))
-        listed = [_literal(v) for v in values.items]
+        bound: list[tuple[str, str]] = []
+        listed = [_literal(v, bound) for v in values.items]
         condition = exp.and_(
             col.copy().is_(exp.null()).not_(),
             exp.In(this=col, expressions=listed).not_(),
             copy=False,
         )
-        return _failing(table, condition), []
+        return CheckQuery(_failing(table, condition), [], tuple(bound))
     if expectation.check == "row_count":
-        return _row_count(table, argument(call, signature, "min"), argument(call, signature, "max"))
+        low, high = argument(call, signature, "min"), argument(call, signature, "max")
+        return CheckQuery(_row_count(table, low, high), [])
     if expectation.check == "check":
         text = argument(call, signature, "condition")
         if not isinstance(text, ir.Str):
@@ -70,12 +86,13 @@ def check_query(
         parsed = parse_condition(text.value, dialect)
         if isinstance(parsed, SqlProblem):
             return None
-        return _failing(table, exp.Paren(this=parsed).not_()), []
+        return CheckQuery(_failing(table, exp.Paren(this=parsed).not_()), [])
     if expectation.check == "relationship":
         column, other = argument(call, signature, "column"), argument(call, signature, "other")
         if not isinstance(column, ir.Ref) or not isinstance(other, ir.Ref):
             return None
-        return _relationship(table, names(column.parts[0]), other, names), [other.parts[0]]
+        query = _relationship(table, names(column.parts[0]), other, names)
+        return CheckQuery(query, [other.parts[0]])
     return None
 
 
@@ -119,9 +136,7 @@ def _duplicates(table: exp.Table, columns: list[exp.Identifier]) -> exp.Select:
     )
 
 
-def _row_count(
-    table: exp.Table, low: ir.Value | None, high: ir.Value | None
-) -> tuple[exp.Query, list[str]]:
+def _row_count(table: exp.Table, low: ir.Value | None, high: ir.Value | None) -> exp.Query:
     rows = exp.column(exp.Identifier(this="_rows", quoted=True))
     bounds: list[exp.Expr] = []
     if isinstance(low, ir.Num):
@@ -139,7 +154,7 @@ def _row_count(
         .from_(counted.subquery("_counted", copy=False), copy=False)
         .where(exp.or_(*bounds, copy=False) if bounds else exp.false(), copy=False)
     )
-    return query, []
+    return query
 
 
 def _relationship(
@@ -161,16 +176,17 @@ def _relationship(
     )
 
 
-def _literal(value: ir.Value) -> exp.Expr:
-    if isinstance(value, ir.Str):
-        return exp.Literal.string(value.value)
+def _literal(value: ir.Value, bound: list[tuple[str, str]]) -> exp.Expr:
+    """`value` in a check's SQL: a string is a placeholder, its value added to `bound`."""
     if isinstance(value, ir.Num):
         return exp.Literal.number(value.text)
     if isinstance(value, ir.Bool):
         return exp.Boolean(this=value.value)
-    if isinstance(value, ir.Ref):  # a bare word in the list: a string
-        return exp.Literal.string(value.dotted)
-    return exp.null()
+    if not isinstance(value, ir.Str | ir.Ref):
+        return exp.null()
+    name = f"{VALUE}{len(bound) + 1}"
+    bound.append((name, value.value if isinstance(value, ir.Str) else value.dotted))
+    return exp.Placeholder(this=name)
 
 
 def describe(call: ir.Call) -> str:

@@ -114,6 +114,7 @@ class Renderer:
         self.fold_aliases = target == "postgres" and source != "postgres" and not self.fold_quoted
         self.generator = _generator(target, normalize=source == "postgres" or self.fold_quoted)
         self.problems: list[Problem] = []
+        self.bound: set[str] = set(self.params)  # the parameter names placeholders use
         self.refused: set[int] = set()  # ids of the nodes refused already, reported once
         kinds: tuple[type[exp.Expr], ...] = (exp.Table, exp.Placeholder, exp.Parameter)
         if self.fold_quoted:
@@ -258,7 +259,9 @@ class Renderer:
             table.set("catalog", _ident(parts[-3]))
 
     def parameter(self, name: str) -> exp.Expr:
-        """A bound parameter of the pipeline, cast to its declared type."""
+        """A bound parameter of the pipeline, cast to its declared type (a value the plan
+        binds, `flowc_value_N`, has none: it is compared as the literal it stands for)."""
+        self.bound.add(name)
         mark = _MARK + name if self.target == "postgres" else name
         placeholder = exp.Placeholder(this=mark)
         kind = self.params.get(name)
@@ -323,7 +326,7 @@ class Renderer:
         if self.target != "postgres":
             return text
         text = text.replace("%", "%%")
-        for name in self.params:
+        for name in self.bound:
             text = text.replace(f"%%({_MARK}{name})s", f"%({name})s")
         return text
 

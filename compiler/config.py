@@ -69,6 +69,8 @@ _KEYS: dict[ConnectionType, dict[str, tuple[type, ...]]] = {
         "read_only": (bool, str),
         "memory_limit": (str,),
         "lock_timeout": (str,),
+        "threads": (int, str),
+        "temp_directory": (str,),
     },
     "postgres": {
         **dict.fromkeys(("url", "host", "dbname", "user", "password", "schema"), (str,)),
@@ -106,11 +108,13 @@ class DuckDBSettings(Model):
     path: str
     read_only: bool = False
     # DuckDB's buffer pool (e.g. "4GB"); beyond it DuckDB spills to disk. None: the runtime's
-    # default (runtime/engines/duckdb.py), not DuckDB's 80% of the machine's memory.
+    # default, a quarter of the machine's memory (runtime/engines/duckdb.py).
     memory_limit: str | None = None
     # how long a run waits for another process that holds the database file (DuckDB admits one
     # writing process) before it fails; None: the runtime's default (runtime/engines/duckdb.py)
     lock_timeout_s: float | None = None
+    threads: int | None = None  # None: DuckDB's default, one per core
+    temp_directory: str | None = None  # where it spills; None: `<path>.tmp`; relative: to root
 
 
 class PostgresSettings(Model):
@@ -771,6 +775,11 @@ def _duckdb(conn: _Conn) -> DuckDBSettings | None:
         detail = f"`memory_limit` of connection `{conn.where}` is not a size: `{memory_limit}`"
         conn.invalid("memory_limit", detail, hint='write it like "512MB" or "4GB"')
         memory_limit = None
+    threads = _positive(conn, "threads")
+    temp_directory = conn.get("temp_directory")
+    if temp_directory == "":
+        conn.invalid("temp_directory", f"`temp_directory` of connection `{conn.where}` is empty")
+        temp_directory = None
     if not path:
         return None
     return DuckDBSettings(
@@ -778,6 +787,8 @@ def _duckdb(conn: _Conn) -> DuckDBSettings | None:
         read_only=read_only,
         memory_limit=memory_limit,
         lock_timeout_s=_lock_timeout(conn),
+        threads=threads,
+        temp_directory=temp_directory,
     )
 
 
@@ -791,6 +802,17 @@ def _lock_timeout(conn: _Conn) -> float | None:
         conn.invalid("lock_timeout", detail, hint='write it like "30s", "10m" or "1h"')
         return None
     return duration.total_seconds()
+
+
+def _positive(conn: _Conn, key: str) -> int | None:
+    text = conn.get(key)
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) < 1:
+        detail = f"`{key}` of connection `{conn.where}` is not a whole number above 0: `{text}`"
+        conn.invalid(key, detail, hint=f"write it like `{key} = 4`")
+        return None
+    return int(text)
 
 
 def _flag(conn: _Conn, key: str) -> bool:

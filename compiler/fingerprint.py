@@ -3,11 +3,11 @@
 A step's fingerprint is the SHA-256 of the canonical JSON (sorted keys, no spaces) of:
 its kind, connection, SQL statements, Python entry point (path, function and the SHA-256 of
 the file's content), materialization, fused CTEs, parameters (names and types), `source`,
-`sink`, `transfer`, `check` and `incremental` details, its outputs (names and columns), and the
-fingerprints of its inputs, in order. Not included: the step's id, retries, retry delay,
-timeout and `isolate` (they change how a step runs, not what it makes), `resolve_at_run`
-(which follows from the upstream steps), `notes` (what it says to a person) and parameter
-values (bound at run time; a run records them).
+`sink`, `transfer`, `check` and `incremental` details, the values it binds (when it has any),
+its outputs (names and columns), and the fingerprints of its inputs, in order. Not included:
+the step's id, retries, retry delay, timeout and `isolate` (they change how a step runs, not
+what it makes), `resolve_at_run` (which follows from the upstream steps), `notes` (what it
+says to a person) and parameter values (bound at run time; a run records them).
 
 The SQL is generated from parsed trees without comments, so whitespace and comments in a spec
 or a SQL file never change a fingerprint; any change to what the SQL means does, and it
@@ -55,7 +55,9 @@ def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
 
 
 def fingerprint(step: Step, upstream: Sequence[str]) -> str:
-    content = step.model_dump(mode="json", exclude=_EXCLUDED)
+    # a step without bound values hashes as before `values` existed: fingerprints stay valid
+    excluded = _EXCLUDED if step.values else _EXCLUDED | {"values"}
+    content = step.model_dump(mode="json", exclude=excluded)
     content["upstream"] = list(upstream)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -57,6 +57,14 @@ class Parameter(Model):
     type: str
 
 
+class BoundValue(Model):
+    """A literal value a step's SQL binds as the parameter `name` (its placeholder written as
+    the connection's `placeholder` says): the value stays data, never SQL text."""
+
+    name: str
+    value: JsonScalar
+
+
 class PipelineParam(Model):
     default: JsonScalar = None
     name: str
@@ -170,6 +178,7 @@ class Step(Model):
     sql: list[str] | None = None  # statements in the connection's dialect, run in order
     timeout_s: float | None = None
     transfer: Transfer | None = None
+    values: list[BoundValue] = []  # literal values the SQL binds (`accepted_values` strings)
 
 
 class NodeInfo(Model):

@@ -285,10 +285,17 @@ class _Steps:
         return isinstance(node, ir.TransformNode) and bool(node.parameters)
 
     def reading_query(
-        self, tree: exp.Query, reads: Sequence[str], connection: str, node: str = ""
+        self,
+        tree: exp.Query,
+        reads: Sequence[str],
+        connection: str,
+        node: str = "",
+        *,
+        binds: bool = False,
     ) -> _Query:
         """`tree` (naming nodes by their names) prepared to run on `connection`: node names
-        resolved, the ephemeral transforms it reads fused in front as CTEs."""
+        resolved, the ephemeral transforms it reads fused in front as CTEs; `binds`: the tree
+        has placeholders of its own (a check's bound values)."""
         renderer = self.renderer(connection)
         found = {name: self.read(name, connection) for name in reads}
         fused = self._merged([f for r in found.values() for f in r.fused])
@@ -310,7 +317,7 @@ class _Steps:
                 schemas=self.schemas([e.upstream for e in self.graph[name]], renderer),
             )
             ctes.append((named[name][0], prepared))
-        has_params = self.has_params(node) if node else False
+        has_params = binds or (self.has_params(node) if node else False)
         schemas = self.schemas(reads, renderer)
         prepared = renderer.prepare(tree, refs, node, has_params=has_params, schemas=schemas)
         query = renderer.fuse(prepared, ctes)
@@ -599,9 +606,9 @@ class _Steps:
             built = checks.check_query(expectation, relation, self.pipeline.dialect)
             if built is None:
                 continue
-            tree, others = built
+            tree, others, values = built
             self.resolve(tree, [relation, *others], connection)
-            query = self.reading_query(tree, [relation, *others], connection)
+            query = self.reading_query(tree, [relation, *others], connection, binds=bool(values))
             step_id = _check_id(node.name, expectation.call, named)
             self.add(
                 step_id,
@@ -619,6 +626,7 @@ class _Steps:
                     on_fail=expectation.on_fail,
                 ),
                 resolve_at_run=self.late([relation, *others]),
+                values=[plan.BoundValue(name=n, value=v) for n, v in values],
             )
             if expectation.on_fail == "error":
                 blocking.append(step_id)

@@ -1159,9 +1159,11 @@ class Executor:
         if check is None or not step.sql:
             raise StepError(f"check step `{step.id}` has no query")
         engine = self.engine(step.connection)
+        # the literal values the plan keeps beside the SQL: bound, as parameters are
+        params = {**self.params, **{v.name: v.value for v in step.values}}
         for statement in step.sql[:-1]:
-            engine.execute(statement, self.params)
-        found = engine.read_batches(Query(step.sql[-1], self.params)).read_all()
+            engine.execute(statement, params)
+        found = engine.read_batches(Query(step.sql[-1], params)).read_all()
         if found.num_rows == 0:
             return 0, None
         rows = found.to_pylist()

@@ -87,9 +87,10 @@ def duckdb_cause(message: str) -> str | None:
         return f"DuckDB: {disk_full_text(where, message, remedy)}"
     if _OUT_OF_MEMORY.search(message):
         return (
-            "DuckDB ran out of memory: raise `memory_limit` of the connection in flow.toml "
-            '(e.g. memory_limit = "4GB"), or make the step need less (fewer columns, a join on '
-            f"fewer rows); DuckDB said: {_first_line(message)}"
+            f"DuckDB ran out of memory: {_first_line(message)}\n"
+            'raise `memory_limit` of the DuckDB connection in flow.toml (`memory_limit = "8GB"`), '
+            "or lower its `threads`, or make the step need less (fewer columns, a join on fewer "
+            "rows; docs/engines.md)"
         )
     return None
 

@@ -131,10 +131,11 @@ class _Session:
     def _open(self) -> None:
         """One database for both: a DuckDB connection costs tens of milliseconds to open,
         a cursor on it (a connection of its own, to the same database) next to nothing."""
-        from flowc.runtime.engines.duckdb import MEMORY_LIMIT, DuckDBEngine
+        from flowc.runtime.engines.duckdb import DuckDBEngine, default_memory_limit
 
         if self._engine is None:
-            connection = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
+            connection = duckdb.connect(":memory:", config={"memory_limit": default_memory_limit()})
+            connection.execute("SET enable_progress_bar = false")  # it would print on stdout
             self._engine = DuckDBEngine(connection)
             self._comparer = connection.cursor()
 
@@ -555,10 +556,12 @@ def _expectations(
         built = checks.check_query(expectation, node.name, dialect)
         if built is None:
             continue
-        tree, others = built
+        tree, others, values = built
         refs = {node.name: (table,), **{o: (renderer.name(o),) for o in others}}
-        sql = renderer.query(node.name, renderer.prepare(tree, refs, node.name, has_params=False))
-        found = where.engine.read_batches(Query(sql)).read_all().to_pylist()
+        prepared = renderer.prepare(tree, refs, node.name, has_params=bool(values))
+        sql = renderer.query(node.name, prepared)
+        bound = dict(values)
+        found = where.engine.read_batches(Query(sql, bound)).read_all().to_pylist()
         if not found:
             continue
         failures = int(found[0].get(checks.FAILURES) or len(found))

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from flowc_cli import FLOWC, flowc
+from flowc_cli import FLOWC, flowc, runs_listed
 
 TOML = """[project]
 name = "t"
@@ -97,7 +97,7 @@ def test_a_second_run_waits_for_the_first_naming_it_then_succeeds(tmp_path: Path
     first = _events(root)
     assert first.stdout is not None and first.stdin is not None
     _until(first.stdout, '"held"')  # the first run is inside its block: it holds w.duckdb
-    first_id = flowc("runs", cwd=root).stdout.split()[0]
+    first_id = runs_listed(flowc("runs", cwd=root).stdout)[0][0]
     second = _events(root, "--select", "nums")
     assert second.stdout is not None
     waiting = json.loads(_until(second.stdout, '"waiting"'))

@@ -117,8 +117,7 @@ def test_duckdb_out_of_memory_names_memory_limit_in_flow_toml(tmp_path: Path) ->
     root = _project(tmp_path, rows=3_000_000, extra='memory_limit = "20MB"', sql=hungry)
     done = flowc("run", "p.flow", cwd=root)
     assert done.returncode == 1, done.stderr
-    assert "DuckDB ran out of memory: raise `memory_limit` of the connection in flow.toml" in (
-        done.stderr
-    )
+    assert "DuckDB ran out of memory: " in done.stderr
+    assert "raise `memory_limit` of the DuckDB connection in flow.toml" in done.stderr
     assert "SET memory_limit" not in done.stderr  # DuckDB's advice: not for a flowc user
     assert "failed" in flowc("runs", cwd=root).stdout

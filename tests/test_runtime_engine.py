@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import pyarrow as pa
 import pytest
 from flowc.compiler.config import DuckDBSettings
 from flowc.runtime.engine import Query, TableName
-from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine
+from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine, default_memory_limit
 from flowc.runtime.errors import DataError, StepError
 
 
@@ -54,12 +57,58 @@ def memory_limit(engine: DuckDBEngine) -> object:
     return found.read_all().to_pylist()[0]["m"]
 
 
-def test_the_buffer_pool_is_bounded_by_default_and_by_flow_toml(tmp_path: Path) -> None:
+def setting(engine: DuckDBEngine, name: str) -> object:
+    found = engine.read_batches(Query(f"SELECT current_setting('{name}') AS m"))
+    return found.read_all().to_pylist()[0]["m"]
+
+
+def test_the_buffer_pool_is_a_quarter_of_the_machine_by_default_and_flow_toml_sets_it(
+    tmp_path: Path,
+) -> None:
     with DuckDBEngine.from_settings(DuckDBSettings(path="a.duckdb"), tmp_path) as engine:
-        assert memory_limit(engine) == "366.2 MiB"  # 384MB, not 80% of the machine
+        shown = str(memory_limit(engine))
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    number, unit = shown.split()
+    given = float(number) * {"MiB": 2**20, "GiB": 2**30}[unit]
+    wanted = int(default_memory_limit().removesuffix("MiB")) * 2**20
+    assert abs(given - wanted) <= 0.1 * 2**30  # DuckDB shows it to one decimal place
+    assert 256 * 2**20 <= wanted <= max(physical // 4, 256 * 2**20)  # not DuckDB's 80%
     settings = DuckDBSettings(path="b.duckdb", memory_limit="1GB")
     with DuckDBEngine.from_settings(settings, tmp_path) as engine:
         assert memory_limit(engine) == "953.6 MiB"
+
+
+def test_threads_and_temp_directory_come_from_flow_toml(tmp_path: Path) -> None:
+    settings = DuckDBSettings(path="c.duckdb", threads=1, temp_directory="spill")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        assert setting(engine, "threads") == 1
+        assert setting(engine, "temp_directory") == str(tmp_path / "spill")
+
+
+def test_duckdb_prints_no_progress_bar(tmp_path: Path) -> None:
+    # in a process of its own: under pytest's captured output DuckDB starts without it
+    script = (
+        "from flowc.runtime.engines.duckdb import DuckDBEngine\n"
+        f"engine = DuckDBEngine.connect({str(tmp_path / 'p.duckdb')!r})\n"
+        "print(engine.scalar(\"SELECT current_setting('enable_progress_bar')\"))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert shown.stdout.strip() == "False", shown.stdout + shown.stderr
+
+
+def test_out_of_memory_names_the_flow_toml_setting(tmp_path: Path) -> None:
+    settings = DuckDBSettings(path="d.duckdb", memory_limit="32MB", threads=1)
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        engine.execute("SET temp_directory = ''")  # nowhere to spill: the limit is hard
+        wide = ", ".join(f"repeat('x', 200) || i AS c{n}" for n in range(50))
+        with pytest.raises(StepError) as caught:
+            engine.execute(f"CREATE TABLE w AS SELECT {wide} FROM range(200000) t(i) ORDER BY c1")
+    message = caught.value.message
+    assert message.startswith("DuckDB ran out of memory: "), message
+    assert "`memory_limit` of the DuckDB connection in flow.toml" in message
+    assert "SET " not in message
 
 
 def test_load_and_read_batches_round_trip_in_a_new_schema(engine: DuckDBEngine) -> None:
@@ -234,3 +283,24 @@ def test_publish_puts_views_over_the_stage_and_old_stages_go_when_unread(
     names = [row["s"] for row in schemas]
     assert "_flowc_p_1" not in names and "_flowc_p_2" in names and "_flowc_other_9" in names
     assert _rows(engine, "SELECT * FROM t") == [{"x": 3}]
+
+
+def test_written_tables_leave_the_buffer_pool_when_no_transaction_is_open(
+    tmp_path: Path,
+) -> None:
+    cache = 'SELECT sum(memory_usage_bytes) AS m FROM duckdb_memory() WHERE tag = "BASE_TABLE"'
+    settings = DuckDBSettings(path="e.duckdb", memory_limit="2GB")
+    with DuckDBEngine.from_settings(settings, tmp_path) as engine:
+        for i in range(40):  # 40 steps of 3.2 MB each: 128 MB written, all of it cached
+            engine.begin()
+            engine.execute(
+                f"CREATE TABLE t{i} AS SELECT random() AS a, hash(range) AS b FROM range(200000)"
+            )
+            engine.commit()
+        engine.execute("CHECKPOINT")
+        engine.begin()
+        engine.commit()
+        kept = engine.read_batches(Query(cache.replace('"', "'"))).read_all().to_pylist()[0]["m"]
+        assert kept <= 40 * 2**20  # what is left cached (16-32 MiB), not the 128 MB written
+        assert memory_limit(engine) == "1.8 GiB"  # and the limit is the connection's again
+        assert engine.scalar("SELECT count(*) FROM t0") == 200_000

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -40,13 +42,12 @@ from flowc.runtime.errors import EngineBusy, StepError
 
 DIALECT = "duckdb"
 MEMORY = ":memory:"
-# DuckDB's buffer pool per database, unless flow.toml sets `memory_limit`. DuckDB's own
-# default, 80% of the machine's memory, lets its cache of the tables a run writes grow with
-# the data (about 900 MB of RSS for a 5-million-row load); beyond the limit DuckDB evicts
-# written blocks and spills joins, sorts and aggregates to disk, so a run's memory stays flat.
-# 384MB: a 5M-row run peaks near 530 MB, and loads are 40% faster than at 256MB
-# (benchmarks/README.md).
-MEMORY_LIMIT = "384MB"
+# DuckDB's buffer pool per database, unless flow.toml sets `memory_limit`: a quarter of the
+# machine's memory (or of the container's, when it has less). DuckDB's own default is 80%;
+# the rest is left to Python blocks, Arrow batches and other runs. Beyond the limit DuckDB
+# evicts written blocks and spills joins, sorts and aggregates to `temp_directory`; below it
+# the tables a run writes stay cached, so a long run's RSS grows up to the limit.
+MEMORY_SHARE = 0.25
 # A database file admits one writing process: a second run waits this long (flow.toml:
 # `lock_timeout`) for the first to let go, as runs on Postgres wait for its run lock.
 LOCK_TIMEOUT_S = 600.0
@@ -66,6 +67,18 @@ def _busy(path: Path | str, holder: int | None, waited_s: float) -> EngineBusy:
     )
 
 
+def default_memory_limit() -> str:
+    """`MEMORY_SHARE` of the memory this process can have, in MB (DuckDB's own rule, 80%,
+    also looks at the container's limit)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        total = min(total, int(text)) if text.isdigit() else total
+    except OSError:
+        pass
+    return f"{max(int(total * MEMORY_SHARE) // 2**20, 256)}MiB"
+
+
 def quote_identifier(name: str) -> str:
     """`name` as a DuckDB identifier: always quoted, embedded quotes doubled.
 
@@ -80,8 +93,9 @@ class DuckDBEngine:
 
     dialect = DIALECT
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, pool: _Pool | None = None) -> None:
         self._con = connection
+        self._pool = pool or _Pool(None)
         self._stale_views: list[str] = []
         self._in_transaction = False
         self._stage: str | None = None
@@ -93,7 +107,9 @@ class DuckDBEngine:
         path: Path | str,
         *,
         read_only: bool = False,
-        memory_limit: str = MEMORY_LIMIT,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+        temp_directory: Path | str | None = None,
         lock_timeout_s: float = LOCK_TIMEOUT_S,
         on_wait: Callable[[int | None], None] | None = None,
     ) -> DuckDBEngine:
@@ -106,11 +122,20 @@ class DuckDBEngine:
         """
         if str(path) != MEMORY and not read_only:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, str | bool | int | float | list[str]] = {"memory_limit": memory_limit}
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "memory_limit": memory_limit or default_memory_limit(),
+            # the data of small writes waits in memory for a checkpoint, which comes when
+            # the WAL reaches this size (DuckDB: 16MB, 130 MB of tables in a long run)
+            "checkpoint_threshold": "4MB",
+        }
+        if threads is not None:
+            config["threads"] = threads
+        if temp_directory is not None:
+            config["temp_directory"] = str(temp_directory)
         deadline: float | None = None
         while True:
             try:
-                return cls(duckdb.connect(str(path), read_only=read_only, config=config))
+                connection = duckdb.connect(str(path), read_only=read_only, config=config)
             except duckdb.IOException as error:
                 held = _LOCK_HELD.search(str(error))
                 if held is None:
@@ -123,8 +148,12 @@ class DuckDBEngine:
                 if time.monotonic() >= deadline:
                     raise _busy(path, holder, lock_timeout_s) from None
                 time.sleep(LOCK_POLL_S)
+                continue
             except duckdb.Error as error:
                 raise StepError(f"cannot open the DuckDB database {path}: {error}") from None
+            # a session setting (cursors start without it): it would print on flowc's stdout
+            connection.execute("SET enable_progress_bar = false")
+            return cls(connection, _Pool(str(config["memory_limit"])))
 
     @classmethod
     def from_settings(
@@ -133,12 +162,16 @@ class DuckDBEngine:
         root: Path,
         on_wait: Callable[[int | None], None] | None = None,
     ) -> DuckDBEngine:
-        """The connection a profile declares; its `path` is relative to the project root."""
+        """The connection a profile declares; `path` and `temp_directory` are relative to
+        the project root."""
         path = settings.path if settings.path == MEMORY else root / settings.path
+        temp = root / settings.temp_directory if settings.temp_directory else None
         return cls.connect(
             path,
             read_only=settings.read_only,
-            memory_limit=settings.memory_limit or MEMORY_LIMIT,
+            memory_limit=settings.memory_limit,
+            threads=settings.threads,
+            temp_directory=temp,
             lock_timeout_s=LOCK_TIMEOUT_S
             if settings.lock_timeout_s is None
             else settings.lock_timeout_s,
@@ -312,16 +345,23 @@ class DuckDBEngine:
         with _engine_errors():
             self._con.begin()
         self._in_transaction = True
+        self._pool.enter()
 
     def commit(self) -> None:
         self._in_transaction = False
-        with _engine_errors():
-            self._con.commit()
+        try:
+            with _engine_errors():
+                self._con.commit()
+        finally:
+            self._pool.leave(self._con)
 
     def rollback(self) -> None:
         self._in_transaction = False
-        with _engine_errors():
-            self._con.rollback()
+        try:
+            with _engine_errors():
+                self._con.rollback()
+        finally:
+            self._pool.leave(self._con)
         for view in self._stale_views:
             with contextlib.suppress(duckdb.Error):
                 self._con.unregister(view)
@@ -386,7 +426,7 @@ class DuckDBEngine:
 
     def worker(self) -> DuckDBEngine:
         """A cursor: DuckDB's own connection to the same database (`:memory:` too)."""
-        engine = DuckDBEngine(self._con.cursor())
+        engine = DuckDBEngine(self._con.cursor(), self._pool)
         engine.use_stage(self._stage)
         return engine
 
@@ -562,6 +602,59 @@ def _as_text(reader: pa.RecordBatchReader, columns: Sequence[str]) -> pa.RecordB
             yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
     return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+class _Pool:
+    """DuckDB's buffer pool of one database, shared by its engine and the engine's workers.
+
+    Within `memory_limit` DuckDB keeps the blocks of every table it has written, evicting
+    them only when a query needs the room: a run of 2,000 steps over small tables grew to
+    the limit (700 MB at 384MB) though no step needed more than a few MB. So when the last
+    open transaction on the database ends and the written tables' blocks take more than
+    twice `CACHE`, the limit is lowered for them to fit in `CACHE`, then set back: DuckDB
+    evicts the blocks (written, so nothing is lost; a later read fetches them from the file,
+    or the OS's cache of it) and the memory goes back to the system. Only then: a running
+    query is never squeezed. (Trimming to 32 MB at every step instead: 279 MB, but 60% slower
+    than this; benchmarks/README.md.)"""
+
+    CACHE = 16 * 2**20
+
+    def __init__(self, limit: str | None) -> None:
+        self.limit = limit  # None: not flowc's connection (a test's); never trimmed
+        self.open = 0
+        self.lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self.lock:
+            self.open += 1
+
+    def leave(self, connection: duckdb.DuckDBPyConnection) -> None:
+        with self.lock:
+            self.open = max(self.open - 1, 0)
+            if self.open == 0 and self.limit is not None:
+                self._trim(connection)
+
+    def _trim(self, connection: duckdb.DuckDBPyConnection) -> None:
+        try:
+            found = connection.execute(_POOL_USED).fetchone()
+            written, used = (found or (0, 0))[0] or 0, (found or (0, 0))[1] or 0
+            if written <= 2 * self.CACHE:  # then down to CACHE: a SET now and then
+                return
+            # room for all but the written tables' blocks beyond CACHE: those are what go
+            # (data not yet checkpointed would go to temporary files, for nothing)
+            lowered = (used - written + self.CACHE) // 2**20
+            try:
+                connection.execute(f"SET memory_limit = '{lowered}MiB'")
+            finally:
+                connection.execute(f"SET memory_limit = '{self.limit}'")
+        except duckdb.Error:
+            pass  # a cache left as it is: memory, not correctness
+
+
+_POOL_USED = (
+    "SELECT sum(memory_usage_bytes) FILTER (WHERE tag = 'BASE_TABLE'), "
+    "sum(memory_usage_bytes) FROM duckdb_memory()"
+)
 
 
 def _reader(relation: duckdb.DuckDBPyRelation, batch_size: int) -> pa.RecordBatchReader:

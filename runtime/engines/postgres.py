@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 import psycopg2
 import psycopg2.extensions
+import psycopg2.sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from flowc.compiler.config import PostgresSettings
@@ -121,7 +122,8 @@ class PostgresEngine:
         `schema` when missing and put it first on the search path."""
         shown = [*secrets, str(kwargs.get("password") or "")]
         with _errors(shown, "cannot connect to Postgres"):
-            connection = psycopg2.connect(dsn, application_name="flowc", **kwargs)
+            settings = {**kwargs, **_standard_strings(dsn, kwargs)}
+            connection = psycopg2.connect(dsn, application_name="flowc", **settings)
         engine = cls(connection, secrets=shown)
         engine._fold = fold_names
         engine._schema = engine._catalog_name(schema)
@@ -446,7 +448,7 @@ class PostgresEngine:
         here), which Postgres allows only while this session holds no cursor."""
         target = TableName.parse(table)
         names = ", ".join(quote_identifier(c) for c in columns)
-        quoted = "'" + delimiter.replace("'", "''") + "'"
+        quoted = psycopg2.sql.Literal(delimiter).as_string(self._con)  # libpq's quoting
         options = f"FORMAT csv, HEADER {'true' if header else 'false'}, DELIMITER {quoted}"
         if new_table and self._in_transaction and not self._scalar(_OPEN_CURSORS, {}):
             options += ", FREEZE"
@@ -1129,3 +1131,18 @@ def _array_element(value: Any) -> str:
     else:
         text = str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _standard_strings(dsn: str, kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """libpq `options` that start the session with `standard_conforming_strings = on`, after
+    any the connection sets. The SQL flowc generates writes standard strings (`'a\\b'` is a
+    backslash and a `b`): a server or database set to `off` would read the backslash as an
+    escape, change a literal's value or end it early. Set at the start, not by a later `SET`:
+    psycopg2 picks its own quoting of bound values from the setting the session began with.
+
+    >>> _standard_strings("host=h options='-c search_path=x'", {})
+    {'options': '-c search_path=x -c standard_conforming_strings=on'}
+    """
+    given = kwargs.get("options") or (dsn and psycopg2.extensions.parse_dsn(dsn).get("options"))
+    pinned = "-c standard_conforming_strings=on"
+    return {"options": f"{given or ''} {pinned}".strip()}
