@@ -199,7 +199,7 @@ def _passes(
     columns_of: Callable[[ir.Spec], Collection[str]] | None,
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
 ) -> Analysis:
-    from flowc.compiler import dag, params, schedule, schema, sql, tables
+    from flowc.compiler import dag, extract, params, schedule, schema, sql, tables
     from flowc.compiler.parser import parse
 
     document, syntax = parse(text, file)
@@ -207,6 +207,7 @@ def _passes(
     spec = names.bind(document, scope, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     tables.check_table_names(spec, dialect, scope.types, diagnostics)
+    extract.check_http(spec, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(

@@ -80,6 +80,19 @@ CODES: dict[str, Code] = _codes(
         "`materialize = incremental` needs `unique_key` or `time_column`",
     ),
     Code("F0222", "error", "misplaced item", "{detail}"),
+    Code(
+        "F0223",
+        "error",
+        "template variable not given",
+        "`{{{name}}}` in the URL of `{node}` is given neither by `each` nor by a parameter",
+    ),
+    Code(
+        "F0224",
+        "error",
+        "unknown pagination",
+        "unknown pagination {kind}: next, link, cursor, offset or page",
+    ),
+    Code("F0225", "error", "invalid http option", "{detail}"),
     # F03xx: SQL and schemas
     Code("F0301", "error", "unknown column", "unknown column `{name}`"),
     Code("F0302", "error", "ambiguous column", "column `{name}` is ambiguous: it is in {tables}"),

@@ -56,6 +56,10 @@ def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
 
 def fingerprint(step: Step, upstream: Sequence[str]) -> str:
     content = step.model_dump(mode="json", exclude=_EXCLUDED)
+    source = content.get("source") or {}
+    for later in ("api", "headers", "urls"):  # added later: unset, the digest stays as it was
+        if not source.get(later, True):
+            del source[later]
     content["upstream"] = list(upstream)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1024,14 +1024,7 @@ class Executor:
         if source.kind == "http":
             from flowc.runtime import download  # urllib and tenacity: only http sources pay
 
-            return download.read_http(  # the node's retry policy, if it allows more
-                source.path,
-                file_format,
-                columns=source.columns,
-                attempts=max(download.DEFAULT_ATTEMPTS, step.retries + 1),
-                first_wait_s=step.retry_delay_s or download.DEFAULT_FIRST_WAIT_S,
-                **options,
-            )
+            return download.read_source(source, step, self.params, self.root, options)
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options
         )
