@@ -93,6 +93,17 @@ def _check_api(node: str, call: ir.Call, diagnostics: Diagnostics) -> None:
         diagnostics.report("F0225", paginate.value.span, hint=hint, detail=detail)
 
 
+def url_parameters(spec: ir.Spec) -> set[str]:
+    """The `{name}`s of `http` URLs that no `each` gives: pipeline parameters, used there."""
+    used: set[str] = set()
+    for node in spec.nodes:
+        if isinstance(node, ir.SourceNode) and node.from_ and node.from_.name == "http":
+            each = _each(node.from_)
+            values = _url_values(node.from_)
+            used |= {f["name"] for v in values for f in PLACEHOLDER.finditer(v.value)} - set(each)
+    return used
+
+
 def urls(call: ir.Call) -> list[str]:
     """Every URL of an `http` call, `each` expanded (the last key varying fastest)."""
     each = _each(call)
