@@ -93,6 +93,13 @@ CODES: dict[str, Code] = _codes(
         "unknown pagination {kind}: next, link, cursor, offset or page",
     ),
     Code("F0225", "error", "invalid http option", "{detail}"),
+    Code("F0226", "error", "unknown schema", "unknown schema `{name}`"),
+    Code(
+        "F0227",
+        "error",
+        "columns given twice",
+        "`{node}` has both `columns = {name}` and a `columns {{ ... }}` block",
+    ),
     # F03xx: SQL and schemas
     Code("F0301", "error", "unknown column", "unknown column `{name}`"),
     Code("F0302", "error", "ambiguous column", "column `{name}` is ambiguous: it is in {tables}"),

@@ -45,12 +45,58 @@ def bind(document: ir.Document, scope: Scope, diagnostics: Diagnostics) -> ir.Sp
     blocks = [b for b in document.blocks if _known_kind(b, diagnostics)]
     unparsed = [b for b in document.unparsed if b.kind in vocabulary.BLOCK_KINDS]
     pipeline = _bind_pipeline(document.file, blocks, unparsed, scope, diagnostics)
-    node_blocks = _unique_nodes([b for b in blocks if b.kind != "pipeline"], diagnostics)
-    names = {b.name for b in node_blocks} | {b.name for b in unparsed}
-    nodes = [_bind_node(block, names, scope, diagnostics) for block in node_blocks]
+    schemas = _schemas([b for b in blocks if b.kind == "schema"], diagnostics)
+    # a schema block with a syntax error: its columns are unknown, and naming it no error
+    schemas |= {b.name: None for b in unparsed if b.kind == "schema" and b.name not in schemas}
+    node_blocks = _unique_nodes([b for b in blocks if b.kind in _NODE_KINDS], diagnostics)
+    names = {b.name for b in node_blocks} | {b.name for b in unparsed if b.kind in _NODE_KINDS}
+    nodes = [_bind_node(block, names, scope, schemas, diagnostics) for block in node_blocks]
     bound = {node.name for node in nodes}
-    nodes += [_placeholder(b) for b in unparsed if b.kind != "pipeline" and b.name not in bound]
+    nodes += [_placeholder(b) for b in unparsed if b.kind in _NODE_KINDS and b.name not in bound]
     return ir.Spec(file=document.file, root=str(scope.root), pipeline=pipeline, nodes=tuple(nodes))
+
+
+_NODE_KINDS = ("source", "transform", "sink")
+
+
+def _schemas(
+    blocks: list[ir.Block], diagnostics: Diagnostics
+) -> dict[str, tuple[ir.Column, ...] | None]:
+    """Each `schema NAME { columns { ... } }` by name: the column list nodes may share."""
+    found: dict[str, tuple[ir.Column, ...] | None] = {}
+    for block in _unique_nodes(blocks, diagnostics):
+        where = f"`schema {block.name}`"
+        _attributes(block, where, "schema", diagnostics)
+        subs = _sub_blocks(block, where, diagnostics)
+        found[block.name] = _columns(subs.get("columns"), diagnostics) or ()
+    return found
+
+
+def _shared_columns(
+    block: ir.Block,
+    attribute: ir.Attribute | None,
+    declared: tuple[ir.Column, ...] | None,
+    schemas: Mapping[str, tuple[ir.Column, ...] | None],
+    diagnostics: Diagnostics,
+) -> tuple[ir.Column, ...] | None:
+    """A node's columns: its `columns { ... }` block, or the schema `columns = NAME` names."""
+    if attribute is None:
+        return declared
+    value = attribute.value
+    if not (isinstance(value, ir.Ref) and len(value.parts) == 1):
+        detail = f"`columns` of `{block.name}` must name a schema, not {ir.describe(value)}"
+        hint = "write `columns = trips` for a `schema trips { columns { ... } }`"
+        diagnostics.report("F0213", value.span, hint=hint, detail=detail)
+        return declared
+    name = value.parts[0]
+    if declared is not None:
+        diagnostics.report("F0227", attribute.name_span, node=block.name, name=name)
+        return declared
+    if name not in schemas:
+        hint = did_you_mean(name, schemas) or f"declare `schema {name} {{ columns {{ ... }} }}`"
+        diagnostics.report("F0226", value.span, hint=hint, name=name)
+        return None
+    return schemas[name]
 
 
 def _placeholder(block: ir.Block) -> AnyNode:
@@ -70,7 +116,7 @@ def _known_kind(block: ir.Block, diagnostics: Diagnostics) -> bool:
     if block.kind in vocabulary.BLOCK_KINDS:
         return True
     hint = did_you_mean(block.kind, vocabulary.BLOCK_KINDS) or (
-        "a block is `pipeline`, `source`, `transform` or `sink`"
+        "a block is `pipeline`, `schema`, `source`, `transform` or `sink`"
     )
     diagnostics.report("F0206", block.kind_span, hint=hint, kind=block.kind)
     return False
@@ -244,10 +290,18 @@ def _not_a_declaration(entry: ir.Entry, block: str, example: str, diagnostics: D
 # --- nodes ----------------------------------------------------------------------------------
 
 
-def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diagnostics) -> AnyNode:
+def _bind_node(
+    block: ir.Block,
+    names: set[str],
+    scope: Scope,
+    schemas: Mapping[str, tuple[ir.Column, ...] | None],
+    diagnostics: Diagnostics,
+) -> AnyNode:
     where = f"`{block.kind} {block.name}`"
     attrs = _attributes(block, where, block.kind, diagnostics)
     subs = _sub_blocks(block, where, diagnostics)
+    declared = _columns(subs.get("columns"), diagnostics)
+    columns = _shared_columns(block, attrs.pop("columns", None), declared, schemas, diagnostics)
     values = _Values(attrs, diagnostics)
     target = values.ref("target")
     if target:
@@ -258,7 +312,7 @@ def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diag
         "name_span": block.name_span,
         "target": target,
         "expectations": _expectations(subs.get("expect"), names, diagnostics),
-        "columns": _columns(subs.get("columns"), diagnostics),
+        "columns": columns,
     }
     common |= {
         "description": _text(values.string("description")),
@@ -413,7 +467,9 @@ def _sql_with_inputs(attr: ir.Attribute, diagnostics: Diagnostics) -> None:
 
 def _sql_with_columns(block: ir.Block, diagnostics: Diagnostics) -> None:
     span = next(
-        e.name_span for e in block.entries if isinstance(e, ir.SubBlock) and e.name == "columns"
+        e.name_span
+        for e in block.entries
+        if isinstance(e, ir.SubBlock | ir.Attribute) and e.name == "columns"
     )
     detail = "a SQL transform's columns come from its query; `columns` declares a Python one's"
     diagnostics.report("F0222", span, detail=detail, hint="remove the `columns` block")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-BLOCK_KINDS = ("pipeline", "source", "transform", "sink")
+BLOCK_KINDS = ("pipeline", "schema", "source", "transform", "sink")
 DIALECTS = ("duckdb", "postgres", "bigquery")
 
 # Attributes every node accepts, whatever its kind.
@@ -25,9 +25,11 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "timeout",
         "isolate",
     ),
-    "source": (*_COMMON, "from", "python", "isolate"),
+    "schema": ("description",),  # a column list that sources and transforms name in `columns`
+    "source": (*_COMMON, "from", "python", "isolate", "columns"),
     "transform": (
         *_COMMON,
+        "columns",
         "sql",
         "python",
         "isolate",
@@ -42,6 +44,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "pipeline": ("params",),
+    "schema": ("columns",),
     "source": ("columns", "expect"),
     "transform": ("columns", "expect"),
     "sink": ("expect",),

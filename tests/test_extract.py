@@ -368,3 +368,51 @@ def test_an_api_spec_pages_authenticates_and_never_shows_its_secrets(
     for text in [done.stdout, done.stderr, failed.stdout, failed.stderr, *written]:
         assert "t0ken-xyz" not in text
         assert "k3y-abc" not in text
+
+
+# --- one column list for several nodes ------------------------------------------------------
+
+SHARED = """
+pipeline h { target = local }
+
+schema people {
+  columns {
+    id    int not null
+    name  varchar
+  }
+}
+
+source a {
+  from    = csv("data/a.csv")
+  columns = people
+}
+
+source b {
+  from    = csv("data/b.csv")
+  columns = people
+}
+
+transform both {
+  sql = "SELECT * FROM a UNION ALL SELECT * FROM b"
+  materialize = table
+}
+"""
+
+
+def test_a_schema_declared_once_types_every_source_that_names_it(tmp_path: Path) -> None:
+    _project(tmp_path, SHARED)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("name,id\nx,1\n")
+    (tmp_path / "data" / "b.csv").write_text("id,name,extra\n2,y,z\n")
+    done = flowc("run", "h.flow", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _rows(tmp_path, 'SELECT * FROM "both" ORDER BY id') == [(1, "x"), (2, "y")]
+    types = (
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_name = 'b' AND table_schema = 'main' ORDER BY ordinal_position"
+    )
+    assert _rows(tmp_path, types) == [("INTEGER",), ("VARCHAR",)]
+    (tmp_path / "data" / "b.csv").write_text("id,name\n,y\n")  # `not null` holds for b too
+    failed = flowc("run", "h.flow", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "data/b.csv" in failed.stderr and "id" in failed.stderr
