@@ -133,7 +133,9 @@ class Check(Model):
     5 sample rows, each with `_failures`, the number of failing rows (or groups)."""
 
     check: str  # not_null, unique, accepted_values, row_count, check, relationship
+    columns: list[str] = []  # the columns it tests, shown first in its sample rows
     description: str  # the check as written in the spec
+    line: int | None = None  # of the spec file, where the check is written
     node: str
     on_fail: Literal["error", "warn"]
 

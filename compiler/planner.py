@@ -614,7 +614,11 @@ class _Steps:
                 check=plan.Check(
                     node=node.name,
                     check=expectation.check,
+                    columns=[a.parts[0] for a in expectation.call.args if isinstance(a, ir.Ref)][
+                        : 1 if expectation.check in _FIRST_COLUMN_ONLY else None
+                    ],
                     description=checks.describe(expectation.call),
+                    line=expectation.call.span.line,
                     on_fail=expectation.on_fail,
                 ),
                 resolve_at_run=self.late([relation, *others]),
@@ -789,6 +793,8 @@ def _scalar(value: ir.Value | None) -> plan.JsonScalar:
     return None
 
 
+# checks whose later arguments are no columns of the node: values, `node.column`
+_FIRST_COLUMN_ONLY = frozenset({"accepted_values", "relationship"})
 # keywords of a source call that are not reader options: the format, and how http fetches
 _NOT_OPTIONS = frozenset({"url", "format", *(n for n, _ in vocabulary.FETCHING)})
 
