@@ -142,14 +142,14 @@ def _sized(api: Api) -> dict[str, str]:
 
 
 def _joined(page: Url, target: str) -> Url:
-    """A next URL, relative to `page`; it is shown as the server gave it (which holds no
-    `${VAR}` of the spec, unless the server echoes a token back)."""
+    """A next URL, relative to `page`; shown as the server gave it, but a token it echoes
+    back (an `${VAR}` value of the spec's URL or headers) written as `${VAR}`."""
     absolute = urllib.parse.urljoin(page.actual, target)
-    return Url(absolute, urllib.parse.urljoin(page.shown, target))
+    return Url(absolute, page.masked(urllib.parse.urljoin(page.shown, target)), page.masks)
 
 
 def _with_query(url: Url, values: dict[str, str]) -> Url:
-    return Url(_set_query(url.actual, values), _set_query(url.shown, values))
+    return Url(_set_query(url.actual, values), _set_query(url.shown, values), url.masks)
 
 
 def _set_query(url: str, values: dict[str, str]) -> str:

@@ -73,6 +73,15 @@ class Url:
 
     actual: str
     shown: str
+    # (value, as written) of each `${VAR}` it was expanded with: a URL the server hands back
+    # (a next page) may echo a token, and is shown with it masked
+    masks: tuple[tuple[str, str], ...] = ()
+
+    def masked(self, text: str) -> str:
+        """`text` with the secret values of this URL written as `${VAR}` again."""
+        for value, written in sorted(self.masks, key=lambda m: -len(m[0])):
+            text = text.replace(value, written)
+        return text
 
 
 @dataclass(frozen=True)
@@ -94,8 +103,9 @@ def expand(template: str, params: Mapping[str, object], env: Mapping[str, str]) 
     """`template` with `{name}` filled from `params` and `${VAR}` (or `${VAR:-default}`) from
     `env`; shown with the parameters filled and the variables as written.
 
-    >>> expand("https://x/{m}?key=${KEY}", {"m": "10"}, {"KEY": "s3cret"})
-    Url(actual='https://x/10?key=s3cret', shown='https://x/10?key=${KEY}')
+    >>> url = expand("https://x/{m}?key=${KEY}", {"m": "10"}, {"KEY": "s3cret"})
+    >>> url.actual, url.shown
+    ('https://x/10?key=s3cret', 'https://x/10?key=${KEY}')
     """
 
     def parameter(found: re.Match[str]) -> str:
@@ -106,15 +116,19 @@ def expand(template: str, params: Mapping[str, object], env: Mapping[str, str]) 
 
     shown = _PLACEHOLDER.sub(parameter, template)
 
+    masks: list[tuple[str, str]] = []
+
     def variable(found: re.Match[str]) -> str:
         value = env.get(found["name"])
         if found["default"] is not None and not value:
             return found["default"]
         if value is None:
             raise StepError(f"environment variable `{found['name']}` is not set (used by {shown})")
+        if value:
+            masks.append((value, found[0]))
         return value
 
-    return Url(_VARIABLE.sub(variable, shown), shown)
+    return Url(_VARIABLE.sub(variable, shown), shown, tuple(masks))
 
 
 def read_source(
@@ -127,8 +141,11 @@ def read_source(
     """A load step's `http` source: its URLs and headers expanded, under the node's retry
     policy if that allows more attempts than the default."""
     env = environment(root)
+    expanded = {k: expand(v, {}, env) for k, v in source.headers.items()}
+    headers = {k: v.actual for k, v in expanded.items()}
+    secret = tuple(m for v in expanded.values() for m in v.masks)
     urls = [expand(u, params, env) for u in source.urls or [source.path or ""]]
-    headers = {k: expand(v, {}, env).actual for k, v in source.headers.items()}
+    urls = [Url(u.actual, u.shown, u.masks + secret) for u in urls]
     policy = Policy(
         attempts=max(DEFAULT_ATTEMPTS, step.retries + 1),
         first_wait_s=step.retry_delay_s or DEFAULT_FIRST_WAIT_S,

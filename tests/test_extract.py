@@ -238,7 +238,8 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
 
 def test_expand_fills_params_and_keeps_secrets_out_of_the_shown_url() -> None:
     url = expand("https://x/{month}?token=${TOKEN}", {"month": "10"}, {"TOKEN": "hunter2"})
-    assert url == Url("https://x/10?token=hunter2", "https://x/10?token=${TOKEN}")
+    assert (url.actual, url.shown) == ("https://x/10?token=hunter2", "https://x/10?token=${TOKEN}")
+    assert url.masked("https://x/11?token=hunter2") == "https://x/11?token=${TOKEN}"
     with pytest.raises(StepError, match="`TOKEN` is not set") as raised:
         expand("https://x/?token=${TOKEN}", {}, {})
     assert "hunter2" not in str(raised.value)
@@ -359,10 +360,14 @@ def test_an_api_spec_pages_authenticates_and_never_shows_its_secrets(
     assert _rows(tmp_path, "SELECT count(*), sum(trip_fare) FROM kept") == [(7, 31.5)]
     plan = flowc("compile", "h.flow", "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert plan.returncode == 0, plan.stderr
-    server.routes["/rides"] = lambda q, h: (500, {}, b"down")
+
+    def second_page_down(query: dict[str, str], headers: dict[str, str]) -> Reply:
+        return (500, {}, b"down") if "from" in query else page(query, headers)
+
+    server.routes["/rides"] = second_page_down  # its URL, from the server, echoes the key
     failed = flowc("run", "h.flow", cwd=tmp_path, env=env)
     assert failed.returncode == 1
-    assert "api_key=${API_KEY}" in failed.stderr
+    assert "/rides?api_key=${API_KEY}&from=4 failed" in failed.stderr
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".env"]
     written = [p.read_bytes().decode(errors="replace") for p in files]
     for text in [done.stdout, done.stderr, failed.stdout, failed.stderr, *written]:
