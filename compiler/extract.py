@@ -57,7 +57,32 @@ def _check_one(node: str, call: ir.Call, params: set[str], diagnostics: Diagnost
         if key not in used:
             detail = f"`each` gives `{key}`, which no URL of `{node}` uses as `{{{key}}}`"
             diagnostics.report("F0225", span, hint=f"write `{{{key}}}` in the URL", detail=detail)
+    _check_maps(node, call, diagnostics)
     _check_api(node, call, diagnostics)
+
+
+def _check_maps(node: str, call: ir.Call, diagnostics: Diagnostics) -> None:
+    """`each` values are lists of strings or numbers; `headers` values are strings."""
+    for name, fits, wants in (
+        ("each", _each_value, 'a list of one or more strings or numbers (`month = ["10", "11"]`)'),
+        ("headers", lambda v: isinstance(v, ir.Str), 'a string (`Accept = "text/csv"`)'),
+    ):
+        keyword = call.keyword(name)
+        if keyword is None or not isinstance(keyword.value, ir.MapValue):
+            continue
+        for entry in keyword.value.entries:
+            if not fits(entry.value):
+                got = ir.describe(entry.value)
+                detail = f"`{entry.key}` of `{name}` in `{node}` must be {wants}, not {got}"
+                diagnostics.report("F0225", entry.value.span, detail=detail)
+
+
+def _each_value(value: ir.Value) -> bool:
+    return (
+        isinstance(value, ir.ListValue)
+        and bool(value.items)
+        and all(isinstance(i, ir.Str | ir.Num) for i in value.items)
+    )
 
 
 def _check_api(node: str, call: ir.Call, diagnostics: Diagnostics) -> None:
