@@ -421,3 +421,23 @@ def test_a_schema_declared_once_types_every_source_that_names_it(tmp_path: Path)
     failed = flowc("run", "h.flow", cwd=tmp_path)
     assert failed.returncode == 1
     assert "data/b.csv" in failed.stderr and "id" in failed.stderr
+
+
+def test_a_python_transform_takes_its_columns_from_a_schema(tmp_path: Path) -> None:
+    flow = SHARED.replace(
+        'transform both {\n  sql = "SELECT * FROM a UNION ALL SELECT * FROM b"\n',
+        'transform both {\n  python = "blocks/b.py:both"\n  inputs = [a, b]\n  columns = people\n',
+    )
+    _project(tmp_path, flow)
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "b.py").write_text(
+        "import pandas as pd\n\ndef both(a, b):\n    return pd.concat([a, b])\n"
+    )
+    done = flowc("compile", "h.flow", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(next((tmp_path / "out").rglob("plan.json")).read_text())
+    [step] = [s for s in plan["steps"] if s["id"] == "both.py"]
+    assert [(c["name"], c["type"]) for c in step["outputs"][0]["columns"]] == [
+        ("id", "int"),
+        ("name", "varchar"),
+    ]
