@@ -291,6 +291,11 @@ class RunResult:
 Listener = Callable[[StepEvent], None]
 
 
+class DataTestFailed(StepError):
+    """A check found failing rows: its query ran, so the other checks can run too (after a
+    SQL error, a transaction may be aborted: the run stops there)."""
+
+
 # --- the executor ---------------------------------------------------------------------------
 
 
@@ -585,8 +590,9 @@ class Executor:
                 status[step.id] = self._run_or_skip(step, status, result)
 
     def _failure_stops(self, step: Step, result: RunResult) -> bool:
-        """Whether a failure stops `step`: any does, except that after failed checks only
-        the other checks still run, so that one run reports every broken expectation."""
+        """Whether a failure stops `step`: any does, except that after failed data tests
+        (`DataTestFailed`) the other checks still run, so that one run reports every broken
+        expectation."""
         if result.failed_step is None:
             return False
         return step.kind != "check" or not self._only_checks_failed
@@ -633,11 +639,11 @@ class Executor:
         except StepError as error:
             status, message = "failed", str(error)
             with self._lock:
-                self._only_checks_failed &= step.kind == "check"
+                self._only_checks_failed &= isinstance(error, DataTestFailed)
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
-                elif step.kind == "check" and self._only_checks_failed:  # ... with every check's
+                elif self._only_checks_failed:  # ... with every failed data test's
                     result.error = f"{result.error}\n{self.store.redact(message)}"
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
             with self._lock:
@@ -1137,7 +1143,7 @@ class Executor:
             message += f"; sample:\n{shown}"
         if check.on_fail == "warn":  # named as a failure is (by the StepError)
             return failures, f"{check.node}: {message}"
-        raise StepError(message, node=step.node)
+        raise DataTestFailed(message, node=step.node)
 
     def _transfer(self, step: Step) -> tuple[int | None, str | None]:
         transfer = step.transfer
