@@ -1141,8 +1141,8 @@ class Executor:
         message = f"expect {check.description} failed: {failures} {what}{where}"
         if any(samples[0]):
             message += f"; sample:\n{shown}"
-        if check.on_fail == "warn":  # named as a failure is (by the StepError)
-            return failures, f"{check.node}: {message}"
+        if check.on_fail == "warn":  # shown after its step's id, which names the node
+            return failures, message
         raise DataTestFailed(message, node=step.node)
 
     def _transfer(self, step: Step) -> tuple[int | None, str | None]:
