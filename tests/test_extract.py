@@ -21,6 +21,8 @@ from flowc.runtime.columns import Column
 from flowc.runtime.download import Policy, Url, expand, retry_after_s
 from flowc.runtime.errors import StepError
 from flowc_cli import flowc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 Reply = tuple[int, dict[str, str], bytes]
 Route = Callable[[dict[str, str], dict[str, str]], Reply]
@@ -441,3 +443,58 @@ def test_a_python_transform_takes_its_columns_from_a_schema(tmp_path: Path) -> N
         ("id", "int"),
         ("name", "varchar"),
     ]
+
+
+# --- every record once, in order, whatever the paging ---------------------------------------
+
+
+def _paged(total: int, size: int, kind: str) -> Route:
+    """An API of `total` records `{"id": i}` handing out `size` at a time, paging by `kind`."""
+    records = [{"id": i} for i in range(total)]
+
+    def answer(query: dict[str, str], headers: dict[str, str]) -> Reply:
+        if kind == "offset":
+            start = int(query["offset"])
+        elif kind == "page":
+            start = (int(query["page"]) - 1) * size
+        else:  # next, cursor: where the previous page ended
+            start = int(query.get("at", "0"))
+        end = start + size
+        more = end < total
+        body = {
+            "rows": records[start:end],
+            "next": f"/api?at={end}" if more and kind == "next" else None,
+            "cursor": str(end) if more and kind == "cursor" else None,
+        }
+        return _ok(body)
+
+    return answer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    total=st.integers(0, 40),
+    size=st.integers(1, 9),
+    kind=st.sampled_from(["next", "cursor", "offset", "page"]),
+)
+def test_every_record_is_read_once_in_order_whatever_the_paging(
+    total: int, size: int, kind: str
+) -> None:
+    running = _Server()
+    running.thread.start()
+    try:
+        running.routes["/api"] = _paged(total, size, kind)
+        api = Api(
+            records="rows",
+            paginate=kind,  # type: ignore[arg-type]
+            next="next",
+            cursor="cursor",
+            cursor_param="at",
+            page_size=size,
+        )
+        url = running.url("/api")
+        reader = read_api([Url(url, url)], api, columns=[Column("id", "int")], policy=FAST)
+        assert reader.read_all().column("id").to_pylist() == list(range(total))
+    finally:
+        running.httpd.shutdown()
+        running.httpd.server_close()
