@@ -212,19 +212,13 @@ def _flattened(record: Any, prefix: str = "") -> dict[str, Any]:
 
 def _text_batch(flat: list[dict[str, Any]], columns: Sequence[ColumnLike]) -> pa.RecordBatch:
     """The declared columns of `flat` as text, matched case-insensitively (as CSV headers)."""
+    folded = [{k.lower(): v for k, v in r.items()} for r in flat]
     arrays = []
     for column in columns:
         wanted = column.name.lower()
-        values = [_text(_get_key(r, wanted)) for r in flat]
+        values = [_text(r.get(wanted)) for r in folded]
         arrays.append(pa.array(values, pa.string()))
     return pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns])
-
-
-def _get_key(record: dict[str, Any], wanted: str) -> Any:
-    for key, value in record.items():
-        if key.lower() == wanted:
-            return value
-    return None
 
 
 def _text(value: Any) -> str | None:
