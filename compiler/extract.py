@@ -75,6 +75,22 @@ def _check_maps(node: str, call: ir.Call, diagnostics: Diagnostics) -> None:
                 got = ir.describe(entry.value)
                 detail = f"`{entry.key}` of `{name}` in `{node}` must be {wants}, not {got}"
                 diagnostics.report("F0225", entry.value.span, detail=detail)
+            elif name == "headers" and _literal_secret(entry):
+                detail = (
+                    f"header `{entry.key}` of `{node}` holds a secret as written: it would be"
+                    " in the plan, the run history and the repository"
+                )
+                hint = "write `${NAME}` and set NAME in the environment or in `.env`"
+                diagnostics.report("F0225", entry.value.span, hint=hint, detail=detail)
+
+
+def _literal_secret(entry: ir.MapEntry) -> bool:
+    """A credential header (`Authorization`, `X-Api-Key`, ...) with no `${VAR}` in it."""
+    key = entry.key.lower()
+    secret = key in ("authorization", "proxy-authorization", "cookie") or any(
+        word in key for word in ("token", "key", "secret", "password")
+    )
+    return secret and isinstance(entry.value, ir.Str) and "${" not in entry.value.value
 
 
 def _each_value(value: ir.Value) -> bool:
