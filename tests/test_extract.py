@@ -498,3 +498,10 @@ def test_every_record_is_read_once_in_order_whatever_the_paging(
     finally:
         running.httpd.shutdown()
         running.httpd.server_close()
+
+
+def test_explain_says_how_many_urls_a_source_reads(tmp_path: Path) -> None:
+    _project(tmp_path, MONTHS.format(url="https://example.org"))
+    done = flowc("explain", "h.flow", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "reads http https://example.org/trips_{year}-10.csv.gz and 2 more URL(s)" in done.stdout
