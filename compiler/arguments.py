@@ -14,6 +14,9 @@ _KIND_WORDS = {
     "refs": "a list of names",
     "partition": "a list of names (or `date(name)`)",
     "list": "a list",
+    "strings": "a string or a list of strings",
+    "map": 'a map `{ name = "value" }`',
+    "word": "a string",
     "dotted": "`node.column`",
 }
 
@@ -51,6 +54,13 @@ def fits(value: ir.Value, kind: str) -> bool:
         return isinstance(value, ir.ListValue) and all(fits(i, "ref") for i in value.items)
     if kind == "list":
         return isinstance(value, ir.ListValue)
+    if kind == "strings":
+        items = value.items if isinstance(value, ir.ListValue) else (value,)
+        return bool(items) and all(isinstance(i, ir.Str) for i in items)
+    if kind == "map":
+        return isinstance(value, ir.MapValue)
+    if kind == "word":
+        return choice(value) is not None
     if kind == "partition":
         return isinstance(value, ir.ListValue) and all(
             fits(i, "ref") or (isinstance(i, ir.Call) and date_of(i) is not None)

@@ -252,7 +252,7 @@ def _passes(
     learned: Mapping[str, tuple[ir.Column, ...]] | None = None,
     memo: Memo | None = None,
 ) -> Analysis:
-    from flowc.compiler import dag, params, schedule, schema, sql, tables, testblocks
+    from flowc.compiler import dag, extract, params, schedule, schema, sql, tables, testblocks
     from flowc.compiler.parser import parse
 
     document, syntax = parse(text, file, memo=memo)
@@ -261,6 +261,7 @@ def _passes(
     paths.check_paths(spec, scope.root, scope.allow, scope.warehouses, diagnostics)
     dialect = spec.pipeline.dialect if spec.pipeline else "duckdb"
     tables.check_table_names(spec, dialect, scope.types, diagnostics)
+    extract.check_http(spec, diagnostics)
     spec, trees = sql.analyze_sql(spec, diagnostics, dialect=dialect, memo=memo)
     order = dag.order(spec, diagnostics)
     spec = schema.infer_schemas(

@@ -80,6 +80,26 @@ CODES: dict[str, Code] = _codes(
         "`materialize = incremental` needs `unique_key` or `time_column`",
     ),
     Code("F0222", "error", "misplaced item", "{detail}"),
+    Code(
+        "F0223",
+        "error",
+        "template variable not given",
+        "`{{{name}}}` in the URL of `{node}` is given neither by `each` nor by a parameter",
+    ),
+    Code(
+        "F0224",
+        "error",
+        "unknown pagination",
+        "unknown pagination {kind}: next, link, cursor, offset or page",
+    ),
+    Code("F0225", "error", "invalid http option", "{detail}"),
+    Code("F0226", "error", "unknown schema", "unknown schema `{name}`"),
+    Code(
+        "F0227",
+        "error",
+        "columns given twice",
+        "`{node}` has both `columns = {name}` and a `columns {{ ... }}` block",
+    ),
     # F023x: where sinks, SQL files and Python blocks may be
     Code(
         "F0230", "error", "path outside the project", "`{path}` is outside the project root{where}"

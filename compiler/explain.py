@@ -58,7 +58,10 @@ def _details(step: plan.Step) -> list[str]:
     if step.parameters:
         details.append("binds " + ", ".join(f":{p.name} ({p.type})" for p in step.parameters))
     if step.source:
-        details.append(f"reads {step.source.kind} {step.source.path}")
+        more = len(step.source.urls) - 1
+        others = f" and {more} more URL(s)" if more > 0 else ""
+        pages = f" (a JSON API, paged by {step.source.api.paginate})" if step.source.api else ""
+        details.append(f"reads {step.source.kind} {step.source.path}{others}{pages}")
     if step.python:
         isolated = " in a worker process (isolate)" if step.isolate else ""
         details.append(f"calls {step.python.path}:{step.python.function}{isolated}")

@@ -58,6 +58,12 @@ def fingerprint(step: Step, upstream: Sequence[str]) -> str:
     # a step without bound values hashes as before `values` existed: fingerprints stay valid
     excluded = _EXCLUDED if step.values else _EXCLUDED | {"values"}
     content = step.model_dump(mode="json", exclude=excluded)
+    source = content.get("source") or {}
+    for later in ("api", "headers", "urls"):  # added later: unset, the digest stays as it was
+        if not source.get(later, True):
+            del source[later]
+    for said in ("columns", "line"):  # how a failure is shown, not what is tested
+        (content.get("check") or {}).pop(said, None)
     content["upstream"] = list(upstream)
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

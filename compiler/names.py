@@ -68,14 +68,17 @@ def bind(
         b for b in document.unparsed if b.kind in vocabulary.BLOCK_KINDS and b.kind != "test"
     ]
     pipeline = _bind_pipeline(document.file, blocks, unparsed, scope, diagnostics)
-    node_blocks = _unique_nodes([b for b in blocks if b.kind != "pipeline"], diagnostics)
-    names = {b.name for b in node_blocks} | {b.name for b in unparsed}
+    schemas = _schemas([b for b in blocks if b.kind == "schema"], diagnostics)
+    # a schema block with a syntax error: its columns are unknown, and naming it no error
+    schemas |= {b.name: None for b in unparsed if b.kind == "schema" and b.name not in schemas}
+    node_blocks = _unique_nodes([b for b in blocks if b.kind in _NODE_KINDS], diagnostics)
+    names = {b.name for b in node_blocks} | {b.name for b in unparsed if b.kind in _NODE_KINDS}
     if memo is None:
-        nodes = [_bind_node(block, names, scope, diagnostics) for block in node_blocks]
+        nodes = [_bind_node(block, names, scope, schemas, diagnostics) for block in node_blocks]
     else:
-        nodes = _bind_memoized(node_blocks, names, scope, diagnostics, memo)
+        nodes = _bind_memoized(node_blocks, names, scope, schemas, diagnostics, memo)
     bound = {node.name for node in nodes}
-    nodes += [_placeholder(b) for b in unparsed if b.kind != "pipeline" and b.name not in bound]
+    nodes += [_placeholder(b) for b in unparsed if b.kind in _NODE_KINDS and b.name not in bound]
     return ir.Spec(
         file=document.file,
         root=str(scope.root),
@@ -83,6 +86,55 @@ def bind(
         nodes=tuple(nodes),
         tests=tuple(_test(b, scope, diagnostics) for b in unique_tests(tests, diagnostics)),
     )
+
+
+_NODE_KINDS = ("source", "transform", "sink")
+
+
+def _schemas(
+    blocks: list[ir.Block], diagnostics: Diagnostics
+) -> dict[str, tuple[ir.Column, ...] | None]:
+    """Each `schema NAME { columns { ... } }` by name: the column list nodes may share."""
+    found: dict[str, tuple[ir.Column, ...] | None] = {}
+    for block in _unique_nodes(blocks, diagnostics):
+        where = f"`schema {block.name}`"
+        _attributes(block, where, "schema", diagnostics)
+        subs = _sub_blocks(block, where, diagnostics)
+        found[block.name] = _columns(subs.get("columns"), diagnostics) or ()
+    return found
+
+
+def _shared_columns(
+    block: ir.Block,
+    attribute: ir.Attribute | None,
+    declared: tuple[ir.Column, ...] | None,
+    schemas: Mapping[str, tuple[ir.Column, ...] | None],
+    diagnostics: Diagnostics,
+) -> tuple[ir.Column, ...] | None:
+    """A node's columns: its `columns { ... }` block, or the schema `columns = NAME` names."""
+    if attribute is None:
+        return declared
+    value = attribute.value
+    if not (isinstance(value, ir.Ref) and len(value.parts) == 1):
+        detail = f"`columns` of `{block.name}` must name a schema, not {ir.describe(value)}"
+        hint = "write `columns = trips` for a `schema trips { columns { ... } }`"
+        diagnostics.report("F0213", value.span, hint=hint, detail=detail)
+        return declared
+    name = value.parts[0]
+    if declared is not None:
+        diagnostics.report("F0227", attribute.name_span, node=block.name, name=name)
+        return declared
+    if name not in schemas:
+        hint = did_you_mean(name, schemas) or f"declare `schema {name} {{ columns {{ ... }} }}`"
+        diagnostics.report("F0226", value.span, hint=hint, name=name)
+        return None
+    return schemas[name]
+
+
+def _is_auto(attribute: ir.Attribute | None) -> bool:
+    """`columns = auto`: a source whose columns its data gives at run time, knowingly."""
+    value = attribute.value if attribute is not None else None
+    return isinstance(value, ir.Ref) and tuple(value.parts) == ("auto",)
 
 
 def _placeholder(block: ir.Block) -> AnyNode:
@@ -99,18 +151,24 @@ def _placeholder(block: ir.Block) -> AnyNode:
 
 
 def _bind_memoized(
-    blocks: list[ir.Block], names: set[str], scope: Scope, diagnostics: Diagnostics, memo: Memo
+    blocks: list[ir.Block],
+    names: set[str],
+    scope: Scope,
+    schemas: Mapping[str, tuple[ir.Column, ...] | None],
+    diagnostics: Diagnostics,
+    memo: Memo,
 ) -> list[AnyNode]:
     frozen = frozenset(names)
     if memo.names != frozen:
         memo.names, memo.bound = frozen, {}
-    context = (memo.names, scope)
+    context = (memo.names, scope, dict(schemas))  # a node naming a schema binds its columns
     nodes = []
     for block in blocks:
         found = memo.bound.get(id(block))
         if found is None or found[0] is not block or found[1] != context:
             reported = Diagnostics()
-            found = (block, context, _bind_node(block, names, scope, reported), tuple(reported))
+            node = _bind_node(block, names, scope, schemas, reported)
+            found = (block, context, node, tuple(reported))
             memo.bound[id(block)] = found
         diagnostics.extend(found[3])
         nodes.append(found[2])
@@ -121,7 +179,7 @@ def _known_kind(block: ir.Block, diagnostics: Diagnostics) -> bool:
     if block.kind in vocabulary.BLOCK_KINDS:
         return True
     hint = did_you_mean(block.kind, vocabulary.BLOCK_KINDS) or (
-        "a block is `pipeline`, `source`, `transform`, `sink` or `test`"
+        "a block is `pipeline`, `schema`, `source`, `transform`, `sink` or `test`"
     )
     diagnostics.report("F0206", block.kind_span, hint=hint, kind=block.kind)
     return False
@@ -302,10 +360,27 @@ def _not_a_declaration(entry: ir.Entry, block: str, example: str, diagnostics: D
 # --- nodes ----------------------------------------------------------------------------------
 
 
-def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diagnostics) -> AnyNode:
+def _bind_node(
+    block: ir.Block,
+    names: set[str],
+    scope: Scope,
+    schemas: Mapping[str, tuple[ir.Column, ...] | None],
+    diagnostics: Diagnostics,
+) -> AnyNode:
     where = f"`{block.kind} {block.name}`"
     attrs = _attributes(block, where, block.kind, diagnostics)
     subs = _sub_blocks(block, where, diagnostics)
+    declared = _columns(subs.get("columns"), diagnostics)
+    attribute = attrs.pop("columns", None)
+    auto = block.kind == "source" and _is_auto(attribute)
+    if auto and attribute is not None and "columns" in subs:  # `columns = auto` and a block
+        first = subs["columns"].name_span
+        _duplicate(attribute.name_span, first, "columns", where, diagnostics)
+    if auto:
+        columns = declared
+    else:
+        known = {**schemas, "auto": None} if block.kind == "source" else schemas
+        columns = _shared_columns(block, attribute, declared, known, diagnostics)
     values = _Values(attrs, diagnostics)
     target = values.ref("target")
     if target:
@@ -316,8 +391,10 @@ def _bind_node(block: ir.Block, names: set[str], scope: Scope, diagnostics: Diag
         "name_span": block.name_span,
         "target": target,
         "expectations": _expectations(subs.get("expect"), names, diagnostics),
-        "columns": _columns(subs.get("columns"), diagnostics),
+        "columns": columns,
     }
+    if block.kind == "source":
+        common["columns_auto"] = auto
     common |= {
         "description": _text(values.string("description")),
         "retries": values.count("retries") if "retries" in attrs else None,
@@ -361,14 +438,7 @@ def _source(
     if from_ is not None and from_.name == "table":
         _check_table_connection(from_, scope, diagnostics)
     entry = _entry_point(python, scope, diagnostics)
-    auto = values.enum("columns") is not None
-    declared = next(
-        (e for e in block.entries if isinstance(e, ir.SubBlock) and e.name == "columns"), None
-    )
-    if "columns" in values.attrs and declared is not None:  # `columns = auto` and a block
-        first = declared.name_span
-        _duplicate(values.attrs["columns"].name_span, first, "columns", where, diagnostics)
-    return ir.SourceNode(from_=from_, python=entry, columns_auto=auto, **common)
+    return ir.SourceNode(from_=from_, python=entry, **common)
 
 
 def _transform(
@@ -478,7 +548,9 @@ def _sql_with_inputs(attr: ir.Attribute, diagnostics: Diagnostics) -> None:
 
 def _sql_with_columns(block: ir.Block, diagnostics: Diagnostics) -> None:
     span = next(
-        e.name_span for e in block.entries if isinstance(e, ir.SubBlock) and e.name == "columns"
+        e.name_span
+        for e in block.entries
+        if isinstance(e, ir.SubBlock | ir.Attribute) and e.name == "columns"
     )
     detail = "a SQL transform's columns come from its query; `columns` declares a Python one's"
     diagnostics.report("F0222", span, detail=detail, hint="remove the `columns` block")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from flowc.compiler import ir
+from flowc.compiler import extract, ir
 from flowc.compiler.diagnostics import Diagnostics
 
 
@@ -20,7 +20,7 @@ def check_params(spec: ir.Spec, diagnostics: Diagnostics) -> ir.Spec:
         for node in spec.nodes
         if isinstance(node, ir.TransformNode)
         for ref in node.parameters
-    }
+    } | extract.url_parameters(spec)
     # a Python source gets the pipeline parameters its function names (runtime/sources.py)
     used |= {
         name

@@ -84,14 +84,32 @@ class PythonEntry(Model):
     sha256: str  # of the file's content
 
 
+class Api(Model):
+    """How an `http` source reads a JSON API: each body one JSON document, its rows at the
+    dotted path `records`, further pages found as `paginate` says (None: one page)."""
+
+    cursor: str | None = None  # the path of the next page's cursor in the body
+    cursor_param: str = "cursor"
+    next: str | None = None  # the path of the next page's URL in the body
+    offset_param: str = "offset"
+    page_param: str = "page"
+    page_size: int | None = None
+    paginate: Literal["next", "link", "cursor", "offset", "page"] | None = None
+    records: str
+    size_param: str = "limit"
+
+
 class Source(Model):
     """Where a `load` step reads (the source node's `from`)."""
 
+    api: Api | None = None  # http: a JSON API
     columns: list[Column] | None = None  # declared, with the spec's type names
     format: str | None = None
+    headers: dict[str, str] = {}  # http: request headers, `${VAR}`s unexpanded
     kind: Literal["csv", "parquet", "json", "http", "table"]
     options: dict[str, JsonScalar] = {}
-    path: str | None = None  # file, glob or URL
+    path: str | None = None  # file, glob or URL (http: the first URL)
+    urls: list[str] = []  # http with several URLs: all, in order; `{param}` filled at run time
 
 
 class Sink(Model):
@@ -123,7 +141,9 @@ class Check(Model):
     5 sample rows, each with `_failures`, the number of failing rows (or groups)."""
 
     check: str  # not_null, unique, accepted_values, row_count, check, relationship
+    columns: list[str] = []  # the columns it tests, shown first in its sample rows
     description: str  # the check as written in the spec
+    line: int | None = None  # of the spec file, where the check is written
     node: str
     on_fail: Literal["error", "warn"]
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import annotate, checks, config, dag, ir, plan, schema
+from flowc.compiler import annotate, checks, config, dag, extract, ir, plan, schema, vocabulary
 from flowc.compiler.arguments import unwrap_dates
 from flowc.compiler.codegen import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.fingerprint import fingerprint_steps
@@ -622,7 +622,11 @@ class _Steps:
                 check=plan.Check(
                     node=node.name,
                     check=expectation.check,
+                    columns=[a.parts[0] for a in expectation.call.args if isinstance(a, ir.Ref)][
+                        : 1 if expectation.check in _FIRST_COLUMN_ONLY else None
+                    ],
                     description=checks.describe(expectation.call),
+                    line=expectation.call.span.line,
                     on_fail=expectation.on_fail,
                 ),
                 resolve_at_run=self.late([relation, *others]),
@@ -798,9 +802,25 @@ def _scalar(value: ir.Value | None) -> plan.JsonScalar:
     return None
 
 
+# checks whose later arguments are no columns of the node: values, `node.column`
+_FIRST_COLUMN_ONLY = frozenset({"accepted_values", "relationship"})
+# keywords of a source call that are not reader options: the format, and how http fetches
+_NOT_OPTIONS = frozenset({"url", "format", *(n for n, _ in vocabulary.FETCHING)})
+
+
 def _source(call: ir.Call, columns: tuple[ir.Column, ...] | None) -> plan.Source:
     first = _scalar(call.args[0]) if call.args else None
-    options = {k.name: _scalar(k.value) for k in call.keywords if k.name != "format"}
+    fetched: dict[str, Any] = {}
+    if call.name == "http":  # one URL or several, maybe a JSON API
+        every = extract.urls(call)
+        first = every[0] if every else None
+        headers = call.keyword("headers")
+        fetched = {
+            "urls": every if len(every) > 1 else [],
+            "api": extract.api(call),
+            "headers": extract.string_map(headers.value) if headers else {},
+        }
+    options = {k.name: _scalar(k.value) for k in call.keywords if k.name not in _NOT_OPTIONS}
     fmt = call.keyword("format")
     declared = None
     if columns is not None:
@@ -811,6 +831,7 @@ def _source(call: ir.Call, columns: tuple[ir.Column, ...] | None) -> plan.Source
         format=str(_scalar(fmt.value)) if fmt else (None if call.name == "http" else call.name),
         options=dict(sorted(options.items())),
         columns=declared,
+        **fetched,
     )
 
 

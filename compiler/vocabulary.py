@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-BLOCK_KINDS = ("pipeline", "source", "transform", "sink", "test")
+BLOCK_KINDS = ("pipeline", "schema", "source", "transform", "sink", "test")
 NODE_KINDS = ("source", "transform", "sink")
 DIALECTS = ("duckdb", "postgres", "bigquery")
 
@@ -26,9 +26,11 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "timeout",
         "isolate",
     ),
-    "source": (*_COMMON, "from", "python", "isolate", "columns"),  # columns = auto
+    "schema": ("description",),  # a column list that sources and transforms name in `columns`
+    "source": (*_COMMON, "from", "python", "isolate", "columns"),  # = auto, or a schema
     "transform": (
         *_COMMON,
+        "columns",
         "sql",
         "python",
         "isolate",
@@ -44,6 +46,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 SUB_BLOCKS: dict[str, tuple[str, ...]] = {
     "pipeline": ("params",),
+    "schema": ("columns",),
     "source": ("columns", "expect"),
     "transform": ("columns", "expect"),
     "sink": ("expect",),
@@ -94,7 +97,9 @@ class Signature:
     """Arguments of a call kind: required positionals, then optional ones (also by keyword).
 
     Argument kinds: `string`, `bool`, `int`, `ref` (a name), `refs` (a list of names),
-    `list` (any list), `dotted` (`node.column`), or `a|b|c` for a string among choices.
+    `list` (any list), `strings` (a string or a list of them), `map` (`{ k = "v" }`), `word` (a
+    string or a bare name, checked by its pass), `dotted` (`node.column`), or `a|b|c` for a
+    string among choices.
     """
 
     required: tuple[tuple[str, str], ...] = ()
@@ -111,6 +116,20 @@ class Signature:
 
 
 _FORMATS = "csv|parquet|json"
+# how an `http` source fetches: URL templates, headers, a JSON API's records and pages
+FETCHING: tuple[tuple[str, str], ...] = (
+    ("each", "map"),
+    ("headers", "map"),
+    ("records", "string"),
+    ("paginate", "word"),
+    ("next", "string"),
+    ("cursor", "string"),
+    ("cursor_param", "string"),
+    ("offset_param", "string"),
+    ("page_param", "string"),
+    ("size_param", "string"),
+    ("page_size", "int"),
+)
 
 SOURCE_KINDS: dict[str, Signature] = {
     "csv": Signature(
@@ -119,9 +138,10 @@ SOURCE_KINDS: dict[str, Signature] = {
     ),
     "parquet": Signature(required=(("path", "string"),)),
     "json": Signature(required=(("path", "string"),)),
-    "http": Signature(
-        required=(("url", "string"),),
+    "http": Signature(  # compiler/extract.py checks how the API keywords fit together
+        required=(("url", "strings"),),
         optional=(("format", _FORMATS), ("header", "bool"), ("delimiter", "string")),
+        extra_keywords=FETCHING,
     ),
     "table": Signature(required=(("connection", "ref"), ("name", "string"))),
 }

@@ -75,7 +75,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,6 +298,11 @@ class RunResult:
 Listener = Callable[[StepEvent], None]
 
 
+class DataTestFailed(StepError):
+    """A check found failing rows: its query ran, so the other checks can run too (after a
+    SQL error, a transaction may be aborted: the run stops there)."""
+
+
 # --- the executor ---------------------------------------------------------------------------
 
 
@@ -360,6 +365,7 @@ class Executor:
         self.sleep: Callable[[float], None] = time.sleep
         self._events: _InOrder | None = None
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
+        self._only_checks_failed = True  # (so far): the other checks still run
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
         self._busy: dict[str, EngineBusy] = {}  # connections another process held too long
         self._first: Step | None = None  # the run's first step
@@ -598,16 +604,24 @@ class Executor:
         for step in list(pending):
             if len(running) >= self.jobs:
                 return
-            if result.failed_step is None and not all(i in status for i in step.inputs):
+            if not self._failure_stops(step, result) and not all(i in status for i in step.inputs):
                 continue
             pending.remove(step)
-            if result.failed_step is None and _inputs_ok(step, status):
+            if not self._failure_stops(step, result) and _inputs_ok(step, status):
                 running[pool.submit(self._in_lane, step, result)] = step
             else:
                 status[step.id] = self._run_or_skip(step, status, result)
 
+    def _failure_stops(self, step: Step, result: RunResult) -> bool:
+        """Whether a failure stops `step`: any does, except that after failed data tests
+        (`DataTestFailed`) the other checks still run, so that one run reports every broken
+        expectation."""
+        if result.failed_step is None:
+            return False
+        return step.kind != "check" or not self._only_checks_failed
+
     def _run_or_skip(self, step: Step, status: dict[str, str], result: RunResult) -> str:
-        if result.failed_step is not None or not _inputs_ok(step, status):
+        if self._failure_stops(step, result) or not _inputs_ok(step, status):
             self._skip(step, result)
             return "skipped"
         return self._run_step(step, result)
@@ -648,13 +662,17 @@ class Executor:
         except StepError as error:
             status, message = "failed", str(error)
             with self._lock:
+                self._only_checks_failed &= isinstance(error, DataTestFailed)
                 if result.failed_step is None:  # the first failure is the one reported
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
                     result.busy = isinstance(error, EngineBusy)
+                elif self._only_checks_failed:  # ... with every failed data test's
+                    result.error = f"{result.error}\n{self.store.redact(message)}"
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
             with self._lock:
                 result.failed_step = result.failed_step or step.id
+                self._only_checks_failed = False
             took = time.perf_counter() - started
             interrupted = isinstance(error, endings.RunInterrupted)
             said = str(error) if interrupted else f"internal error: {type(error).__name__}"
@@ -1069,14 +1087,7 @@ class Executor:
         if source.kind == "http":
             from flowc.runtime import download  # urllib and tenacity: only http sources pay
 
-            return download.read_http(  # the node's retry policy, if it allows more
-                source.path,
-                file_format,
-                columns=source.columns,
-                attempts=max(download.DEFAULT_ATTEMPTS, step.retries + 1),
-                first_wait_s=step.retry_delay_s or download.DEFAULT_FIRST_WAIT_S,
-                **options,
-            )
+            return download.read_source(source, step, self.params, self.root, options)
         return sources.read_file(
             self.root, source.path, file_format, columns=source.columns, **options
         )
@@ -1169,14 +1180,17 @@ class Executor:
         rows = found.to_pylist()
         failures = int(rows[0].get("_failures") or len(rows))
         samples = [{k: v for k, v in row.items() if k != "_failures"} for row in rows]
-        shown = "\n".join(f"    {_row_text(row)}" for row in samples[:SAMPLE_ROWS])
+        shown = "\n".join(
+            f"    {_sample_text(row, check.columns)}" for row in samples[:SAMPLE_ROWS]
+        )
         what = "row" if failures == 1 else "rows"
-        message = f"expect {check.description} failed: {failures} {what}"
+        where = f" ({self.plan.pipeline.spec}:{check.line})" if check.line else ""
+        message = f"expect {check.description} failed: {failures} {what}{where}"
         if any(samples[0]):
             message += f"; sample:\n{shown}"
-        if check.on_fail == "warn":
+        if check.on_fail == "warn":  # shown after its step's id, which names the node
             return failures, message
-        raise StepError(message, node=step.node)
+        raise DataTestFailed(message, node=step.node)
 
     def _transfer(self, step: Step) -> tuple[int | None, str | None]:
         transfer = step.transfer
@@ -1473,6 +1487,16 @@ def _less(newest: object, lookback_s: float | None) -> object:
     if isinstance(newest, float):
         return newest - lookback_s
     return newest
+
+
+def _sample_text(row: Mapping[str, object], tested: Sequence[str]) -> str:
+    """A failing row, the columns the check tests first: `VendorID=NULL | fare_amount=8.50`."""
+    first = {k.lower() for k in tested}
+    mine = {k: v for k, v in row.items() if k.lower() in first}
+    rest = {k: v for k, v in row.items() if k.lower() not in first}
+    if not mine or not rest:
+        return _row_text(row)
+    return f"{_row_text(mine)} | {_row_text(rest)}"
 
 
 def _row_text(row: Mapping[str, object]) -> str:

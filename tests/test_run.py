@@ -404,7 +404,7 @@ def test_every_kind_of_step_on_two_duckdb_files(tmp_path: Path) -> None:
     steps = [line.split()[:3] for line in first.stdout.splitlines()]
     assert ["joined.not_null(name)", "warned", "1"] in steps
     assert "expect not_null(name) failed: 1 row" in first.stderr
-    assert "id=4, amount=4.5, name=NULL, kind=NULL" in first.stderr
+    assert "name=NULL | id=4, amount=4.5, kind=NULL" in first.stderr  # the tested column first
     second = flowc("run", spec, "--param", "min_id=2", cwd=root)
     assert second.returncode == 0, second.stderr
     second_steps = [line.split()[:3] for line in second.stdout.splitlines()]
