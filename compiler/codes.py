@@ -176,6 +176,12 @@ CODES: dict[str, Code] = _codes(
     Code(
         "F0505", "warning", "unused parameter", "parameter `{name}` is declared but no SQL uses it"
     ),
+    Code(
+        "F0506",
+        "error",
+        "reserved parameter name",
+        "parameter `{name}`: names starting with `flowc_` are flowc's own",
+    ),
     # F06xx: flow.toml, profiles and connections
     Code("F0601", "error", "invalid flow.toml", "flow.toml is not valid TOML: {detail}"),
     Code("F0602", "error", "unknown profile", "unknown profile `{name}`"),

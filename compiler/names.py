@@ -89,6 +89,7 @@ def bind(
 
 
 _NODE_KINDS = ("source", "transform", "sink")
+RESERVED_PARAM_PREFIX = "flowc_"
 
 
 def _schemas(
@@ -344,6 +345,11 @@ def _params(block: ir.SubBlock | None, diagnostics: Diagnostics) -> tuple[ir.Par
         if entry.name in params:
             note = Note(span=params[entry.name].span, message="first declared here")
             diagnostics.report("F0504", entry.name_span, notes=[note], name=entry.name)
+            continue
+        if entry.name.lower().startswith(RESERVED_PARAM_PREFIX):
+            # flowc binds `flowc_since`, `flowc_value_N`, ... itself: a user's would collide
+            hint = f"rename it, e.g. `{entry.name[len(RESERVED_PARAM_PREFIX):] or 'value'}`"
+            diagnostics.report("F0506", entry.name_span, hint=hint, name=entry.name)
             continue
         type_name = _type_name(entry.type, diagnostics, code="F0503")
         params[entry.name] = ir.Param(
