@@ -44,6 +44,7 @@ import decimal
 import hashlib
 import io
 import itertools
+import os
 import re
 import time
 import uuid
@@ -1139,10 +1140,15 @@ def _standard_strings(dsn: str, kwargs: Mapping[str, Any]) -> dict[str, str]:
     backslash and a `b`): a server or database set to `off` would read the backslash as an
     escape, change a literal's value or end it early. Set at the start, not by a later `SET`:
     psycopg2 picks its own quoting of bound values from the setting the session began with.
+    An `options` parameter replaces libpq's `PGOPTIONS`, so that one is kept too.
 
     >>> _standard_strings("host=h options='-c search_path=x'", {})
     {'options': '-c search_path=x -c standard_conforming_strings=on'}
     """
-    given = kwargs.get("options") or (dsn and psycopg2.extensions.parse_dsn(dsn).get("options"))
+    given = (
+        kwargs.get("options")
+        or (dsn and psycopg2.extensions.parse_dsn(dsn).get("options"))
+        or os.environ.get("PGOPTIONS")
+    )
     pinned = "-c standard_conforming_strings=on"
     return {"options": f"{given or ''} {pinned}".strip()}
