@@ -191,28 +191,65 @@ class _Printer:
             self._emit_run(run, indent, lines)
 
     def _emit_run(self, run: list[_Item], indent: str, lines: list[str]) -> None:
-        rows = [self._cells(item.tree) if item.tree is not None else None for item in run]
+        units = self._units(run)
+        rows = [self._cells(u[0].tree) if len(u) == 1 and u[0].tree else None for u in units]
         widths = _widths([r for r in rows if r is not None])
         rendered: list[list[str]] = []
-        for item, row in zip(run, rows, strict=True):
-            if item.tree is None:
+        for unit, row in zip(units, rows, strict=True):
+            item = unit[0]
+            if len(unit) > 1:
+                rendered.append([indent + "  ".join(self._declaration(i) for i in unit)])
+            elif item.tree is None:
                 assert item.comment is not None
                 rendered.append([indent + item.comment.text])
             elif row is not None:
                 rendered.append(self._row(item.tree, row, widths, indent))
             else:
                 rendered.append(self._entry(item.tree, indent))
+        last = [unit[-1] for unit in units]
         column = max(
-            (len(r[0]) for r, i in zip(rendered, run, strict=True) if _trails(i) and len(r) == 1),
+            (len(r[0]) for r, i in zip(rendered, last, strict=True) if _trails(i) and len(r) == 1),
             default=0,
         )
-        for item, text in zip(run, rendered, strict=True):
+        for item, text in zip(last, rendered, strict=True):
             if _trails(item):
                 assert item.comment is not None
-                last = text[-1]
-                pad = column if len(text) == 1 else len(last)
-                text[-1] = last.ljust(pad) + "  " + item.comment.text
+                tail = text[-1]
+                pad = column if len(text) == 1 else len(tail)
+                text[-1] = tail.ljust(pad) + "  " + item.comment.text
             lines.extend(text)
+
+    def _units(self, run: list[_Item]) -> list[list[_Item]]:
+        """The run's items, those the user wrote on one line kept together: column
+        declarations such as `id int  name varchar` stay on their line (two spaces apart)."""
+        units: list[list[_Item]] = []
+        for item in run:
+            if units and self._shares_line(units[-1][-1], item):
+                units[-1].append(item)
+            else:
+                units.append([item])
+        return units
+
+    def _shares_line(self, before: _Item, item: _Item) -> bool:
+        return (
+            self._plain_declaration(before)
+            and self._plain_declaration(item)
+            and before.comment is None
+            and "\n" not in self.text[before.end : item.start]
+        )
+
+    def _plain_declaration(self, item: _Item) -> bool:
+        tree = item.tree
+        return (
+            tree is not None
+            and tree.data == "decl"
+            and _child(tree, "default") is None
+            and not self._has_inner_comment(tree)
+        )
+
+    def _declaration(self, item: _Item) -> str:
+        assert item.tree is not None
+        return " ".join(cell for cell in self._cells(item.tree) or [] if cell)
 
     # Entries.
 

@@ -189,6 +189,7 @@ def run_plan(compiled: plan.Plan, spec: ir.Spec, data: dict[str, list[Any]]) -> 
     values = _defaults(spec)
     for step in compiled.steps:
         params = {p.name: values[p.name] for p in step.parameters}
+        params |= {bound.name: bound.value for bound in step.values}  # what the plan binds
         if step.kind == "load" and step.node in data:
             for statement in step.sql or []:
                 ours.execute(statement)

@@ -55,7 +55,8 @@ def test_every_grammar_pattern_compiles() -> None:
 def test_rules_match_the_examples() -> None:
     for path in EXAMPLES:
         text = path.read_text()
-        headers = re.findall(r"^(pipeline|source|transform|sink|test) (\w+) \{", text, re.MULTILINE)
+        kinds = "pipeline|schema|source|transform|sink|test"
+        headers = re.findall(rf"^({kinds}) (\w+) \{{", text, re.MULTILINE)
         matched = [m.groups() for m in rule("block").finditer(text)]
         assert matched == headers, path
         sql = len(re.findall(r'^\s*sql\s*=\s*"""', text, re.MULTILINE))

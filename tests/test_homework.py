@@ -44,7 +44,7 @@ def homework(tmp_path: Path, server: _Server, months: dict[str, bytes]) -> Path:
 
 
 def _run(root: Path, server: _Server, *extra: str) -> subprocess.CompletedProcess[str]:
-    base = f"base={server.url('/green')}"
+    base = f"base={server.url('/green/green_tripdata')}"
     return flowc("run", SPEC, "--param", base, *extra, cwd=root)
 
 

@@ -636,7 +636,8 @@ class _Pool:
 
     def _trim(self, connection: duckdb.DuckDBPyConnection) -> None:
         try:
-            found = connection.execute(_POOL_USED).fetchone()
+            rows = connection.execute(_POOL_USED).fetchall()  # fetchone leaves the result open
+            found = rows[0] if rows else None
             written, used = (found or (0, 0))[0] or 0, (found or (0, 0))[1] or 0
             if written <= 2 * self.CACHE:  # then down to CACHE: a SET now and then
                 return
