@@ -348,7 +348,7 @@ def _params(block: ir.SubBlock | None, diagnostics: Diagnostics) -> tuple[ir.Par
             continue
         if entry.name.lower().startswith(RESERVED_PARAM_PREFIX):
             # flowc binds `flowc_since`, `flowc_value_N`, ... itself: a user's would collide
-            hint = f"rename it, e.g. `{entry.name[len(RESERVED_PARAM_PREFIX):] or 'value'}`"
+            hint = f"rename it, e.g. `{entry.name[len(RESERVED_PARAM_PREFIX) :] or 'value'}`"
             diagnostics.report("F0506", entry.name_span, hint=hint, name=entry.name)
             continue
         type_name = _type_name(entry.type, diagnostics, code="F0503")
