@@ -136,6 +136,25 @@ def test_fixture_rows_are_laid_out_as_a_table() -> None:
     assert_formats_faithfully(text)
 
 
+def test_declarations_written_on_one_line_stay_on_it() -> None:
+    text = (
+        "source s {\n  from = csv(\"a.csv\")\n  columns {\n"
+        "    id int   name  varchar not null\n    fare decimal(10, 2)  # money\n"
+        "    at timestamp\n  }\n}\n"
+    )
+    assert fmt.format_text(text, "p.flow").text == (
+        "source s {\n"
+        '  from = csv("a.csv")\n'
+        "  columns {\n"
+        "    id int  name varchar not null\n"
+        "    fare decimal(10, 2)  # money\n"
+        "    at   timestamp\n"
+        "  }\n"
+        "}\n"
+    )
+    assert_formats_faithfully(text)
+
+
 def test_a_value_with_a_comment_inside_is_kept_as_written() -> None:
     text = 'source s {\n  from = csv(\n      "a.csv",  # the file\n      header = true)\n}\n'
     assert fmt.format_text(text, "p.flow").text == text
