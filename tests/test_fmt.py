@@ -138,7 +138,7 @@ def test_fixture_rows_are_laid_out_as_a_table() -> None:
 
 def test_declarations_written_on_one_line_stay_on_it() -> None:
     text = (
-        "source s {\n  from = csv(\"a.csv\")\n  columns {\n"
+        'source s {\n  from = csv("a.csv")\n  columns {\n'
         "    id int   name  varchar not null\n    fare decimal(10, 2)  # money\n"
         "    at timestamp\n  }\n}\n"
     )
