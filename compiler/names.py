@@ -330,6 +330,7 @@ def _pipeline(block: ir.Block, scope: Scope, diagnostics: Diagnostics) -> ir.Pip
         retry_delay=values.string("retry_delay"),
         timeout=values.string("timeout"),
         isolate=bool(values.boolean("isolate")),
+        internal_schema=values.string("internal_schema"),
         params=_params(subs.get("params"), diagnostics),
     )
 
@@ -348,7 +349,7 @@ def _params(block: ir.SubBlock | None, diagnostics: Diagnostics) -> tuple[ir.Par
             continue
         if entry.name.lower().startswith(RESERVED_PARAM_PREFIX):
             # flowc binds `flowc_since`, `flowc_value_N`, ... itself: a user's would collide
-            hint = f"rename it, e.g. `{entry.name[len(RESERVED_PARAM_PREFIX):] or 'value'}`"
+            hint = f"rename it, e.g. `{entry.name[len(RESERVED_PARAM_PREFIX) :] or 'value'}`"
             diagnostics.report("F0506", entry.name_span, hint=hint, name=entry.name)
             continue
         type_name = _type_name(entry.type, diagnostics, code="F0503")
@@ -408,6 +409,8 @@ def _bind_node(
         "timeout": values.string("timeout"),
         "isolate": values.boolean("isolate"),
     }
+    if block.kind != "sink":
+        common["publish"] = bool(values.boolean("publish"))
     if "isolate" in values.attrs and "python" not in values.attrs:
         _isolate_without_python(block, values.attrs["isolate"], diagnostics)
     if block.kind == "source":

@@ -762,8 +762,16 @@ class _Steps:
                 step=self.main.get(name) if name not in self.inlined else None,
                 inlined_into=self.inlined.get(name, []),
                 external=self.external(node),
+                internal=self.internal(node),
             )
         return infos
+
+    def internal(self, node: AnyNode) -> bool:
+        """Whether `node`'s table goes to the internal schema: a source or transform that
+        builds a table or view, not marked `publish = true`."""
+        if isinstance(node, ir.SinkNode) or node.publish or self.external(node) is not None:
+            return False
+        return self.kinds.get(node.name) != "ephemeral" and node.name in self.homes
 
 
 def _aliases(tree: exp.Expr) -> set[str]:
@@ -908,6 +916,9 @@ def _pipeline_info(spec: ir.Spec, pipeline: ir.Pipeline) -> plan.PipelineInfo:
         dialect=pipeline.dialect,
         schedule=pipeline.schedule.value if pipeline.schedule else None,
         catchup=pipeline.catchup.dotted if pipeline.catchup else None,
+        internal_schema=(
+            pipeline.internal_schema.value if pipeline.internal_schema else plan.INTERNAL_SCHEMA
+        ),
     )
 
 

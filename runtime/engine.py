@@ -238,9 +238,15 @@ class Staging(Protocol):
         first, then in the connection's own schema, and unqualified CREATEs go to `stage`;
         None: the connection's own schema only."""
 
-    def publish(self, stage: str, names: Sequence[str]) -> None:
+    def use_internal(self, schema: str | None) -> None:
+        """Schema `schema` (created when missing) holds the nodes that are not published: it
+        comes after the stage and before the connection's own schema on the search path, and
+        takes the unqualified CREATEs when there is no stage. None: no internal schema."""
+
+    def publish(self, stage: str, names: Sequence[str], internal: Sequence[str] = ()) -> None:
         """Inside the open transaction: each of `names` (tables or views built in `stage`)
-        replaces whatever has its name in the connection's own schema."""
+        replaces whatever has its name in the connection's own schema; each of `internal`,
+        what has its name in the internal schema."""
 
     def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
         """Drop the stage schemas whose names start with `prefix`, except those in `keep` and
