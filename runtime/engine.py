@@ -228,6 +228,18 @@ def drop_in_stage(sql: str, stage: str) -> str:
 
 
 @runtime_checkable
+class Internal(Protocol):
+    """An engine that keeps the nodes that are not published in an internal schema (BigQuery:
+    dataset) of their own, apart from where users read. DuckDB, Postgres, BigQuery."""
+
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
+        """Schema `schema` (created when missing) holds the nodes that are not published,
+        `names` (their tables): on engines with a search path it comes after the stage and
+        before the connection's own schema, and takes the unqualified CREATEs when there is
+        no stage; on BigQuery each of `names`, unqualified, means `schema.name`. None: none."""
+
+
+@runtime_checkable
 class Staging(Protocol):
     """An engine that builds a run aside (executor.py, "Stages"): every step commits on its own
     into a stage schema of the run, which later steps read first; at the end one transaction
@@ -237,11 +249,6 @@ class Staging(Protocol):
         """From now on unqualified names resolve in schema `stage` (created when missing)
         first, then in the connection's own schema, and unqualified CREATEs go to `stage`;
         None: the connection's own schema only."""
-
-    def use_internal(self, schema: str | None) -> None:
-        """Schema `schema` (created when missing) holds the nodes that are not published: it
-        comes after the stage and before the connection's own schema on the search path, and
-        takes the unqualified CREATEs when there is no stage. None: no internal schema."""
 
     def publish(self, stage: str, names: Sequence[str], internal: Sequence[str] = ()) -> None:
         """Inside the open transaction: each of `names` (tables or views built in `stage`)

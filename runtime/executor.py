@@ -92,6 +92,7 @@ from flowc.runtime.engine import (
     Analyzing,
     CsvCopying,
     Engine,
+    Internal,
     Interruptible,
     Noting,
     Query,
@@ -109,7 +110,7 @@ from flowc.runtime.stages import (
     deferred_steps,
     failpoint,
     input_digest,
-    internal_connections,
+    internal_names,
     needed_again,
     published_names,
     stage_name,
@@ -966,7 +967,7 @@ class Executor:
                     plan = self.plan
                     key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
                     engine.lock_run(key, self._waiting)
-                if isinstance(engine, Staging):
+                if isinstance(engine, Internal):
                     self._use_internal(engine, name)
                 if isinstance(engine, Staging) and not self._publishing:
                     try:
@@ -983,13 +984,14 @@ class Executor:
             self._main.engines[name] = engine
             return engine
 
-    def _use_internal(self, engine: Staging, name: str) -> None:
-        """Put the pipeline's internal schema on `engine`'s search path, where unpublished
-        nodes live; where the user may not create it, they live in the connection's schema."""
-        if name not in internal_connections(self.plan):
+    def _use_internal(self, engine: Internal, name: str) -> None:
+        """Give `engine` the pipeline's internal schema, where unpublished nodes live; where
+        the user may not create it, they live in the connection's schema."""
+        names = internal_names(self.plan).get(name)
+        if not names:
             return
         try:
-            engine.use_internal(self.plan.pipeline.internal_schema)
+            engine.use_internal(self.plan.pipeline.internal_schema, names)
         except StepError as error:
             if "permission denied" not in error.message:
                 raise

@@ -83,9 +83,14 @@ def is_internal(plan: Plan, node: str) -> bool:
     return info is not None and info.internal
 
 
-def internal_connections(plan: Plan) -> set[str]:
-    """The connections that hold tables of nodes not published: they get an internal schema."""
-    return {i.connection for i in plan.nodes.values() if i.internal and i.connection}
+def internal_names(plan: Plan) -> dict[str, set[str]]:
+    """Per connection, the tables of the nodes not published: they go to its internal schema."""
+    found: dict[str, set[str]] = {}
+    for step in plan.steps:
+        for output in step.outputs:
+            if output.connection and output.name and is_internal(plan, output.node):
+                found.setdefault(output.connection, set()).add(output.name)
+    return found
 
 
 def input_digest(step: Step, root: Path) -> str | None:

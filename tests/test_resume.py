@@ -293,7 +293,7 @@ def reference(old: Path, tmp_path_factory: pytest.TempPathFactory) -> Reference:
     root = copy(old, tmp_path_factory.mktemp("resume_reference"))
     run(root, *NEW)
     found = Reference(duckdb_snapshot(root), duckdb_stages(root))
-    assert found.snapshot.tables["main.daily_stats"]
+    assert found.snapshot.tables["flowc_internal.daily_stats"]
     return found
 
 
@@ -391,15 +391,15 @@ def test_skip_unchanged_reruns_a_changed_transform_and_downstream(
     events = run(root, *OLD, "--skip-unchanged")
     assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in STEPS}
     after = duckdb_snapshot(root)
-    assert {t: r for t, r in after.tables.items() if t != "main.daily_stats"} == {
-        t: r for t, r in before.tables.items() if t != "main.daily_stats"
+    assert {t: r for t, r in after.tables.items() if t != "flowc_internal.daily_stats"} == {
+        t: r for t, r in before.tables.items() if t != "flowc_internal.daily_stats"
     }
     with duckdb.connect(str(root / WAREHOUSE), read_only=True) as con:
         expected = con.execute(
             "SELECT lpep_pickup_date, count(*), sum(fare_amount), max(trip_distance) "
             "FROM snake_trips GROUP BY ALL"
         ).fetchall()
-    assert after.tables["main.daily_stats"] == normalized(expected)
+    assert after.tables["flowc_internal.daily_stats"] == normalized(expected)
     assert after.files["daily_stats.csv"] != before.files["daily_stats.csv"]
     assert {f: r for f, r in after.files.items() if f != "daily_stats.csv"} == {
         f: r for f, r in before.files.items() if f != "daily_stats.csv"

@@ -376,7 +376,7 @@ class DuckDBEngine:
         self._stage = stage
         self._set_search_path(self._con)
 
-    def use_internal(self, schema: str | None) -> None:
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
         if schema is not None:
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
         self._internal = schema

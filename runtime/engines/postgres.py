@@ -532,7 +532,7 @@ class PostgresEngine:
         self._stage = stage
         self._set_search_path()
 
-    def use_internal(self, schema: str | None) -> None:
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
         if schema is not None:
             schema = self._catalog_name(schema)
             if not self._scalar(_SCHEMA_EXISTS, {"name": schema}):
