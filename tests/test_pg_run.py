@@ -92,10 +92,8 @@ def test_green_taxi_on_postgres_gives_the_rows_it_gives_on_duckdb(
 
     on_duckdb = flowc("run", SPEC, "--param", "run_date=2020-10-15", cwd=project)
     assert on_duckdb.returncode == 0, on_duckdb.stderr
-    for table in ("ny_taxi.green_taxi", "public.daily_stats", "public.clean_trips"):
-        expected = normalized(
-            duckdb_rows(project, f"SELECT * FROM {table.replace('public', 'main')}")
-        )
+    for table in ("ny_taxi.green_taxi", "flowc_internal.daily_stats", "flowc_internal.clean_trips"):
+        expected = normalized(duckdb_rows(project, f"SELECT * FROM {table}"))
         assert found[table] == expected, table
         assert len(expected) > 0
     assert (project / "out" / "daily_stats.csv").read_text() == pg_daily_csv
@@ -279,10 +277,10 @@ def test_two_runs_at_once_take_turns(project: Path, pg: PgDatabase) -> None:
     assert "waiting for another run of `green_taxi` of `green_taxi` (profile `pg`)" in (
         second.stderr
     )
-    days = pg.query("SELECT min(lpep_pickup_date)::text FROM daily_stats")
+    days = pg.query("SELECT min(lpep_pickup_date)::text FROM flowc_internal.daily_stats")
     assert days == [("2020-11-01",)]  # the second run committed last, whole
     count = pg.query("SELECT count(*) FROM ny_taxi.green_taxi")[0][0]
-    assert count == pg.query("SELECT count(*) FROM clean_trips")[0][0]
+    assert count == pg.query("SELECT count(*) FROM flowc_internal.clean_trips")[0][0]
 
 
 # --- every kind of step, with Postgres as the warehouse -------------------------------------

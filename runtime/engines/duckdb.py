@@ -377,7 +377,7 @@ class DuckDBEngine:
         self._set_search_path(self._con)
 
     def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
-        if schema is not None:
+        if schema is not None and not self._schema_exists(schema):  # a read-only file may
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
         self._internal = schema
         self._set_search_path(self._con)
@@ -425,6 +425,16 @@ class DuckDBEngine:
         for (schema,) in schemas:
             if schema not in keep and schema not in read:  # DuckDB keeps views unquoted
                 self.execute(f"DROP SCHEMA {quote_identifier(schema)} CASCADE")
+
+    def _schema_exists(self, schema: str) -> bool:
+        with _engine_errors():
+            return bool(
+                self._con.execute(
+                    "SELECT 1 FROM duckdb_schemas() WHERE database_name = current_database() "
+                    "AND schema_name = $schema",
+                    {"schema": schema},
+                ).fetchall()
+            )
 
     def _views(self, schema: str | None = None) -> list[tuple[str, str]]:
         """(lower-case name, SQL) of the database's own views; of `schema` only, if given."""
