@@ -359,7 +359,8 @@ def test_an_api_spec_pages_authenticates_and_never_shows_its_secrets(
     env = {"API_KEY": "k3y-abc"}
     done = flowc("run", "h.flow", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert _rows(tmp_path, "SELECT count(*), sum(trip_fare) FROM kept") == [(7, 31.5)]
+    kept = "SELECT count(*), sum(trip_fare) FROM flowc_internal.kept"
+    assert _rows(tmp_path, kept) == [(7, 31.5)]
     plan = flowc("compile", "h.flow", "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert plan.returncode == 0, plan.stderr
 
@@ -413,7 +414,8 @@ def test_a_schema_declared_once_types_every_source_that_names_it(tmp_path: Path)
     (tmp_path / "data" / "b.csv").write_text("id,name,extra\n2,y,z\n")
     done = flowc("run", "h.flow", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert _rows(tmp_path, 'SELECT * FROM "both" ORDER BY id') == [(1, "x"), (2, "y")]
+    both = 'SELECT * FROM flowc_internal."both" ORDER BY id'
+    assert _rows(tmp_path, both) == [(1, "x"), (2, "y")]
     types = (
         "SELECT data_type FROM information_schema.columns "
         "WHERE table_name = 'b' AND table_schema = 'main' ORDER BY ordinal_position"

@@ -357,11 +357,12 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert pg.query("SELECT count(*) FROM hist.sales") == [(4 + 3,)]
     latest = pg.query("SELECT id, name, kind FROM hist.latest ORDER BY id")
     assert latest == [(1, "a", "x"), (2, "b", "y"), (3, "c", None), (4, None, None)]
-    assert pg.query("SELECT count(*) FROM flowc_work.vendors") == [(2,)]  # in its schema
+    # not published: in the internal schema, beside the connection's own schema flowc_work
+    assert pg.query("SELECT count(*) FROM flowc_internal.vendors") == [(2,)]
     assert pg.query(
         "SELECT table_type FROM information_schema.tables WHERE table_name = 'joined'"
     ) == [("VIEW",)]
-    assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
+    assert pg.query('SELECT "VendorID", total FROM flowc_internal.by_vendor ORDER BY 1') == [
         (1, decimal.Decimal("4.50")),
         (2, decimal.Decimal("2.25")),
     ]
@@ -377,7 +378,7 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert "failed at step `joined.not_null(name)`" in failed.stderr
     assert pg_tables(pg) == before
     with duckdb.connect(str(kinds / ".flowc" / "local.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM local_sales").fetchall() == [(3,)]
+        assert con.execute("SELECT count(*) FROM flowc_internal.local_sales").fetchall() == [(3,)]
 
 
 def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
@@ -397,6 +398,7 @@ def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
     try:
         done = flowc("run", "specs/kinds.flow", cwd=kinds)
         assert done.returncode == 0, done.stdout + done.stderr
+        # it may not create the internal schema either: by_vendor stays in its own schema
         assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
             (1, decimal.Decimal("4.50")),
             (2, decimal.Decimal("2.25")),

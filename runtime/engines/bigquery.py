@@ -359,9 +359,9 @@ class BigQueryEngine:
             table = statement.this
             self._ensure_dataset(table.db if isinstance(table, exp.Table) else str(table))
             return None
+        statement = self._qualified(statement)
         if self._scratch is None:
-            plain = self._rewrite(statement) if self._internal else statement.sql(DIALECT)
-            return self._query(plain, params)
+            return self._query(statement.sql(DIALECT), params)
         original = statement.sql(DIALECT)
         view = isinstance(statement, exp.Create) and statement.kind == "VIEW"
         target = self._write_target(statement)
@@ -376,6 +376,18 @@ class BigQueryEngine:
             else:
                 self._views.pop(target, None)
         return job
+
+    def _qualified(self, statement: exp.Expr) -> exp.Expr:
+        """`statement` with each unqualified name of an unpublished node's table (a read or
+        the write target, not a CTE) named in the internal dataset: also the text a view is
+        recreated from at the commit."""
+        if not self._internal or not self._internal_names:
+            return statement
+        statement = statement.copy()
+        for table in relations(statement):
+            if not table.db and not table.catalog and table.name.lower() in self._internal_names:
+                table.set("db", exp.to_identifier(self._internal, quoted=True))
+        return statement
 
     def _write_target(self, statement: exp.Expr) -> _Ref | None:
         """The table `statement` writes, None for a query. Within a run, a statement flowc
