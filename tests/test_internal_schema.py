@@ -160,3 +160,12 @@ def test_postgres_keeps_intermediate_nodes_out_of_the_users_schema(
         *published,
     }
     assert pg.query("SELECT n, total FROM report.totals") == [(2, 12)]
+
+
+@pytest.mark.parametrize("name", ["a.b", "_flowc_p_1", "9lives"])
+def test_an_internal_schema_no_engine_takes_is_refused_at_check(tmp_path: Path, name: str) -> None:
+    root = project(tmp_path, pipeline=f'\n  internal_schema = "{name}"')
+    result = flowc("check", "specs/p.flow", cwd=root)
+    assert result.returncode == 1
+    assert "specs/p.flow:3:21" in result.stdout + result.stderr
+    assert "F0212" in result.stdout + result.stderr
