@@ -44,6 +44,7 @@ import decimal
 import hashlib
 import io
 import itertools
+import os
 import re
 import time
 import uuid
@@ -1159,5 +1160,7 @@ def _standard_strings(dsn: str, kwargs: Mapping[str, Any]) -> dict[str, str]:
     {'options': '-c search_path=x -c standard_conforming_strings=on'}
     """
     given = kwargs.get("options") or (dsn and psycopg2.extensions.parse_dsn(dsn).get("options"))
+    # an explicit `options` hides libpq's PGOPTIONS: the user's are kept, as libpq would
+    given = given or os.environ.get("PGOPTIONS")
     pinned = "-c standard_conforming_strings=on"
     return {"options": f"{given or ''} {pinned}".strip()}
