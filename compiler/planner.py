@@ -543,6 +543,8 @@ class _Steps:
         sql = [text]
         if sink.table is not None:
             parts = renderer.parts(sink.table)
+            if len(parts) == 1:
+                parts = self.own_schema(connection) + parts
             sql = self.export_sql(node, sink, text, renderer, parts)
             # for the runtime, as the engine names it, parts plain: `ny_taxi.trips`, `main.a b`
             sink = sink.model_copy(update={"table": ".".join(parts)})
@@ -577,10 +579,24 @@ class _Steps:
         found = {spell(c.name): c.name for c in named}
         return found if any(k != v for k, v in found.items()) else {}
 
+    def own_schema(self, connection: str) -> Parts:
+        """The schema an unqualified sink table goes to, named: the connection's own (DuckDB
+        `main`, Postgres its `schema`), not the internal schema first on the search path
+        where the run's last transaction creates unqualified names. BigQuery: its dataset,
+        by the job's default (nothing to name)."""
+        settings = self.profile.connections[connection].settings
+        if isinstance(settings, config.PostgresSettings):
+            return (settings.db_schema.lower() if settings.fold_names else settings.db_schema,)
+        if isinstance(settings, config.DuckDBSettings):
+            return ("main",)
+        return ()
+
     def export_sql(
         self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer, parts: Parts
     ) -> list[str]:
-        statements = renderer.create_schema(parts)
+        own = self.own_schema(self.homes[node.name])
+        # the connection's own schema exists (and creating it may be refused even so)
+        statements = [] if own and parts[:-1] == own else renderer.create_schema(parts)
         columns = self.columns(node, self.homes[node.name])
         types = {c.name: c.type for c in columns or []}
         layout = renderer.layout(sink.partition_by, sink.cluster_by, types)
