@@ -169,3 +169,13 @@ def test_an_internal_schema_no_engine_takes_is_refused_at_check(tmp_path: Path, 
     assert result.returncode == 1
     assert "specs/p.flow:3:21" in result.stdout + result.stderr
     assert "F0212" in result.stdout + result.stderr
+
+
+def test_an_unqualified_table_sink_goes_where_users_read(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    spec = root / "specs" / "p.flow"
+    spec.write_text(spec.read_text().replace('"report.totals"', '"plain_out"'))
+    result = flowc("run", "specs/p.flow", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "main.plain_out" in duckdb_relations(root)
+    assert "flowc_internal.plain_out" not in duckdb_relations(root)
