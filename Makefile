@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/flowc run $(DEMO)/specs/green_taxi.flow
 	@echo
 	@echo "Results of the green-taxi example (project $(DEMO)):"
-	@echo "  DuckDB warehouse: $(DEMO)/.flowc/warehouse.duckdb (tables ny_taxi.green_taxi, daily_stats, ...)"
+	@echo "  DuckDB warehouse: $(DEMO)/.flowc/warehouse.duckdb (table ny_taxi.green_taxi; intermediate nodes in schema flowc_internal)"
 	@echo "  Parquet by day:   $(DEMO)/out/green_taxi/"
 	@echo "  daily summary:    $(DEMO)/out/daily_stats.csv"
 	@echo "  run history:      $(BIN)/flowc runs $(DEMO)/specs/green_taxi.flow"

@@ -32,6 +32,7 @@ def explain(compiled: plan.Plan) -> str:
     for index, step in enumerate(compiled.steps, start=1):
         lines.append(f"  {index:>{width}}. {_step(step)}")
         lines += [f"  {'':>{width}}  {detail}" for detail in _details(step)]
+    lines += _homes(compiled)
     inlined = {n: i for n, i in compiled.nodes.items() if i.materialization == "ephemeral"}
     if inlined:
         lines += ["", "ephemeral transforms (no step; inlined as CTEs):"]
@@ -39,6 +40,25 @@ def explain(compiled: plan.Plan) -> str:
             into = ", ".join(info.inlined_into) or "nothing reads it"
             lines.append(f"  {name} -> {into}")
     return "\n".join(lines) + "\n"
+
+
+def _homes(compiled: plan.Plan) -> list[str]:
+    """Where each node's table lives: the internal schema, or where users read."""
+    internal = compiled.pipeline.internal_schema
+    lines = []
+    for name, info in compiled.nodes.items():
+        if info.kind == "sink" or info.materialization == "ephemeral" or not info.connection:
+            continue
+        if info.external:
+            where = f"reads {info.external}"
+        elif info.internal:
+            where = f"internal schema {internal}"
+        else:
+            where = "published (publish = true): the connection's own schema"
+        lines.append(f"  {name}: {info.connection}, {where}")
+    if not lines:
+        return []
+    return ["", "where the nodes' tables live (sinks write where they name):", *lines]
 
 
 def _step(step: plan.Step) -> str:

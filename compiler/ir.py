@@ -249,6 +249,7 @@ class NodeBase(Model):
     retry_delay: Str | None = None
     timeout: Str | None = None
     isolate: bool | None = None  # a Python block runs in a worker process (None: the pipeline's)
+    publish: bool = False  # its table goes where users read, not to the internal schema
     unparsed: bool = False  # a placeholder for a block with a syntax error
 
 
@@ -298,6 +299,7 @@ class Pipeline(Model):
     retry_delay: Str | None = None
     timeout: Str | None = None
     isolate: bool = False
+    internal_schema: Str | None = None  # where unpublished nodes live (None: the default)
     params: tuple[Param, ...] = ()
     unparsed: bool = False
 

@@ -9,6 +9,7 @@ it binds, so later passes see as much of the spec as possible.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,8 +331,31 @@ def _pipeline(block: ir.Block, scope: Scope, diagnostics: Diagnostics) -> ir.Pip
         retry_delay=values.string("retry_delay"),
         timeout=values.string("timeout"),
         isolate=bool(values.boolean("isolate")),
+        internal_schema=_internal_schema(values.string("internal_schema"), diagnostics),
         params=_params(subs.get("params"), diagnostics),
     )
+
+
+def _internal_schema(value: ir.Str | None, diagnostics: Diagnostics) -> ir.Str | None:
+    """A schema name every engine takes unquoted (a BigQuery dataset: letters, digits, `_`),
+    and not one of flowc's stage schemas, which a successful run drops."""
+    if value is None:
+        return None
+    name = value.value
+    if _SCHEMA_NAME.fullmatch(name) and not name.lower().startswith("_flowc"):
+        return value
+    diagnostics.report(
+        "F0212",
+        value.span,
+        name="internal_schema",
+        expected="a schema name of letters, digits and `_` (not starting with a digit or `_flowc`)",
+        got=f'"{name}"',
+        hint='for example: internal_schema = "flowc_internal"',
+    )
+    return None
+
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def _params(block: ir.SubBlock | None, diagnostics: Diagnostics) -> tuple[ir.Param, ...]:
@@ -408,6 +432,8 @@ def _bind_node(
         "timeout": values.string("timeout"),
         "isolate": values.boolean("isolate"),
     }
+    if block.kind != "sink":
+        common["publish"] = bool(values.boolean("publish"))
     if "isolate" in values.attrs and "python" not in values.attrs:
         _isolate_without_python(block, values.attrs["isolate"], diagnostics)
     if block.kind == "source":

@@ -208,15 +208,22 @@ class NodeInfo(Model):
     connection: str | None = None
     external: str | None = None  # a `table(conn, "schema.table")` source: the table it reads
     inlined_into: list[str] = []
+    # its table lives in the pipeline's internal schema, not where users read (not published)
+    internal: bool = False
     kind: Literal["source", "transform", "sink"]
     materialization: Materialization | None = None
     step: str | None = None
+
+
+INTERNAL_SCHEMA = "flowc_internal"
 
 
 class PipelineInfo(Model):
     catchup: str | None = None
     description: str | None = None
     dialect: str  # the dialect its SQL is written in
+    # the schema (BigQuery: dataset) of each connection where unpublished nodes' tables live
+    internal_schema: str = INTERNAL_SCHEMA
     name: str
     schedule: str | None = None
     spec: str  # path of the .flow file relative to the project root

@@ -543,6 +543,8 @@ class _Steps:
         sql = [text]
         if sink.table is not None:
             parts = renderer.parts(sink.table)
+            if len(parts) == 1:
+                parts = self.own_schema(connection) + parts
             sql = self.export_sql(node, sink, text, renderer, parts)
             # for the runtime, as the engine names it, parts plain: `ny_taxi.trips`, `main.a b`
             sink = sink.model_copy(update={"table": ".".join(parts)})
@@ -577,10 +579,24 @@ class _Steps:
         found = {spell(c.name): c.name for c in named}
         return found if any(k != v for k, v in found.items()) else {}
 
+    def own_schema(self, connection: str) -> Parts:
+        """The schema an unqualified sink table goes to, named: the connection's own (DuckDB
+        `main`, Postgres its `schema`), not the internal schema first on the search path
+        where the run's last transaction creates unqualified names. BigQuery: its dataset,
+        by the job's default (nothing to name)."""
+        settings = self.profile.connections[connection].settings
+        if isinstance(settings, config.PostgresSettings):
+            return (settings.db_schema.lower() if settings.fold_names else settings.db_schema,)
+        if isinstance(settings, config.DuckDBSettings):
+            return ("main",)
+        return ()
+
     def export_sql(
         self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer, parts: Parts
     ) -> list[str]:
-        statements = renderer.create_schema(parts)
+        own = self.own_schema(self.homes[node.name])
+        # the connection's own schema exists (and creating it may be refused even so)
+        statements = [] if own and parts[:-1] == own else renderer.create_schema(parts)
         columns = self.columns(node, self.homes[node.name])
         types = {c.name: c.type for c in columns or []}
         layout = renderer.layout(sink.partition_by, sink.cluster_by, types)
@@ -762,8 +778,16 @@ class _Steps:
                 step=self.main.get(name) if name not in self.inlined else None,
                 inlined_into=self.inlined.get(name, []),
                 external=self.external(node),
+                internal=self.internal(node),
             )
         return infos
+
+    def internal(self, node: AnyNode) -> bool:
+        """Whether `node`'s table goes to the internal schema: a source or transform that
+        builds a table or view, not marked `publish = true`."""
+        if isinstance(node, ir.SinkNode) or node.publish or self.external(node) is not None:
+            return False
+        return self.kinds.get(node.name) != "ephemeral" and node.name in self.homes
 
 
 def _aliases(tree: exp.Expr) -> set[str]:
@@ -908,6 +932,9 @@ def _pipeline_info(spec: ir.Spec, pipeline: ir.Pipeline) -> plan.PipelineInfo:
         dialect=pipeline.dialect,
         schedule=pipeline.schedule.value if pipeline.schedule else None,
         catchup=pipeline.catchup.dotted if pipeline.catchup else None,
+        internal_schema=(
+            pipeline.internal_schema.value if pipeline.internal_schema else plan.INTERNAL_SCHEMA
+        ),
     )
 
 

@@ -25,9 +25,10 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "retry_delay",
         "timeout",
         "isolate",
+        "internal_schema",  # where nodes that are not published live (default flowc_internal)
     ),
     "schema": ("description",),  # a column list that sources and transforms name in `columns`
-    "source": (*_COMMON, "from", "python", "isolate", "columns"),  # = auto, or a schema
+    "source": (*_COMMON, "from", "python", "isolate", "columns", "publish"),  # = auto, or a schema
     "transform": (
         *_COMMON,
         "columns",
@@ -39,6 +40,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "unique_key",
         "time_column",
         "lookback",
+        "publish",  # = true: the node's table is where users read, beside the sinks' tables
     ),
     "sink": (*_COMMON, "input", "to", "mode", "key"),
     "test": ("description", "node", "params", "expected", "ordered"),

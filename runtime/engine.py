@@ -228,6 +228,18 @@ def drop_in_stage(sql: str, stage: str) -> str:
 
 
 @runtime_checkable
+class Internal(Protocol):
+    """An engine that keeps the nodes that are not published in an internal schema (BigQuery:
+    dataset) of their own, apart from where users read. DuckDB, Postgres, BigQuery."""
+
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
+        """Schema `schema` (created when missing) holds the nodes that are not published,
+        `names` (their tables): on engines with a search path it comes after the stage and
+        before the connection's own schema, and takes the unqualified CREATEs when there is
+        no stage; on BigQuery each of `names`, unqualified, means `schema.name`. None: none."""
+
+
+@runtime_checkable
 class Staging(Protocol):
     """An engine that builds a run aside (executor.py, "Stages"): every step commits on its own
     into a stage schema of the run, which later steps read first; at the end one transaction
@@ -238,9 +250,10 @@ class Staging(Protocol):
         first, then in the connection's own schema, and unqualified CREATEs go to `stage`;
         None: the connection's own schema only."""
 
-    def publish(self, stage: str, names: Sequence[str]) -> None:
+    def publish(self, stage: str, names: Sequence[str], internal: Sequence[str] = ()) -> None:
         """Inside the open transaction: each of `names` (tables or views built in `stage`)
-        replaces whatever has its name in the connection's own schema."""
+        replaces whatever has its name in the connection's own schema; each of `internal`,
+        what has its name in the internal schema."""
 
     def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
         """Drop the stage schemas whose names start with `prefix`, except those in `keep` and

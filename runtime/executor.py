@@ -92,6 +92,7 @@ from flowc.runtime.engine import (
     Analyzing,
     CsvCopying,
     Engine,
+    Internal,
     Interruptible,
     Noting,
     Query,
@@ -109,6 +110,7 @@ from flowc.runtime.stages import (
     deferred_steps,
     failpoint,
     input_digest,
+    internal_names,
     needed_again,
     published_names,
     stage_name,
@@ -876,15 +878,16 @@ class Executor:
         steps then run in the same transaction."""
         self._publishing = True
         staging = self._staging_connections()
-        names = published_names(self.plan, staging, self._built)
+        names = published_names(self.plan, staging, self._built, internal=False)
+        inside = published_names(self.plan, staging, self._built, internal=True)
         later = published_names(self.plan, staging, deferred)
-        for name in sorted(self._main.engines.keys() | names.keys() | later.keys()):
+        for name in sorted(self._main.engines.keys() | names.keys() | inside.keys() | later.keys()):
             engine = self._home(name)
             if not engine.in_transaction:
                 engine.begin()
             if isinstance(engine, Staging):
-                if names.get(name):
-                    engine.publish(self.stage, names[name])
+                if names.get(name) or inside.get(name):
+                    engine.publish(self.stage, names.get(name, []), inside.get(name, []))
                 if later.get(name):  # built as tables now, where a view was published
                     engine.unpublish(later[name])
                 engine.use_stage(None)
@@ -964,6 +967,8 @@ class Executor:
                     plan = self.plan
                     key = f"`{plan.pipeline.name}` of `{plan.project}` (profile `{plan.profile}`)"
                     engine.lock_run(key, self._waiting)
+                if isinstance(engine, Internal):
+                    self._use_internal(engine, name)
                 if isinstance(engine, Staging) and not self._publishing:
                     try:
                         engine.use_stage(self.stage)
@@ -978,6 +983,18 @@ class Executor:
                 raise
             self._main.engines[name] = engine
             return engine
+
+    def _use_internal(self, engine: Internal, name: str) -> None:
+        """Give `engine` the pipeline's internal schema, where unpublished nodes live; where
+        the user may not create it, they live in the connection's schema."""
+        names = internal_names(self.plan).get(name)
+        if not names:
+            return
+        try:
+            engine.use_internal(self.plan.pipeline.internal_schema, names)
+        except StepError as error:
+            if "permission denied" not in error.message:
+                raise
 
     def _used(self, lane: _Lane, name: str, engine: Engine) -> Engine:
         """Note that the running step uses `engine`: a staged step opens its transaction on

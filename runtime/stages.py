@@ -61,17 +61,36 @@ def deferred_steps(plan: Plan, staging: Collection[str]) -> set[str]:
 
 
 def published_names(
-    plan: Plan, staging: Collection[str], built: Collection[str]
+    plan: Plan, staging: Collection[str], built: Collection[str], *, internal: bool | None = None
 ) -> dict[str, list[str]]:
-    """Per connection, the tables and views that the steps in `built` left in the stage."""
+    """Per connection, the tables and views that the steps in `built` left in the stage;
+    `internal`: only those of nodes that go to the internal schema (True) or not (False)."""
     names: dict[str, list[str]] = {}
     for step in plan.steps:
         if step.id not in built or step.kind == "export":
             continue
         for output in step.outputs:
-            if output.connection and output.connection in staging and output.name:
+            if not (output.connection and output.connection in staging and output.name):
+                continue
+            if internal is None or is_internal(plan, output.node) == internal:
                 names.setdefault(output.connection, []).append(output.name)
     return names
+
+
+def is_internal(plan: Plan, node: str) -> bool:
+    """Whether `node`'s table lives in the pipeline's internal schema (not published)."""
+    info = plan.nodes.get(node)
+    return info is not None and info.internal
+
+
+def internal_names(plan: Plan) -> dict[str, set[str]]:
+    """Per connection, the tables of the nodes not published: they go to its internal schema."""
+    found: dict[str, set[str]] = {}
+    for step in plan.steps:
+        for output in step.outputs:
+            if output.connection and output.name and is_internal(plan, output.node):
+                found.setdefault(output.connection, set()).add(output.name)
+    return found
 
 
 def input_digest(step: Step, root: Path) -> str | None:

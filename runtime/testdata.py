@@ -11,6 +11,7 @@ tested node run on its result from the fixtures, lives in testrun.py.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 from flowc.compiler import config, ir, plan
 from flowc.compiler.check import Analysis
 from flowc.compiler.diagnostics import Span
-from flowc.runtime.engine import Engine, Query
+from flowc.runtime.engine import Engine, Internal, Query
 from flowc.runtime.errors import StepError
 from flowc.runtime.testrun import Outcome
 
@@ -42,9 +43,22 @@ def check_built_data(
         engines: dict[str, Engine | StepError] = {}
         for step in steps:
             if step.connection not in engines:
-                engines[step.connection or ""] = _open(stack, profile, step.connection, root)
+                engine = _open(stack, profile, step.connection, root)
+                _read_internal(engine, planned.plan, step.connection or "")
+                engines[step.connection or ""] = engine
             outcomes.append(_run_check(step, spec, engines[step.connection or ""], params, profile))
     return outcomes
+
+
+def _read_internal(engine: Engine | StepError, compiled: plan.Plan, connection: str) -> None:
+    """Queries read the unpublished nodes in the internal schema, where a run put them; where
+    there is none yet (a file built by an older flowc), in the connection's own schema."""
+    from flowc.runtime.stages import internal_names
+
+    names = internal_names(compiled).get(connection)
+    if names and isinstance(engine, Internal):
+        with contextlib.suppress(StepError):
+            engine.use_internal(compiled.pipeline.internal_schema, names)
 
 
 def _defaults(compiled: plan.Plan) -> dict[str, object]:

@@ -27,7 +27,14 @@ from google.cloud import bigquery
 
 SPEC = "specs/green_taxi.flow"
 ROWS = 1_000
-TABLES = ("trips", "clean_trips", "snake_trips", "daily_stats", "ny_taxi.green_taxi")
+# the intermediate nodes live in the internal schema (BigQuery: dataset), the sink where it says
+TABLES = (
+    "flowc_internal.trips",
+    "flowc_internal.clean_trips",
+    "flowc_internal.snake_trips",
+    "flowc_internal.daily_stats",
+    "ny_taxi.green_taxi",
+)
 Rows = list[tuple[object, ...]]
 
 CHECKED = '''\

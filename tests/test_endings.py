@@ -375,7 +375,7 @@ def test_a_forked_child_of_a_block_exits_as_asked_and_never_runs_flowc(tmp_path:
     assert done.returncode == 0, done.stderr
     assert done.stdout.count('"event": "run"') == 1  # one run, not two
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT x FROM r").fetchall() == [(5,)]
+        assert con.execute("SELECT x FROM flowc_internal.r").fetchall() == [(5,)]
     assert len(runs_listed(flowc("runs", cwd=tmp_path).stdout)) == 1
 
 
@@ -446,7 +446,7 @@ def test_a_signal_interrupts_the_run_says_so_and_resume_finishes_it(
     resumed = flowc("run", "ends.flow", "--resume", cwd=cli_project)
     assert resumed.returncode == 0, resumed.stderr
     with duckdb.connect(str(cli_project / "w.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT sum(x) FROM r").fetchall() == [(3,)]
+        assert con.execute("SELECT sum(x) FROM flowc_internal.r").fetchall() == [(3,)]
 
 
 LONG_SQL = '''

@@ -288,7 +288,8 @@ def test_a_url_template_loads_every_month_into_one_table(server: _Server, tmp_pa
     _project(tmp_path, MONTHS.format(url=server.url("")))
     done = flowc("run", "h.flow", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    found = _rows(tmp_path, "SELECT month, count(*) FROM kept GROUP BY month ORDER BY month")
+    months = "SELECT month, count(*) FROM flowc_internal.kept GROUP BY month ORDER BY month"
+    found = _rows(tmp_path, months)
     assert found == [("10", 2), ("11", 2), ("12", 2)]
     assert [s.path for s in server.seen] == [
         "/trips_2020-10.csv.gz",
@@ -313,7 +314,10 @@ def test_one_failing_url_loads_nothing(server: _Server, tmp_path: Path) -> None:
     done = flowc("run", "h.flow", cwd=tmp_path)
     assert done.returncode == 1
     assert "trips_2020-11.csv.gz failed: HTTP 404" in done.stderr
-    tables = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+    tables = (
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema IN ('main', 'flowc_internal')"
+    )
     assert _rows(tmp_path, tables) == []
 
 
@@ -328,7 +332,8 @@ def test_a_list_of_urls_is_read_in_order(server: _Server, tmp_path: Path) -> Non
     _project(tmp_path, flow)
     done = flowc("run", "h.flow", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert _rows(tmp_path, "SELECT id, month FROM kept ORDER BY id") == [(1, "a"), (2, "b")]
+    kept = "SELECT id, month FROM flowc_internal.kept ORDER BY id"
+    assert _rows(tmp_path, kept) == [(1, "a"), (2, "b")]
 
 
 API = """
@@ -359,7 +364,8 @@ def test_an_api_spec_pages_authenticates_and_never_shows_its_secrets(
     env = {"API_KEY": "k3y-abc"}
     done = flowc("run", "h.flow", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
-    assert _rows(tmp_path, "SELECT count(*), sum(trip_fare) FROM kept") == [(7, 31.5)]
+    kept = "SELECT count(*), sum(trip_fare) FROM flowc_internal.kept"
+    assert _rows(tmp_path, kept) == [(7, 31.5)]
     plan = flowc("compile", "h.flow", "--output", str(tmp_path / "out"), cwd=tmp_path, env=env)
     assert plan.returncode == 0, plan.stderr
 
@@ -413,10 +419,11 @@ def test_a_schema_declared_once_types_every_source_that_names_it(tmp_path: Path)
     (tmp_path / "data" / "b.csv").write_text("id,name,extra\n2,y,z\n")
     done = flowc("run", "h.flow", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert _rows(tmp_path, 'SELECT * FROM "both" ORDER BY id') == [(1, "x"), (2, "y")]
+    both = 'SELECT * FROM flowc_internal."both" ORDER BY id'
+    assert _rows(tmp_path, both) == [(1, "x"), (2, "y")]
     types = (
         "SELECT data_type FROM information_schema.columns "
-        "WHERE table_name = 'b' AND table_schema = 'main' ORDER BY ordinal_position"
+        "WHERE table_name = 'b' AND table_schema = 'flowc_internal' ORDER BY ordinal_position"
     )
     assert _rows(tmp_path, types) == [("INTEGER",), ("VARCHAR",)]
     (tmp_path / "data" / "b.csv").write_text("id,name\n,y\n")  # `not null` holds for b too

@@ -64,9 +64,11 @@ def feed(root: Path, *batches: int, options: tuple[str, ...] = ()) -> None:
 
 def rows(root: Path) -> list[tuple[object, ...]]:
     with duckdb.connect(str(root / "w.duckdb")) as con:
-        return con.execute("SELECT id, amount FROM totals ORDER BY id, amount").fetchall()
+        return con.execute(TOTALS).fetchall()
 
 
+# `totals` is not published: it lives in the internal schema (BigQuery: dataset)
+TOTALS = "SELECT id, amount FROM flowc_internal.totals ORDER BY id, amount"
 EVERY_ROW = [(1, 10), (2, 20), (3, 30), (4, 40), (5, 50)]
 KEYS = {
     "unique_key": "unique_key = [id]\n  time_column = at",
@@ -98,7 +100,7 @@ def test_only_rows_from_the_watermark_on_are_processed(tmp_path: Path) -> None:
     root = project(tmp_path, "unique_key = [id]\n  time_column = at")
     feed(root, 1, 2)
     with duckdb.connect(str(root / "w.duckdb")) as con:  # changed by hand: an old row stays
-        con.execute("UPDATE totals SET amount = -1 WHERE id = 1")
+        con.execute("UPDATE flowc_internal.totals SET amount = -1 WHERE id = 1")
     feed(root, 1, 2, 3)
     assert rows(root) == [(1, -1), *EVERY_ROW[1:]]
     feed(root, 1, 2, 3, options=("--full-refresh",))
@@ -109,7 +111,7 @@ def test_lookback_reprocesses_the_recent_rows(tmp_path: Path) -> None:
     root = project(tmp_path, 'unique_key = [id]\n  time_column = at\n  lookback = "1d"')
     feed(root, 1, 2)
     with duckdb.connect(str(root / "w.duckdb")) as con:
-        con.execute("UPDATE totals SET amount = -1")
+        con.execute("UPDATE flowc_internal.totals SET amount = -1")
     feed(root, 1, 2)  # the watermark is 01-02 11:00, less a day: from 01-01 11:00 on
     assert rows(root) == [(1, -1), (2, 20), (3, 30), (4, 40)]
 
@@ -153,7 +155,7 @@ def test_on_bigquery_a_batch_fed_twice_leaves_no_duplicate(
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": bigquery_emulator.endpoint},
     )
-    found = client.query_and_wait("SELECT id, amount FROM events.totals ORDER BY id, amount")
+    found = client.query_and_wait(TOTALS)
     assert [tuple(row.values()) for row in found] == EVERY_ROW
     client.close()  # type: ignore[no-untyped-call]
 
@@ -172,4 +174,4 @@ def test_on_postgres_a_batch_fed_twice_leaves_no_duplicate(
         monkeypatch.setenv(name, value)
     for batches in TWICE:
         feed(root, *batches, options=("--profile", "pg"))
-    assert pg.query("SELECT id, amount FROM totals ORDER BY id, amount") == EVERY_ROW
+    assert pg.query(TOTALS) == EVERY_ROW

@@ -216,4 +216,4 @@ def test_isolate_on_a_node_wins_over_the_pipeline(tmp_path: Path) -> None:
     off = project(tmp_path, "same", pipeline="isolate = true", node="isolate = false")
     assert flowc("run", "p.flow", cwd=off).returncode == 0
     with duckdb.connect(str(off / "w.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT sum(x) FROM r").fetchall() == [(3,)]
+        assert con.execute("SELECT sum(x) FROM flowc_internal.r").fetchall() == [(3,)]

@@ -196,10 +196,10 @@ def test_crafted_strings_are_values_on_postgres_without_standard_strings(
     text = _outcome(result)
     assert text.count("failed: 1 row") == 1, text
     assert pg.query("SELECT x FROM keep") == [(1,)]  # the table survives
-    labels = pg.query("SELECT label FROM items ORDER BY id")
+    labels = pg.query("SELECT label FROM flowc_internal.items ORDER BY id")
     assert [row[0] for row in labels] == CRAFTED
     # a transform's own literals keep their value: the session reads standard strings
-    assert pg.query("SELECT backslash, quote FROM literal") == [("a\\b", "it's")]
+    assert pg.query("SELECT backslash, quote FROM flowc_internal.literal") == [("a\\b", "it's")]
 
 
 def test_crafted_strings_are_values_on_the_bigquery_emulator(

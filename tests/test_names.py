@@ -141,7 +141,13 @@ dataset      = "homework"
 api_endpoint = "${BQ_API_ENDPOINT:-http://127.0.0.1:9050}"
 """
 
-TABLES = ("clean_trips", "snake_trips", "by_vendor", "ny_taxi.green_taxi")
+# the intermediate nodes live in the internal schema (BigQuery: dataset), the sink where it says
+TABLES = (
+    "flowc_internal.clean_trips",
+    "flowc_internal.snake_trips",
+    "flowc_internal.by_vendor",
+    "ny_taxi.green_taxi",
+)
 
 
 @pytest.fixture(scope="module")
@@ -302,10 +308,10 @@ def test_the_homework_gives_the_same_names_and_rows_on_every_engine(
     on_bigquery, bq_files = bq_tables(client), files_written(root)
     client.close()  # type: ignore[no-untyped-call]
 
-    columns, rows = on_duckdb["clean_trips"]
+    columns, rows = on_duckdb["flowc_internal.clean_trips"]
     assert columns[:2] == ["VendorID", "lpep_pickup_datetime"] and len(rows) > 100
     assert on_duckdb["ny_taxi.green_taxi"][0][:2] == ["vendor_id", "lpep_pickup_datetime"]
-    assert on_duckdb["by_vendor"][0] == ["vendor_id", "_col_1", "Total_Fare"]
+    assert on_duckdb["flowc_internal.by_vendor"][0] == ["vendor_id", "_col_1", "Total_Fare"]
     for name in TABLES:
         assert on_postgres[name] == on_duckdb[name], f"{name} on Postgres"
         assert on_bigquery[name] == on_duckdb[name], f"{name} on BigQuery"
@@ -330,8 +336,8 @@ def test_fold_names_keeps_the_old_postgres_habit_for_tables_only(
     shutil.rmtree(root / "out")
     run(root, "pg", pg.env())
     columns = pg_tables(pg)
-    assert columns["clean_trips"][0][:2] == ["vendorid", "lpep_pickup_datetime"]
-    assert columns["by_vendor"][0] == ["vendor_id", "_col_1", "total_fare"]
+    assert columns["flowc_internal.clean_trips"][0][:2] == ["vendorid", "lpep_pickup_datetime"]
+    assert columns["flowc_internal.by_vendor"][0] == ["vendor_id", "_col_1", "total_fare"]
     # Python blocks and files see the spec's names still
     assert columns["ny_taxi.green_taxi"][0][0] == "vendor_id"
     assert files_written(root) == duck_files

@@ -92,10 +92,8 @@ def test_green_taxi_on_postgres_gives_the_rows_it_gives_on_duckdb(
 
     on_duckdb = flowc("run", SPEC, "--param", "run_date=2020-10-15", cwd=project)
     assert on_duckdb.returncode == 0, on_duckdb.stderr
-    for table in ("ny_taxi.green_taxi", "public.daily_stats", "public.clean_trips"):
-        expected = normalized(
-            duckdb_rows(project, f"SELECT * FROM {table.replace('public', 'main')}")
-        )
+    for table in ("ny_taxi.green_taxi", "flowc_internal.daily_stats", "flowc_internal.clean_trips"):
+        expected = normalized(duckdb_rows(project, f"SELECT * FROM {table}"))
         assert found[table] == expected, table
         assert len(expected) > 0
     assert (project / "out" / "daily_stats.csv").read_text() == pg_daily_csv
@@ -279,10 +277,10 @@ def test_two_runs_at_once_take_turns(project: Path, pg: PgDatabase) -> None:
     assert "waiting for another run of `green_taxi` of `green_taxi` (profile `pg`)" in (
         second.stderr
     )
-    days = pg.query("SELECT min(lpep_pickup_date)::text FROM daily_stats")
+    days = pg.query("SELECT min(lpep_pickup_date)::text FROM flowc_internal.daily_stats")
     assert days == [("2020-11-01",)]  # the second run committed last, whole
     count = pg.query("SELECT count(*) FROM ny_taxi.green_taxi")[0][0]
-    assert count == pg.query("SELECT count(*) FROM clean_trips")[0][0]
+    assert count == pg.query("SELECT count(*) FROM flowc_internal.clean_trips")[0][0]
 
 
 # --- every kind of step, with Postgres as the warehouse -------------------------------------
@@ -359,11 +357,12 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert pg.query("SELECT count(*) FROM hist.sales") == [(4 + 3,)]
     latest = pg.query("SELECT id, name, kind FROM hist.latest ORDER BY id")
     assert latest == [(1, "a", "x"), (2, "b", "y"), (3, "c", None), (4, None, None)]
-    assert pg.query("SELECT count(*) FROM flowc_work.vendors") == [(2,)]  # in its schema
+    # not published: in the internal schema, beside the connection's own schema flowc_work
+    assert pg.query("SELECT count(*) FROM flowc_internal.vendors") == [(2,)]
     assert pg.query(
         "SELECT table_type FROM information_schema.tables WHERE table_name = 'joined'"
     ) == [("VIEW",)]
-    assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
+    assert pg.query('SELECT "VendorID", total FROM flowc_internal.by_vendor ORDER BY 1') == [
         (1, decimal.Decimal("4.50")),
         (2, decimal.Decimal("2.25")),
     ]
@@ -379,7 +378,7 @@ def test_every_kind_of_step_with_a_postgres_warehouse(kinds: Path, pg: PgDatabas
     assert "failed at step `joined.not_null(name)`" in failed.stderr
     assert pg_tables(pg) == before
     with duckdb.connect(str(kinds / ".flowc" / "local.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM local_sales").fetchall() == [(3,)]
+        assert con.execute("SELECT count(*) FROM flowc_internal.local_sales").fetchall() == [(3,)]
 
 
 def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
@@ -399,6 +398,7 @@ def test_a_user_who_may_not_create_schemas_runs_all_or_nothing_without_a_stage(
     try:
         done = flowc("run", "specs/kinds.flow", cwd=kinds)
         assert done.returncode == 0, done.stdout + done.stderr
+        # it may not create the internal schema either: by_vendor stays in its own schema
         assert pg.query('SELECT "VendorID", total FROM flowc_work.by_vendor ORDER BY 1') == [
             (1, decimal.Decimal("4.50")),
             (2, decimal.Decimal("2.25")),

@@ -293,7 +293,7 @@ def reference(old: Path, tmp_path_factory: pytest.TempPathFactory) -> Reference:
     root = copy(old, tmp_path_factory.mktemp("resume_reference"))
     run(root, *NEW)
     found = Reference(duckdb_snapshot(root), duckdb_stages(root))
-    assert found.snapshot.tables["main.daily_stats"]
+    assert found.snapshot.tables["flowc_internal.daily_stats"]
     return found
 
 
@@ -391,15 +391,15 @@ def test_skip_unchanged_reruns_a_changed_transform_and_downstream(
     events = run(root, *OLD, "--skip-unchanged")
     assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in STEPS}
     after = duckdb_snapshot(root)
-    assert {t: r for t, r in after.tables.items() if t != "main.daily_stats"} == {
-        t: r for t, r in before.tables.items() if t != "main.daily_stats"
+    assert {t: r for t, r in after.tables.items() if t != "flowc_internal.daily_stats"} == {
+        t: r for t, r in before.tables.items() if t != "flowc_internal.daily_stats"
     }
     with duckdb.connect(str(root / WAREHOUSE), read_only=True) as con:
         expected = con.execute(
             "SELECT lpep_pickup_date, count(*), sum(fare_amount), max(trip_distance) "
-            "FROM snake_trips GROUP BY ALL"
+            "FROM flowc_internal.snake_trips GROUP BY ALL"
         ).fetchall()
-    assert after.tables["main.daily_stats"] == normalized(expected)
+    assert after.tables["flowc_internal.daily_stats"] == normalized(expected)
     assert after.files["daily_stats.csv"] != before.files["daily_stats.csv"]
     assert {f: r for f, r in after.files.items() if f != "daily_stats.csv"} == {
         f: r for f, r in before.files.items() if f != "daily_stats.csv"
@@ -536,7 +536,7 @@ def test_skip_unchanged_reruns_a_changed_source_and_downstream(
     everything = [step for steps in BRANCH_STEPS.values() for step in steps] + DOWNSTREAM
     events = run_branches(root, "--skip-unchanged")
     assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in everything}
-    joined = duckdb_tables(root)["main.joined"]
+    joined = duckdb_tables(root)["flowc_internal.joined"]
     sums = {k: 270 + 10 * k for k in range(6)}  # of 0..59 with i % 6 == k, times 1 and 4
     assert joined == normalized([(k, 2 * sums[k], 4 * sums[k], 10) for k in range(6)])
 
@@ -547,7 +547,7 @@ def test_skip_unchanged_reruns_a_changed_source_and_downstream(
     assert {step for step, since in said.items() if since is None} == rerun
     events = run_branches(root, "--skip-unchanged")
     assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in everything}
-    assert duckdb_tables(root)["main.joined"] == joined
+    assert duckdb_tables(root)["flowc_internal.joined"] == joined
 
 
 def _without_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -575,7 +575,7 @@ def test_jobs_4_gives_what_jobs_1_gives_on_duckdb(branches: Path, tmp_path: Path
     four = copy(branches, tmp_path / "four")
     _same_with_jobs(run_branches(one, "--jobs", "1"), run_branches(four, "--jobs", "4"), plan)
     assert duckdb_snapshot(four) == duckdb_snapshot(one)
-    assert duckdb_snapshot(four).tables["main.joined"]
+    assert duckdb_snapshot(four).tables["flowc_internal.joined"]
     # killed when every step is done, in whatever order: all of them are reused
     again = copy(branches, tmp_path / "again")
     killed(again, f"kill-before:{PUBLISH}", "--jobs", "4", spec=BRANCHES_SPEC)
@@ -597,7 +597,7 @@ def test_jobs_4_gives_what_jobs_1_gives_on_postgres(
         by_four = run_branches(four, "--profile", "pg", "--jobs", "4", env=pg.env())
         _same_with_jobs(by_one, by_four, plan)
         assert pg_snapshot(four, pg) == pg_snapshot(one, other)
-        assert pg_snapshot(four, pg).tables["public.joined"]
+        assert pg_snapshot(four, pg).tables["flowc_internal.joined"]
     finally:
         pg_server.drop_database(other.dbname)
 
@@ -643,7 +643,7 @@ def pg_example(
             reference = Reference(pg_snapshot(done, database), pg_stages(database))
         finally:
             pg_server.drop_database(database.dbname)
-        assert reference.snapshot.tables["public.daily_stats"]
+        assert reference.snapshot.tables["flowc_internal.daily_stats"]
         yield PgExample(root, template, reference)
     finally:
         pg_server.drop_database(template.dbname)
@@ -687,11 +687,14 @@ def test_on_postgres_skip_unchanged_reads_the_published_tables(
         rerun = {"daily_stats", "daily_csv"}
         assert statuses(events) == {s: "succeeded" if s in rerun else "unchanged" for s in STEPS}
         after = pg_snapshot(root, database)
-        assert after.tables["public.snake_trips"] == before.tables["public.snake_trips"]
+        assert (
+            after.tables["flowc_internal.snake_trips"]
+            == before.tables["flowc_internal.snake_trips"]
+        )
         expected = database.query(
             "SELECT lpep_pickup_date, count(*), sum(fare_amount), max(trip_distance) "
-            "FROM snake_trips GROUP BY 1"
+            "FROM flowc_internal.snake_trips GROUP BY 1"
         )
-        assert after.tables["public.daily_stats"] == normalized(expected)
+        assert after.tables["flowc_internal.daily_stats"] == normalized(expected)
     finally:
         pg_server.drop_database(database.dbname)

@@ -94,7 +94,7 @@ def test_a_step_that_fails_twice_then_succeeds_is_retried_and_recorded(tmp_path:
     assert attempts(root, "doubled.py") == ["failed", "failed", "succeeded"]
     assert "  6, 2 retried  " in flowc("runs", cwd=root).stdout  # steps, attempts beyond the first
     with duckdb.connect(str(root / "w.duckdb")) as con:
-        assert con.execute("SELECT sum(x) FROM result").fetchone() == (12,)
+        assert con.execute("SELECT sum(x) FROM flowc_internal.result").fetchone() == (12,)
 
 
 def test_retries_run_out(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_a_sql_step_past_its_timeout_is_cancelled_and_changes_nothing(tmp_path: 
     assert done.returncode == 1
     assert "t: timed out after 0.5s" in done.stderr
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
-        assert con.execute("SELECT n FROM t").fetchall() == [(1,)]
+        assert con.execute("SELECT n FROM flowc_internal.t").fetchall() == [(1,)]
 
 
 # --- a SQL step on Postgres: retried after a rollback to its savepoint -----------------------
@@ -246,7 +246,7 @@ def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
     statuses = attempts(tmp_path, "copied")
     assert statuses[-1] == "succeeded" and set(statuses[:-1]) == {"failed"}
     assert len(statuses) >= 2
-    assert pg.query("SELECT n FROM copied") == [(42,)]
+    assert pg.query("SELECT n FROM flowc_internal.copied") == [(42,)]
 
 
 def test_a_postgres_statement_past_its_timeout_is_cancelled(

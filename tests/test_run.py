@@ -91,8 +91,8 @@ def test_run_lands_tables_and_files(fresh: Path, tmp_path: Path) -> None:
     assert "succeeded: 14 steps" in lines[-1]
 
     found = tables(root)
-    assert len(found["main.trips"]) == ROWS
-    clean = len(found["main.clean_trips"])
+    assert len(found["flowc_internal.trips"]) == ROWS
+    clean = len(found["flowc_internal.clean_trips"])
     assert 0 < clean < ROWS
     assert len(found["ny_taxi.green_taxi"]) == clean
     assert not [name for name in found if "__flowc" in name]
@@ -103,19 +103,19 @@ def test_run_lands_tables_and_files(fresh: Path, tmp_path: Path) -> None:
 
     parts = sorted(p.name for p in (root / "out" / "green_taxi").iterdir())
     assert parts and all(p.startswith("lpep_pickup_date=2020-1") for p in parts)
-    assert len(parts) == len(found["main.daily_stats"])
+    assert len(parts) == len(found["flowc_internal.daily_stats"])
     table = pq.read_table(root / "out" / "green_taxi")  # hive partitions read back
     assert table.num_rows == clean
     csv_lines = (root / "out" / "daily_stats.csv").read_text().splitlines()
     assert csv_lines[0] == '"lpep_pickup_date","trips","total_fare","avg_distance"'
-    assert len(csv_lines) == 1 + len(found["main.daily_stats"])
+    assert len(csv_lines) == 1 + len(found["flowc_internal.daily_stats"])
     assert not [p for p in (root / "out").iterdir() if p.name.startswith(".")]
 
 
 def test_param_changes_the_result(ran: Path, tmp_path: Path) -> None:
     root = copy(ran, tmp_path)
     november = tables(root)
-    days = [str(row[0]) for row in november["main.daily_stats"]]
+    days = [str(row[0]) for row in november["flowc_internal.daily_stats"]]
     assert min(days) == "2020-11-01"
     result = flowc("run", SPEC, "--param", "run_date=2020-10-01", "--json", cwd=root)
     assert result.returncode == 0, result.stderr
@@ -123,9 +123,9 @@ def test_param_changes_the_result(ran: Path, tmp_path: Path) -> None:
     assert events[-1]["event"] == "run" and events[-1]["status"] == "succeeded"
     ends = {e["step"]: e for e in events if e["event"] == "step" and e["status"] != "running"}
     october = tables(root)
-    assert len(october["main.clean_trips"]) > len(november["main.clean_trips"])
-    assert ends["clean_trips"]["rows"] == len(october["main.clean_trips"])
-    assert min(str(row[0]) for row in october["main.daily_stats"]) < "2020-11-01"
+    assert len(october["flowc_internal.clean_trips"]) > len(november["flowc_internal.clean_trips"])
+    assert ends["clean_trips"]["rows"] == len(october["flowc_internal.clean_trips"])
+    assert min(str(row[0]) for row in october["flowc_internal.daily_stats"]) < "2020-11-01"
 
 
 @pytest.mark.parametrize(
@@ -189,7 +189,9 @@ def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
         "clean_trips.row_count(min = 1)",
         'clean_trips.check("passenger_count > 0")',
     ]
-    assert len(tables(root)["main.clean_trips"]) > len(before["main.clean_trips"])  # default date
+    assert len(tables(root)["flowc_internal.clean_trips"]) > len(
+        before["flowc_internal.clean_trips"]
+    )  # default date
     assert tables(root)["ny_taxi.green_taxi"] == before["ny_taxi.green_taxi"]  # not selected
     python = flowc("run", SPEC, "--select", "snake_trips", cwd=root)
     assert _steps_run(python.stdout)[:2] == ["clean_trips.into.snake_trips", "snake_trips.py"]
@@ -412,14 +414,16 @@ def test_every_kind_of_step_on_two_duckdb_files(tmp_path: Path) -> None:
     assert len(_query(warehouse, "SELECT * FROM hist.sales")) == 4 + 3
     latest = _query(warehouse, "SELECT id, name, kind FROM hist.latest ORDER BY id")
     assert latest == [(1, "a", "x"), (2, "b", "y"), (3, "c", None), (4, None, None)]
-    assert _query(local, "SELECT count(*) FROM local_sales") == [(3,)]
-    assert _query(warehouse, "SELECT count(*) FROM vendors") == [(2,)]  # min_id reached Python
+    assert _query(local, "SELECT count(*) FROM flowc_internal.local_sales") == [(3,)]
+    assert _query(warehouse, "SELECT count(*) FROM flowc_internal.vendors") == [
+        (2,)
+    ]  # min_id reached Python
 
     # a failing check on the warehouse rolls back the local file's transaction too
     flow = root / "specs" / "kinds.flow"
     flow.write_text(flow.read_text().replace("on_fail = warn", "on_fail = error"))
-    before = (_query(local, "FROM local_sales ORDER BY ALL"), tables(root))
+    before = (_query(local, "FROM flowc_internal.local_sales ORDER BY ALL"), tables(root))
     failed = flowc("run", spec, "--param", "min_id=3", cwd=root)
     assert failed.returncode == 1
     assert "failed at step `joined.not_null(name)`" in failed.stderr
-    assert (_query(local, "FROM local_sales ORDER BY ALL"), tables(root)) == before
+    assert (_query(local, "FROM flowc_internal.local_sales ORDER BY ALL"), tables(root)) == before

@@ -316,4 +316,4 @@ def test_flowc_run_retries_under_the_nodes_policy_and_loads_nothing_partial(
     again = flowc("run", "h.flow", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM kept").fetchall() == [(ROW_COUNT,)]
+        assert con.execute("SELECT count(*) FROM flowc_internal.kept").fetchall() == [(ROW_COUNT,)]

@@ -30,7 +30,7 @@ import decimal
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -128,6 +128,8 @@ class BigQueryEngine:
         self._location = location
         self._labels: dict[str, str] = {}
         self._scratch: str | None = None  # the run's dataset while a transaction is open
+        self._internal: str | None = None  # where the unpublished nodes' tables live
+        self._internal_names: set[str] = set()  # those tables, unqualified (lower case)
         self._moved: dict[_Ref, _Ref] = {}  # real table -> its copy in the scratch dataset
         self._views: dict[_Ref, str] = {}  # views the run defined, by their statement
         self._known_datasets: set[str] = set()
@@ -181,7 +183,7 @@ class BigQueryEngine:
         query = (
             source if isinstance(source, Query) else Query(f"SELECT * FROM {self.quote(source)}")
         )
-        sql = self._rewrite(_parse_one(query.sql)) if self._scratch else query.sql
+        sql = self._rewrite(_parse_one(query.sql)) if self._rewrites else query.sql
         job = self._query(sql, query.params)
         with _engine_errors():
             rows = job.result(page_size=batch_size, retry=_RETRY)
@@ -298,6 +300,12 @@ class BigQueryEngine:
         dataset.location = self._location
         return dataset
 
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
+        """An unqualified name among `names` means `schema.name` from now on: the nodes that
+        are not published live in dataset `schema` (created on the first write)."""
+        self._internal = schema
+        self._internal_names = {n.lower() for n in names} if schema else set()
+
     def commit(self) -> None:
         """Copy every table the run built onto its real name (atomic per table), then
         recreate the run's views, then drop the scratch dataset."""
@@ -351,6 +359,7 @@ class BigQueryEngine:
             table = statement.this
             self._ensure_dataset(table.db if isinstance(table, exp.Table) else str(table))
             return None
+        statement = self._qualified(statement)
         if self._scratch is None:
             return self._query(statement.sql(DIALECT), params)
         original = statement.sql(DIALECT)
@@ -367,6 +376,18 @@ class BigQueryEngine:
             else:
                 self._views.pop(target, None)
         return job
+
+    def _qualified(self, statement: exp.Expr) -> exp.Expr:
+        """`statement` with each unqualified name of an unpublished node's table (a read or
+        the write target, not a CTE) named in the internal dataset: also the text a view is
+        recreated from at the commit."""
+        if not self._internal or not self._internal_names:
+            return statement
+        statement = statement.copy()
+        for table in relations(statement):
+            if not table.db and not table.catalog and table.name.lower() in self._internal_names:
+                table.set("db", exp.to_identifier(self._internal, quoted=True))
+        return statement
 
     def _write_target(self, statement: exp.Expr) -> _Ref | None:
         """The table `statement` writes, None for a query. Within a run, a statement flowc
@@ -404,6 +425,8 @@ class BigQueryEngine:
             ref = self._table_ref(table)
             copies = self._moved if table is target else reads
             moved = copies.get(ref) if ref is not None else None
+            if moved is None and ref is not None and not table.db and ref.dataset != self._dataset:
+                moved = ref  # an unpublished node's table: in the internal dataset
             if moved is None:
                 continue
             replacement = exp.table_(
@@ -416,8 +439,14 @@ class BigQueryEngine:
                 replacement.set("alias", alias)
             table.replace(replacement)
         rewritten = statement.sql(DIALECT)
-        self._check_redirected(statement)
+        if self._scratch is not None:
+            self._check_redirected(statement)
         return rewritten
+
+    @property
+    def _rewrites(self) -> bool:
+        """Whether queries need their names rewritten: within a run, or with internal names."""
+        return self._scratch is not None or bool(self._internal_names)
 
     def _check_redirected(self, statement: exp.Expr) -> None:
         """Within a run a write goes to the scratch dataset, always: a rewrite that left it
@@ -550,7 +579,7 @@ class BigQueryEngine:
         self._ensure_dataset(where)
         try:
             if isinstance(data, Query):
-                sql = self._rewrite(_parse_one(data.sql)) if self._scratch else data.sql
+                sql = self._rewrite(_parse_one(data.sql)) if self._rewrites else data.sql
                 self._query(f"CREATE TABLE {name.sql(self._project)} AS {sql}", data.params)
                 rows = self._rows(name)
             else:
@@ -578,7 +607,8 @@ class BigQueryEngine:
 
     def _ref(self, table: Table) -> _Ref:
         name = TableName.parse(table)
-        dataset = name.schema or self._dataset
+        internal = self._internal if name.name.lower() in self._internal_names else None
+        dataset = name.schema or internal or self._dataset
         if dataset is None:
             raise StepError(
                 f"table `{name}` names no dataset, and its BigQuery connection sets no `dataset`"

@@ -99,6 +99,7 @@ class DuckDBEngine:
         self._stale_views: list[str] = []
         self._in_transaction = False
         self._stage: str | None = None
+        self._internal: str | None = None  # where unpublished nodes live (`use_internal`)
         self._notes: list[str] = []  # what loads had to round, for the step to report
 
     @classmethod
@@ -190,8 +191,8 @@ class DuckDBEngine:
     # --- statements and reads -------------------------------------------------------------
 
     def execute(self, sql: str, params: Params | None = None) -> None:
-        if self._stage:
-            sql = drop_in_stage(sql, quote_identifier(self._stage))
+        if self._stage or self._internal:
+            sql = drop_in_stage(sql, quote_identifier(self._stage or self._internal or ""))
         with _engine_errors():
             # DuckDB wants every result consumed before the next statement: a statement's
             # result is at most a row count
@@ -375,20 +376,31 @@ class DuckDBEngine:
         self._stage = stage
         self._set_search_path(self._con)
 
-    def publish(self, stage: str, names: Sequence[str]) -> None:
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
+        if schema is not None and not self._schema_exists(schema):  # a read-only file may
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        self._internal = schema
+        self._set_search_path(self._con)
+
+    def publish(self, stage: str, names: Sequence[str], internal: Sequence[str] = ()) -> None:
         """Views under the real names over the stage's tables: DuckDB cannot move a table to
         another schema, and a copy would cost as much as building it (the stage stays, as
         the storage of what the views show, until no view reads it: `drop_stages`)."""
+        self._publish_into(OWN_SCHEMA, stage, names)
+        if internal:
+            self._publish_into(self._internal or OWN_SCHEMA, stage, internal)
+
+    def _publish_into(self, schema: str, stage: str, names: Sequence[str]) -> None:
         with _engine_errors():  # one catalog query: each costs milliseconds in a big one
             existing = dict(
                 self._con.execute(
                     "SELECT lower(table_name), table_type FROM information_schema.tables "
                     "WHERE table_catalog = current_database() AND table_schema = $schema",
-                    {"schema": OWN_SCHEMA},
+                    {"schema": schema},
                 ).fetchall()
             )
         for name in names:
-            target = TableName(name, OWN_SCHEMA)
+            target = TableName(name, schema)
             kind = existing.get(name.lower())
             if kind is not None:
                 self.execute(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} {self.quote(target)}")
@@ -396,10 +408,11 @@ class DuckDBEngine:
             self.execute(f"CREATE VIEW {self.quote(target)} AS SELECT * FROM {source}")
 
     def unpublish(self, names: Sequence[str]) -> None:
-        published = {name for name, sql in self._views(OWN_SCHEMA) if "_flowc_" in sql}
-        for name in names:
-            if name.lower() in published:
-                self.execute(f"DROP VIEW {self.quote(TableName(name, OWN_SCHEMA))}")
+        for schema in dict.fromkeys([OWN_SCHEMA, self._internal or OWN_SCHEMA]):
+            published = {name for name, sql in self._views(schema) if "_flowc_" in sql}
+            for name in names:
+                if name.lower() in published:
+                    self.execute(f"DROP VIEW {self.quote(TableName(name, schema))}")
 
     def drop_stages(self, prefix: str, keep: Collection[str]) -> None:
         with _engine_errors():
@@ -412,6 +425,16 @@ class DuckDBEngine:
         for (schema,) in schemas:
             if schema not in keep and schema not in read:  # DuckDB keeps views unquoted
                 self.execute(f"DROP SCHEMA {quote_identifier(schema)} CASCADE")
+
+    def _schema_exists(self, schema: str) -> bool:
+        with _engine_errors():
+            return bool(
+                self._con.execute(
+                    "SELECT 1 FROM duckdb_schemas() WHERE database_name = current_database() "
+                    "AND schema_name = $schema",
+                    {"schema": schema},
+                ).fetchall()
+            )
 
     def _views(self, schema: str | None = None) -> list[tuple[str, str]]:
         """(lower-case name, SQL) of the database's own views; of `schema` only, if given."""
@@ -427,6 +450,7 @@ class DuckDBEngine:
     def worker(self) -> DuckDBEngine:
         """A cursor: DuckDB's own connection to the same database (`:memory:` too)."""
         engine = DuckDBEngine(self._con.cursor(), self._pool)
+        engine._internal = self._internal
         engine.use_stage(self._stage)
         return engine
 
@@ -442,12 +466,13 @@ class DuckDBEngine:
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = self._con.cursor()  # a new connection: it has the default search path
-        if self._stage is not None:
+        if self._stage is not None or self._internal is not None:
             self._set_search_path(cursor)
         return cursor
 
     def _set_search_path(self, connection: duckdb.DuckDBPyConnection) -> None:
-        path = f"{self._stage},{OWN_SCHEMA}" if self._stage else OWN_SCHEMA
+        # unqualified CREATEs go to the first schema: the stage, else the internal schema
+        path = ",".join(s for s in (self._stage, self._internal, OWN_SCHEMA) if s)
         with _engine_errors():
             connection.execute(f"SET search_path = '{path}'")
 

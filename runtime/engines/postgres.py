@@ -105,6 +105,7 @@ class PostgresEngine:
         self._schema = "public"  # the connection's own schema
         self._fold = False  # `fold_names`: every name in lower case
         self._stage: str | None = None  # always lower case
+        self._internal: str | None = None  # where unpublished nodes live (`use_internal`)
         self._reconnect: Callable[[], PostgresEngine] | None = None
         self._where = _server_address(connection)
         self._notes: list[str] = []  # what reads had to round, for the step to report
@@ -178,8 +179,9 @@ class PostgresEngine:
     # --- statements and reads -------------------------------------------------------------
 
     def execute(self, sql: str, params: Params | None = None) -> None:
-        if self._stage:
-            sql = drop_in_stage(sql, fold(self._stage))
+        if self._stage or self._internal:
+            where = fold(self._stage) if self._stage else quote_identifier(self._internal or "")
+            sql = drop_in_stage(sql, where)
         with self._errors(), self._con.cursor() as cursor:
             # always with a mapping: the compiler doubles every literal `%` (docs/engines.md)
             cursor.execute(sql, dict(params or {}))
@@ -531,17 +533,27 @@ class PostgresEngine:
         self._stage = stage
         self._set_search_path()
 
-    def publish(self, stage: str, names: Sequence[str]) -> None:
-        """Moves the stage's tables and views into the connection's schema, replacing what
-        has their names there, then drops the stage."""
-        for name in names:
+    def use_internal(self, schema: str | None, names: Collection[str] = ()) -> None:
+        if schema is not None:
+            schema = self._catalog_name(schema)
+            if not self._scalar(_SCHEMA_EXISTS, {"name": schema}):
+                self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        self._internal = schema
+        self._set_search_path()
+
+    def publish(self, stage: str, names: Sequence[str], internal: Sequence[str] = ()) -> None:
+        """Moves the stage's tables and views into the connection's schema (`internal`: into
+        the internal schema), replacing what has their names there, then drops the stage."""
+        moves = [(n, self._schema) for n in names]
+        moves += [(n, self._internal or self._schema) for n in internal]
+        for name, into in moves:
             source = TableName(name, stage)
             kind = self._relkind(source)
             if kind is None:
                 raise StepError(f"the run's stage has no `{name}` to publish")
-            self._drop(TableName(name, self._schema))
+            self._drop(TableName(name, into))
             what = "VIEW" if kind == "v" else "TABLE"
-            schema = quote_identifier(self._schema)
+            schema = quote_identifier(into)
             self.execute(f"ALTER {what} {self.quote(source)} SET SCHEMA {schema}")
         self.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(stage)} CASCADE")
 
@@ -563,11 +575,14 @@ class PostgresEngine:
         if self._reconnect is None:
             raise StepError("this Postgres connection cannot open another session")
         engine = self._reconnect()
+        if self._internal is not None:
+            engine.use_internal(self._internal)
         engine.use_stage(self._stage)
         return engine
 
     def _set_search_path(self) -> None:
-        path = [quote_identifier(self._stage)] if self._stage else []
+        # unqualified CREATEs go to the first schema: the stage, else the internal schema
+        path = [quote_identifier(s) for s in (self._stage, self._internal) if s]
         path += [quote_identifier(self._schema)] + (["public"] if self._schema != "public" else [])
         self.execute(f"SET search_path TO {', '.join(path)}")
 

@@ -1,6 +1,6 @@
 -- enriched_log: export step on `local` (duckdb)
 
-CREATE TABLE IF NOT EXISTS "enriched_log" AS
+CREATE TABLE IF NOT EXISTS "main"."enriched_log" AS
 SELECT * FROM (
 SELECT
   *
@@ -8,7 +8,7 @@ FROM "enriched"
 ) AS _rows
 LIMIT 0;
 
-INSERT INTO "enriched_log"
+INSERT INTO "main"."enriched_log"
 SELECT
   *
 FROM "enriched";
