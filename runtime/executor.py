@@ -86,7 +86,7 @@ import pyarrow as pa
 from flowc.compiler import config, ir, secrets
 from flowc.compiler.diagnostics import did_you_mean
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, endings, outputs, sinks, sources
+from flowc.runtime import csv_copy, endings, outputs, sinks, sources, spec_position
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     Analyzing,
@@ -757,7 +757,7 @@ class Executor:
             stop = endings.as_interruption(error)  # a statement cancelled by Ctrl-C, say
             if stop is None and isinstance(error, StepError):
                 self._end_step(lane, succeeded=False)
-                error = _named(error, step)
+                error = _named(self._in_spec(error, step), step)
                 self._record_failure(run_id, step.id, attempt, error)
                 raise error from None
             failure = str(stop) if stop else f"internal error: {type(error).__name__}"
@@ -768,6 +768,15 @@ class Executor:
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
+
+    def _in_spec(self, error: StepError, step: Step) -> StepError:
+        """An engine's refusal of the step's SQL, shown where the spec has it (F1001)."""
+        if not step.sql or type(error) is not StepError or step.kind not in ("sql", "export"):
+            return error
+        message = spec_position.located(error.message, step, self.plan, self.root)
+        if message == error.message:
+            return error
+        return StepError(message, node=error.node, retryable=error.retryable)
 
     def _record_failure(self, run_id: str, step_id: str, attempt: int, error: StepError) -> None:
         """Record the step's failure; a history that cannot take it (a full disk) does not

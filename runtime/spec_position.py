@@ -1,0 +1,171 @@
+"""Where in the spec an engine's refusal of a step's SQL is (F1001).
+
+The SQL a step runs is the compiler's, not the user's: reformatted, names quoted, CTEs
+inlined. An engine that points into it (DuckDB's and Postgres' `LINE n:` with a caret,
+BigQuery's `[line:col]`) points at a line the user never wrote. The token it points at is
+the user's, though: a column, a function, a table name. It is found again in the SQL text
+of the step's node (or of an ephemeral node inlined into it), the same occurrence of it
+when the spec spells it as often, and shown there; when it cannot be found the node's
+`sql =` line is shown. The engine's own words stay; only its excerpt of flowc's SQL goes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from flowc.compiler import ir
+from flowc.compiler.check import display
+from flowc.compiler.diagnostics import Span, make
+from flowc.compiler.parser import parse
+from flowc.compiler.plan import Plan, Step
+from flowc.compiler.render import file_lines, render_text
+from flowc.compiler.sql import segment_span
+
+# DuckDB and libpq (psycopg2's `pgerror`) quote the line of the statement with a caret under
+# the position: `LINE 5:   STRFTIME("a", 1) AS "c"` then `          ^`
+_LINE = re.compile(r"^LINE (?P<line>\d+): (?P<text>.*)\n(?P<pad> *)\^+[ \t]*$", re.MULTILINE)
+_BIGQUERY = re.compile(r"\[(?P<line>\d+):(?P<col>\d+)\]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class _Pointed:
+    """The engine's position: the token there, and which occurrence of it in the statement."""
+
+    token: str
+    occurrence: int
+
+
+def located(message: str, step: Step, plan: Plan, root: Path) -> str:
+    """`message` (an engine's refusal of `step`'s SQL) with its position shown in the spec,
+    or `message` unchanged when it names none or the spec cannot be read."""
+    pointed, shown = _pointed(message, step.sql or [])
+    if shown is None:
+        return message
+    spec = root / plan.pipeline.spec
+    try:
+        text = spec.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return message
+    document, _ = parse(text, display(spec))
+    span = _in_spec(document, [step.node, *step.fused], pointed, root)
+    if span is None:
+        return message
+    found = make("F1001", span, hint=_hint(pointed), node=step.node)
+    trimmed = message.replace(shown, "").rstrip()
+    return f"{trimmed}\n{render_text([found], file_lines({}))}".rstrip()
+
+
+def _hint(pointed: _Pointed | None) -> str:
+    if pointed is None:
+        return "the engine names no position it can be traced to; this is the node's SQL"
+    return "the engine points here"
+
+
+def _pointed(message: str, statements: Sequence[str]) -> tuple[_Pointed | None, str | None]:
+    """The token the engine points at, and the excerpt of flowc's SQL that names it (to be
+    left out); (None, None) when the message names no position."""
+    found = _LINE.search(message)
+    if found is not None:
+        at = len(found["pad"]) - len(f"LINE {found['line']}: ")
+        return _at(statements, int(found["line"]), found["text"], at), found.group(0)
+    found = _BIGQUERY.search(message)
+    if found is not None:
+        line, col = int(found["line"]), int(found["col"])
+        for statement in statements:
+            lines = statement.split("\n")
+            if line <= len(lines):
+                pointed = _at([statement], line, lines[line - 1], col - 1)
+                if pointed is not None:
+                    return pointed, ""
+        return None, ""
+    return None, None
+
+
+def _at(statements: Sequence[str], line: int, shown: str, at: int) -> _Pointed | None:
+    """The word at column `at` (0-based) of `shown`, line `line` of one of `statements`; the
+    engine may cut a long line (`...` at either end), so the statement is the one whose line
+    holds what is shown."""
+    word = next((m for m in _WORD.finditer(shown) if m.start() <= at < m.end()), None)
+    if word is None:
+        word = next((m for m in _WORD.finditer(shown) if m.start() >= at), None)
+    if word is None:
+        return None
+    core = shown.strip(" .")
+    for statement in statements:
+        lines = statement.split("\n")
+        if line > len(lines) or core not in lines[line - 1]:
+            continue
+        before = "\n".join(lines[: line - 1])
+        start = lines[line - 1].index(core) + word.start() - (len(shown) - len(shown.lstrip(" .")))
+        prefix = (before + "\n" if before else "") + lines[line - 1][:start]
+        return _Pointed(word.group(0), _count(prefix, word.group(0)))
+    return _Pointed(word.group(0), 0)
+
+
+def _count(text: str, token: str) -> int:
+    return len(_occurrences(text, token))
+
+
+def _occurrences(text: str, token: str) -> list[re.Match[str]]:
+    pattern = rf"(?<![A-Za-z0-9_]){re.escape(token)}(?![A-Za-z0-9_])"
+    return list(re.finditer(pattern, text, re.IGNORECASE))
+
+
+def _in_spec(
+    document: ir.Document, nodes: Sequence[str], pointed: _Pointed | None, root: Path
+) -> Span | None:
+    """The token's place in the SQL of the first of `nodes` that spells it; else the `sql =`
+    of the first node."""
+    bodies = [b for b in (_body(document, n, root) for n in nodes) if b is not None]
+    if not bodies:
+        return None
+    if pointed is not None:
+        for attribute, body in bodies:
+            places = _occurrences(body.text, pointed.token)
+            if places:
+                place = (
+                    places[pointed.occurrence] if pointed.occurrence < len(places) else places[0]
+                )
+                return segment_span(
+                    body.segments, body.file, place.start(), place.end(), fallback=attribute.span
+                )
+    return bodies[0][0].span
+
+
+def _body(document: ir.Document, node: str, root: Path) -> tuple[ir.Attribute, ir.SqlBody] | None:
+    block = next((b for b in document.blocks if b.name == node), None)
+    attribute = next(
+        (
+            e
+            for e in (block.entries if block else ())
+            if isinstance(e, ir.Attribute) and e.name == "sql"
+        ),
+        None,
+    )
+    if attribute is None:
+        return None
+    value = attribute.value
+    if isinstance(value, ir.Str):
+        body = ir.SqlBody(
+            text=value.value, file=value.span.file, segments=value.segments, span=value.span
+        )
+        return attribute, body
+    if isinstance(value, ir.Call) and value.name == "file" and value.args:
+        path = value.args[0]
+        if isinstance(path, ir.Str):
+            return attribute, _file_body(root / path.value, value.span)
+    return None
+
+
+def _file_body(path: Path, span: Span) -> ir.SqlBody:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    starts = [0, *(m.end() for m in re.finditer("\n", text))]
+    segments = tuple(ir.Segment(offset=o, line=n, col=1) for n, o in enumerate(starts, start=1))
+    return ir.SqlBody(text=text, file=display(path), segments=segments, span=span)
