@@ -490,6 +490,14 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool, left_out: int 
             err=True,
         )
         return 128 + (outcome.signal or 2)
+    if outcome.unreachable:
+        click.echo(f"run {outcome.run_id} failed; {unchanged}:\n{outcome.error}", err=True)
+        click.echo(
+            f"hint: check connection `{outcome.unreachable}` in flow.toml and that its server "
+            f"is up, then run `flowc run {spec}` again",
+            err=True,
+        )
+        return EXIT_ERRORS
     click.echo(
         f"run {outcome.run_id} failed at step `{outcome.failed_step}`; {unchanged}:\n"
         f"{outcome.error}",

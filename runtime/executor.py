@@ -84,7 +84,7 @@ from typing import Any
 
 import pyarrow as pa
 from flowc.compiler import config, ir, secrets
-from flowc.compiler.diagnostics import did_you_mean
+from flowc.compiler.diagnostics import Span, did_you_mean
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
 from flowc.runtime import csv_copy, endings, outputs, sinks, sources, spec_position
 from flowc.runtime.columns import flow_type
@@ -101,7 +101,7 @@ from flowc.runtime.engine import (
     TableName,
 )
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import EngineBusy, StepError, StepTimeout
+from flowc.runtime.errors import ConnectionFailed, EngineBusy, StepError, StepTimeout
 from flowc.runtime.rebind import Rebinder
 from flowc.runtime.stages import (
     STAGING_TYPES,
@@ -293,6 +293,7 @@ class RunResult:
     signal: int | None = None  # interrupted: the signal that stopped the run
     crash: BaseException | None = None  # failed by a bug in flowc: the exception
     busy: bool = False  # failed because another process held a database: run again later
+    unreachable: str | None = None  # failed because this connection could not be opened
 
 
 Listener = Callable[[StepEvent], None]
@@ -667,6 +668,8 @@ class Executor:
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
                     result.busy = isinstance(error, EngineBusy)
+                    if isinstance(error, ConnectionFailed):
+                        result.unreachable = error.connection
                 elif self._only_checks_failed:  # ... with every failed data test's
                     result.error = f"{result.error}\n{self.store.redact(message)}"
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
@@ -966,7 +969,12 @@ class Executor:
                 raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
             if name in self._busy:
                 raise self._busy[name]
-            engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
+            try:
+                engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
+            except EngineBusy:
+                raise
+            except StepError as error:
+                raise _unreachable(error, name, self.profile.name, connection.span) from None
             try:
                 _label(engine, self._labels)
                 if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait
@@ -1341,7 +1349,7 @@ class Executor:
 
 def _named(error: StepError, step: Step) -> StepError:
     """`error`, naming the step's node if it names none."""
-    if error.node is not None:
+    if error.node is not None or isinstance(error, ConnectionFailed):  # no node is at fault
         return error
     if isinstance(error, EngineBusy):  # the class says what the run's exit status is
         return EngineBusy(error.message, node=step.node)
@@ -1350,6 +1358,16 @@ def _named(error: StepError, step: Step) -> StepError:
         node=step.node,
         user_traceback=error.user_traceback,
         retryable=error.retryable,
+    )
+
+
+def _unreachable(error: StepError, name: str, profile: str, span: Span) -> ConnectionFailed:
+    """A failure to open connection `name`, told as such: which connection of which profile,
+    defined where in flow.toml."""
+    where = f"{span.file}:{span.line}" if span.file else "flow.toml"
+    detail = error.message.removeprefix("cannot connect to ")
+    return ConnectionFailed(
+        f"cannot connect to `{name}` of profile `{profile}` ({where}): {detail}", connection=name
     )
 
 

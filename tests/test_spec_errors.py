@@ -3,6 +3,7 @@ the .flow line and column of what it points at (F1001), not at a line of the SQL
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,27 @@ def test_a_bigquery_position_names_the_token_and_its_occurrence() -> None:
     message = "Unrecognized name: a at [3:10]"
     pointed, _ = spec_position._pointed(message, statements)
     assert pointed == spec_position._Pointed("a", 1)  # the second `a` of the statement
+
+
+def test_a_connection_that_cannot_be_opened_is_named_with_its_profile_and_line(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    with socket.socket() as free:  # a port nothing listens on once it is closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {
+        "POSTGRES_HOST": "127.0.0.1",
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_DBNAME": "nowhere",
+        "POSTGRES_USER": "someone",
+        "POSTGRES_PASSWORD": "s3cret-pw",
+    }
+    result = flowc("run", "s.flow", "--profile", "pg", cwd=root, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot connect to `warehouse` of profile `pg` (flow.toml:9)" in result.stderr
+    assert f"port {port} failed" in result.stderr
+    assert "failed at step" not in result.stderr  # no step is at fault
+    assert "--resume" not in result.stderr  # resuming cannot help
+    assert "hint: check connection `warehouse` in flow.toml" in result.stderr
+    assert "s3cret-pw" not in result.stdout + result.stderr
