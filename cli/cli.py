@@ -508,6 +508,9 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool, left_out: int 
     if outcome.busy:
         click.echo(f"hint: run `flowc run {spec}` again once the other run is over", err=True)
         return EXIT_BUSY
+    if outcome.hint:
+        click.echo(f"hint: {outcome.hint}", err=True)
+        return EXIT_ERRORS
     click.echo(f"hint: fix the cause, then {resume} runs only what did not finish", err=True)
     return EXIT_ERRORS
 

@@ -294,6 +294,7 @@ class RunResult:
     crash: BaseException | None = None  # failed by a bug in flowc: the exception
     busy: bool = False  # failed because another process held a database: run again later
     unreachable: str | None = None  # failed because this connection could not be opened
+    hint: str | None = None  # what to do instead of fixing and resuming
 
 
 Listener = Callable[[StepEvent], None]
@@ -425,7 +426,7 @@ class Executor:
         staged = [s for s in wanted if s.id not in deferred]
         last = [s for s in wanted if s.id in deferred]
         self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-        if self._blocked_sink(wanted, result):
+        if self._blocked_sink(wanted, result) or self._unbuilt_input(wanted, result):
             result.status = "failed"
             return
         self._run_part(staged, done, status, result)
@@ -1294,24 +1295,59 @@ class Executor:
             try:
                 sinks.check_owned(self.root, sink.path)
             except outputs.NotOwned as error:
-                message = str(_named(self._placed(error, step), step))
-                self.store.start_step(
-                    self.run_id,
-                    step.id,
-                    node=step.node,
-                    kind=step.kind,
-                    fingerprint=step.fingerprint,
-                )
-                self.store.finish_step(self.run_id, step.id, "failed", error=message)
-                result.failed_step, result.error = step.id, self.store.redact(message)
-                event = StepEvent(step.id, step.node, step.kind, "failed", None, 0.0, message)
-                for other in wanted:
-                    if other is step:
-                        self._emit(result, event)
-                    else:
-                        self._skip(other, result)
+                self._fail_first(step, str(_named(self._placed(error, step), step)), wanted, result)
                 return True
         return False
+
+    def _unbuilt_input(self, wanted: list[Step], result: RunResult) -> bool:
+        """Whether a step `--select` picked reads a table that a step it left out should have
+        built and no run has: then that step fails before any runs, saying to select
+        `+NODE` (the engine would only say that the table does not exist)."""
+        if self.only is None:
+            return False
+        picked = {s.id for s in wanted}
+        # a run's history says what was built; the table itself settles it for steps built
+        # otherwise (the history deleted). A staged run sees its stage first, so both ask.
+        built = self.store.published_steps(self.plan.pipeline.name, self.plan.profile)
+        for step in wanted:
+            for input_id in step.inputs:
+                feeder = self.plan.step(input_id)
+                missing = next(
+                    (
+                        o
+                        for o in feeder.outputs
+                        if input_id not in picked
+                        and input_id not in built
+                        and o.connection is not None
+                        and o.name is not None
+                        and not self.engine(o.connection).table_exists(o.name)
+                    ),
+                    None,
+                )
+                if missing is None:
+                    continue
+                message = (
+                    f"{step.node}: it reads `{feeder.node}`, which `--select` leaves out and no "
+                    f"run has built (there is no table `{missing.name}` on `{missing.connection}`)"
+                )
+                result.hint = f"`--select +{step.node}` builds what `{step.node}` reads too"
+                self._fail_first(step, message, wanted, result)
+                return True
+        return False
+
+    def _fail_first(self, step: Step, message: str, wanted: list[Step], result: RunResult) -> None:
+        """`step` fails before any step runs, and every other step of `wanted` is skipped."""
+        self.store.start_step(
+            self.run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
+        )
+        self.store.finish_step(self.run_id, step.id, "failed", error=message)
+        result.failed_step, result.error = step.id, self.store.redact(message)
+        event = StepEvent(step.id, step.node, step.kind, "failed", None, 0.0, message)
+        for other in wanted:
+            if other is step:
+                self._emit(result, event)
+            else:
+                self._skip(other, result)
 
     def _placed(self, error: outputs.NotOwned, step: Step) -> StepError:
         """The error said where the spec names the sink's target."""

@@ -118,3 +118,22 @@ def test_a_connection_that_cannot_be_opened_is_named_with_its_profile_and_line(
     assert "--resume" not in result.stderr  # resuming cannot help
     assert "hint: check connection `warehouse` in flow.toml" in result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("profile", ["duck", "pg"])
+def test_select_of_a_node_whose_input_was_never_built_says_to_select_upstream_too(
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    root = project(tmp_path)
+    (root / "s.flow").write_text(SPEC.replace("lower(a) AS c", "a + b AS c"))
+    env = request.getfixturevalue("pg").env() if profile == "pg" else {}
+    fresh = flowc("run", "s.flow", "--profile", profile, "--select", "t", cwd=root, env=env)
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr
+    assert "t: it reads `raw`, which `--select` leaves out and no run has built" in fresh.stderr
+    assert "hint: `--select +t` builds what `t` reads too" in fresh.stderr
+    assert "does not exist" not in fresh.stderr  # not the engine's words
+    built = flowc("run", "s.flow", "--profile", profile, "--select", "+t", cwd=root, env=env)
+    assert built.returncode == 0, built.stderr
+    again = flowc("run", "s.flow", "--profile", profile, "--select", "t", cwd=root, env=env)
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[0] for line in again.stdout.splitlines()[:1]] == ["t"]
