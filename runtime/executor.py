@@ -775,7 +775,8 @@ class Executor:
 
     def _in_spec(self, error: StepError, step: Step) -> StepError:
         """An engine's refusal of the step's SQL, shown where the spec has it (F1001)."""
-        if not step.sql or type(error) is not StepError or step.kind not in ("sql", "export"):
+        refusable = step.kind in ("sql", "export", "check") and bool(step.sql)
+        if not refusable or type(error) is not StepError:
             return error
         message = spec_position.located(error.message, step, self.plan, self.root)
         if message == error.message:

@@ -28,6 +28,13 @@ from flowc.compiler.sql import segment_span
 # the position: `LINE 5:   STRFTIME("a", 1) AS "c"` then `          ^`
 _LINE = re.compile(r"^LINE (?P<line>\d+): (?P<text>.*)\n(?P<pad> *)\^+[ \t]*$", re.MULTILINE)
 _BIGQUERY = re.compile(r"\[(?P<line>\d+):(?P<col>\d+)\]")
+# an engine refusing the SQL itself (not a full disk, a lost server): the node's SQL is the
+# place to look even when the engine names no position in it
+_REFUSED = re.compile(
+    r"DuckDB: (Binder|Parser|Catalog) Error"
+    r"|Postgres: (syntax error|(function|operator|column|relation) .*does not exist)"
+    r"|BigQuery: (Syntax error|No matching signature|Unrecognized name|Function not found)"
+)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -40,9 +47,12 @@ class _Pointed:
 
 
 def located(message: str, step: Step, plan: Plan, root: Path) -> str:
-    """`message` (an engine's refusal of `step`'s SQL) with its position shown in the spec,
-    or `message` unchanged when it names none or the spec cannot be read."""
+    """`message` (an engine's refusal of `step`'s SQL) with its place shown in the spec (the
+    node's SQL when the engine names no position), or `message` unchanged when it is not the
+    engine's or the spec cannot be read."""
     pointed, shown = _pointed(message, step.sql or [])
+    if shown is None and _REFUSED.match(message):
+        shown = ""
     if shown is None:
         return message
     spec = root / plan.pipeline.spec
@@ -50,8 +60,11 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
         text = spec.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return message
-    document, _ = parse(text, display(spec))
-    span = _in_spec(document, [step.node, *step.fused], pointed, root)
+    if step.check is not None and step.check.line is not None:
+        span = _in_line(display(spec), text, step.check.line, pointed, step.check.description)
+    else:
+        document, _ = parse(text, display(spec))
+        span = _in_spec(document, [step.node, *step.fused], pointed, root)
     if span is None:
         return message
     found = make("F1001", span, hint=_hint(pointed), node=step.node)
@@ -61,7 +74,7 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
 
 def _hint(pointed: _Pointed | None) -> str:
     if pointed is None:
-        return "the engine names no position it can be traced to; this is the node's SQL"
+        return "the engine names no position in it; the SQL comes from here"
     return "the engine points here"
 
 
@@ -134,6 +147,27 @@ def _in_spec(
                     body.segments, body.file, place.start(), place.end(), fallback=attribute.span
                 )
     return bodies[0][0].span
+
+
+def _in_line(
+    file: str, text: str, line: int, pointed: _Pointed | None, written_as: str
+) -> Span | None:
+    """A data test's SQL is flowc's from the test written at `line` (as `written_as`): the
+    token there, else the test."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    written = lines[line - 1]
+    places = _occurrences(written, pointed.token) if pointed is not None else []
+    if places:
+        start, end = places[0].start(), places[0].end()
+    elif written_as in written:
+        start = written.index(written_as)
+        end = start + len(written_as)
+    else:
+        start = len(written) - len(written.lstrip())
+        end = len(written.rstrip())
+    return Span(file=file, line=line, col=start + 1, end_line=line, end_col=max(end, start + 1) + 1)
 
 
 def _body(document: ir.Document, node: str, root: Path) -> tuple[ir.Attribute, ir.SqlBody] | None:

@@ -84,6 +84,33 @@ def test_an_engine_refusing_a_steps_sql_is_shown_at_the_spec_line(
     assert "Traceback" not in result.stderr
 
 
+def test_a_refused_sql_file_is_shown_at_its_line_in_the_file(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "sql").mkdir()
+    (root / "sql" / "t.sql").write_text("SELECT a,\n  b,\n  lower(a) AS c\nFROM raw\n")
+    spec = SPEC.replace(
+        SPEC[SPEC.index('  sql = """') : SPEC.rindex("}")], 'sql = file("sql/t.sql")\n'
+    )
+    (root / "s.flow").write_text(spec)
+    result = flowc("run", "s.flow", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "--> sql/t.sql:3:3" in result.stderr, result.stderr
+    assert "3 |   lower(a) AS c" in result.stderr
+
+
+def test_a_data_test_the_engine_refuses_is_shown_at_the_test(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    spec = SPEC.replace(
+        "columns { a int  b int }",
+        "columns { a int  b int }\n  expect { check(\"lower(a) = 'x'\") }",
+    )
+    (root / "s.flow").write_text(spec.replace("lower(a) AS c", "a AS c"))
+    result = flowc("run", "s.flow", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error[F1001]: the engine refused the SQL of `raw`" in result.stderr, result.stderr
+    assert "--> s.flow:8:12" in result.stderr, result.stderr
+
+
 def test_a_bigquery_position_names_the_token_and_its_occurrence() -> None:
     # the emulator accepts what BigQuery refuses; the position's form is BigQuery's
     statements = ['SELECT\n  "a" AS x,\n  LOWER("a") AS "c"\nFROM "raw"']
