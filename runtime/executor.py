@@ -369,7 +369,8 @@ class Executor:
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
         self._only_checks_failed = True  # (so far): the other checks still run
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
-        self._busy: dict[str, EngineBusy] = {}  # connections another process held too long
+        # connections another process held too long, or that could not be opened: tried once
+        self._busy: dict[str, EngineBusy | ConnectionFailed] = {}
         self._first: Step | None = None  # the run's first step
         self._rebinder = Rebinder(plan, root)  # steps written once columns are known
 
@@ -494,8 +495,8 @@ class Executor:
         for name in sorted(used & self._staging_connections()):
             try:
                 self._home(name, probing=True)
-            except EngineBusy as error:  # waited once: the first step using it fails so
-                self._busy[name] = error
+            except (EngineBusy, ConnectionFailed) as error:  # tried once: the first step
+                self._busy[name] = error  # using it fails so, without waiting again
             except StepError:  # the first step using it fails, saying why
                 pass
 
