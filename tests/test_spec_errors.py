@@ -164,3 +164,56 @@ def test_select_of_a_node_whose_input_was_never_built_says_to_select_upstream_to
     again = flowc("run", "s.flow", "--profile", profile, "--select", "t", cwd=root, env=env)
     assert again.returncode == 0, again.stderr
     assert [line.split()[0] for line in again.stdout.splitlines()[:1]] == ["t"]
+
+
+BLOCK = """\
+import pandas as pd
+
+
+def clean(raw: pd.DataFrame) -> pd.DataFrame:
+    return raw.rename(columns={"a": "vendor_id"})
+"""
+
+PYTHON_SPEC = """\
+pipeline errors {
+  target = warehouse
+}
+
+source raw {
+  from = csv("data/x.csv")
+  columns { a int  b int }
+}
+
+transform clean {
+  inputs = [raw]
+  python = "blocks/clean.py:clean"
+  expect { not_null(vendorid) }
+}
+
+sink out {
+  input = clean
+  to    = parquet("out/clean/", partition_by = [vendor])
+}
+"""
+
+
+@pytest.mark.parametrize("profile", ["duck", "pg"])
+def test_names_checked_against_the_frame_a_python_transform_returns(
+    profile: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # issue 13 item 4: no `columns`, so `flowc check` cannot know them; the run can
+    root = project(tmp_path)
+    (root / "blocks").mkdir()
+    (root / "blocks" / "clean.py").write_text(BLOCK)
+    (root / "s.flow").write_text(PYTHON_SPEC)
+    env = request.getfixturevalue("pg").env() if profile == "pg" else {}
+    assert flowc("check", "s.flow", cwd=root).returncode == 0
+    result = flowc("run", "s.flow", "--profile", profile, cwd=root, env=env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error[F0306]: `not_null` names unknown column `vendorid` of `clean`" in result.stderr
+    assert "--> s.flow:13:21" in result.stderr
+    assert "error[F0306]: `partition_by` names unknown column `vendor` of `out`" in result.stderr
+    assert "--> s.flow:18:49" in result.stderr
+    assert result.stderr.count("did you mean `vendor_id`?") == 2
+    assert not (root / "out").exists()  # nothing written
+    assert "Traceback" not in result.stderr
