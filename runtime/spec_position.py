@@ -62,12 +62,16 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
         return message
     if step.check is not None and step.check.line is not None:
         span = _in_line(display(spec), text, step.check.line, pointed, step.check.description)
+        node = step.node
     else:
         document, _ = parse(text, display(spec))
-        span = _in_spec(document, [step.node, *step.fused], pointed, root)
+        span, node = _in_spec(document, [step.node, *step.fused], pointed, root)
     if span is None:
         return message
-    found = make("F1001", span, hint=_hint(pointed), node=step.node)
+    hint = _hint(pointed) + (
+        f" (`{node}` is inlined into `{step.node}`)" if node != step.node else ""
+    )
+    found = make("F1001", span, hint=hint, node=step.node)
     trimmed = message.replace(shown, "").rstrip()
     return f"{trimmed}\n{render_text([found], file_lines({}))}".rstrip()
 
@@ -130,23 +134,24 @@ def _occurrences(text: str, token: str) -> list[re.Match[str]]:
 
 def _in_spec(
     document: ir.Document, nodes: Sequence[str], pointed: _Pointed | None, root: Path
-) -> Span | None:
-    """The token's place in the SQL of the first of `nodes` that spells it; else the `sql =`
-    of the first node."""
-    bodies = [b for b in (_body(document, n, root) for n in nodes) if b is not None]
+) -> tuple[Span | None, str]:
+    """The token's place in the SQL of the first of `nodes` that spells it, and that node;
+    else the `sql =` of the first node."""
+    bodies = [(n, b) for n, b in ((n, _body(document, n, root)) for n in nodes) if b is not None]
     if not bodies:
-        return None
+        return None, nodes[0]
     if pointed is not None:
-        for attribute, body in bodies:
+        for node, (attribute, body) in bodies:
             places = _occurrences(body.text, pointed.token)
             if places:
                 place = (
                     places[pointed.occurrence] if pointed.occurrence < len(places) else places[0]
                 )
-                return segment_span(
+                span = segment_span(
                     body.segments, body.file, place.start(), place.end(), fallback=attribute.span
                 )
-    return bodies[0][0].span
+                return span, node
+    return bodies[0][1][0].span, bodies[0][0]
 
 
 def _in_line(

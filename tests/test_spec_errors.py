@@ -111,6 +111,23 @@ def test_a_data_test_the_engine_refuses_is_shown_at_the_test(tmp_path: Path) -> 
     assert "--> s.flow:8:12" in result.stderr, result.stderr
 
 
+def test_a_refusal_inside_an_inlined_ephemeral_node_is_shown_in_that_node(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    spec = SPEC.replace(
+        "transform t {",
+        'transform eph {\n  materialize = ephemeral\n  sql = "SELECT a, b, lower(b) AS lb FROM raw"\n}'
+        "\n\ntransform t {",
+    ).replace("lower(a) AS c\n    FROM raw", "a AS c\n    FROM eph")
+    (root / "s.flow").write_text(spec)
+    result = flowc("run", "s.flow", cwd=root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "error[F1001]: the engine refused the SQL of `t`" in result.stderr, result.stderr
+    assert "--> s.flow:12:23" in result.stderr
+    assert "(`eph` is inlined into `t`)" in result.stderr
+
+
 def test_a_bigquery_position_names_the_token_and_its_occurrence() -> None:
     # the emulator accepts what BigQuery refuses; the position's form is BigQuery's
     statements = ['SELECT\n  "a" AS x,\n  LOWER("a") AS "c"\nFROM "raw"']
