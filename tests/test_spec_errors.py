@@ -117,8 +117,8 @@ def test_a_refusal_inside_an_inlined_ephemeral_node_is_shown_in_that_node(
     root = project(tmp_path)
     spec = SPEC.replace(
         "transform t {",
-        'transform eph {\n  materialize = ephemeral\n  sql = "SELECT a, b, lower(b) AS lb FROM raw"\n}'
-        "\n\ntransform t {",
+        "transform eph {\n  materialize = ephemeral\n"
+        '  sql = "SELECT a, b, lower(b) AS lb FROM raw"\n}\n\ntransform t {',
     ).replace("lower(a) AS c\n    FROM raw", "a AS c\n    FROM eph")
     (root / "s.flow").write_text(spec)
     result = flowc("run", "s.flow", cwd=root)
