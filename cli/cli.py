@@ -490,6 +490,14 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool, left_out: int 
             err=True,
         )
         return 128 + (outcome.signal or 2)
+    if outcome.unreachable:
+        click.echo(f"run {outcome.run_id} failed; {unchanged}:\n{outcome.error}", err=True)
+        click.echo(
+            f"hint: check connection `{outcome.unreachable}` in flow.toml and that its server "
+            f"is up, then run `flowc run {spec}` again",
+            err=True,
+        )
+        return EXIT_ERRORS
     click.echo(
         f"run {outcome.run_id} failed at step `{outcome.failed_step}`; {unchanged}:\n"
         f"{outcome.error}",
@@ -500,6 +508,9 @@ def _report(outcome: Any, spec: Path, ran: int, *, as_json: bool, left_out: int 
     if outcome.busy:
         click.echo(f"hint: run `flowc run {spec}` again once the other run is over", err=True)
         return EXIT_BUSY
+    if outcome.hint:
+        click.echo(f"hint: {outcome.hint}", err=True)
+        return EXIT_ERRORS
     click.echo(f"hint: fix the cause, then {resume} runs only what did not finish", err=True)
     return EXIT_ERRORS
 

@@ -233,6 +233,8 @@ CODES: dict[str, Code] = _codes(
     ),
     # F09xx: flowc itself
     Code("F0901", "error", "internal error", "internal error in flowc: {detail}"),
+    # F10xx: running a step (reported by `flowc run`, not by `flowc check`)
+    Code("F1001", "error", "SQL refused at run time", "the engine refused the SQL of `{node}`"),
 )
 
 

@@ -45,6 +45,16 @@ class EngineBusy(StepError):
     Running again later can succeed; `--resume` adds nothing."""
 
 
+class ConnectionFailed(StepError):
+    """A connection of the profile could not be opened (the server is down, the address or
+    the credentials are wrong): no step is at fault, and `--resume` adds nothing. `connection`
+    names it; the message says which profile and flow.toml line define it."""
+
+    def __init__(self, message: str, *, connection: str) -> None:
+        self.connection = connection
+        super().__init__(message)
+
+
 class StepTimeout(StepError):
     """A step ran longer than its `timeout`."""
 

@@ -84,9 +84,9 @@ from typing import Any
 
 import pyarrow as pa
 from flowc.compiler import config, ir, secrets
-from flowc.compiler.diagnostics import did_you_mean
+from flowc.compiler.diagnostics import Span, did_you_mean
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.runtime import csv_copy, endings, outputs, sinks, sources
+from flowc.runtime import csv_copy, endings, outputs, sinks, sources, spec_position
 from flowc.runtime.columns import flow_type
 from flowc.runtime.engine import (
     Analyzing,
@@ -102,7 +102,7 @@ from flowc.runtime.engine import (
     TableName,
 )
 from flowc.runtime.engines import open_engine
-from flowc.runtime.errors import EngineBusy, StepError, StepTimeout
+from flowc.runtime.errors import ConnectionFailed, EngineBusy, StepError, StepTimeout
 from flowc.runtime.rebind import Rebinder
 from flowc.runtime.stages import (
     STAGING_TYPES,
@@ -295,6 +295,8 @@ class RunResult:
     signal: int | None = None  # interrupted: the signal that stopped the run
     crash: BaseException | None = None  # failed by a bug in flowc: the exception
     busy: bool = False  # failed because another process held a database: run again later
+    unreachable: str | None = None  # failed because this connection could not be opened
+    hint: str | None = None  # what to do instead of fixing and resuming
 
 
 Listener = Callable[[StepEvent], None]
@@ -369,7 +371,8 @@ class Executor:
         self._built: set[str] = set()  # staged steps whose outputs the stage holds
         self._only_checks_failed = True  # (so far): the other checks still run
         self._unstaged: set[str] = set()  # connections where the stage cannot be created
-        self._busy: dict[str, EngineBusy] = {}  # connections another process held too long
+        # connections another process held too long, or that could not be opened: tried once
+        self._busy: dict[str, EngineBusy | ConnectionFailed] = {}
         self._first: Step | None = None  # the run's first step
         self._rebinder = Rebinder(plan, root)  # steps written once columns are known
 
@@ -426,7 +429,7 @@ class Executor:
         staged = [s for s in wanted if s.id not in deferred]
         last = [s for s in wanted if s.id in deferred]
         self._events = _InOrder([s.id for s in staged + last], self._emit_now)
-        if self._blocked_sink(wanted, result):
+        if self._blocked_sink(wanted, result) or self._unbuilt_input(wanted, result):
             result.status = "failed"
             return
         self._run_part(staged, done, status, result)
@@ -494,8 +497,8 @@ class Executor:
         for name in sorted(used & self._staging_connections()):
             try:
                 self._home(name, probing=True)
-            except EngineBusy as error:  # waited once: the first step using it fails so
-                self._busy[name] = error
+            except (EngineBusy, ConnectionFailed) as error:  # tried once: the first step
+                self._busy[name] = error  # using it fails so, without waiting again
             except StepError:  # the first step using it fails, saying why
                 pass
 
@@ -669,6 +672,8 @@ class Executor:
                     result.failed_step = step.id
                     result.error = self.store.redact(message)
                     result.busy = isinstance(error, EngineBusy)
+                    if isinstance(error, ConnectionFailed):
+                        result.unreachable = error.connection
                 elif self._only_checks_failed:  # ... with every failed data test's
                     result.error = f"{result.error}\n{self.store.redact(message)}"
         except BaseException as error:  # the run stops here (Ctrl-C, a bug): say so first
@@ -759,7 +764,7 @@ class Executor:
             stop = endings.as_interruption(error)  # a statement cancelled by Ctrl-C, say
             if stop is None and isinstance(error, StepError):
                 self._end_step(lane, succeeded=False)
-                error = _named(error, step)
+                error = _named(self._in_spec(error, step), step)
                 self._record_failure(run_id, step.id, attempt, error)
                 raise error from None
             failure = str(stop) if stop else f"internal error: {type(error).__name__}"
@@ -770,6 +775,16 @@ class Executor:
         status: StepStatus = "succeeded" if message is None else "warned"
         self.store.finish_step(run_id, step.id, status, attempt=attempt, rows=rows, error=message)
         return rows, message
+
+    def _in_spec(self, error: StepError, step: Step) -> StepError:
+        """An engine's refusal of the step's SQL, shown where the spec has it (F1001)."""
+        refusable = step.kind in ("sql", "export", "check") and bool(step.sql)
+        if not refusable or type(error) is not StepError:
+            return error
+        message = spec_position.located(error.message, step, self.plan, self.root)
+        if message == error.message:
+            return error
+        return StepError(message, node=error.node, retryable=error.retryable)
 
     def _record_failure(self, run_id: str, step_id: str, attempt: int, error: StepError) -> None:
         """Record the step's failure; a history that cannot take it (a full disk) does not
@@ -960,7 +975,12 @@ class Executor:
                 raise StepError(f"profile `{self.profile.name}` has no connection `{name}`")
             if name in self._busy:
                 raise self._busy[name]
-            engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
+            try:
+                engine = open_engine(connection, self.root, lambda pid: self._file_held(name, pid))
+            except EngineBusy:
+                raise
+            except StepError as error:
+                raise _unreachable(error, name, self.profile.name, connection.span) from None
             try:
                 _label(engine, self._labels)
                 if isinstance(engine, RunLocking):  # concurrent runs of this pipeline wait
@@ -1294,24 +1314,59 @@ class Executor:
             try:
                 sinks.check_owned(self.root, sink.path)
             except outputs.NotOwned as error:
-                message = str(_named(self._placed(error, step), step))
-                self.store.start_step(
-                    self.run_id,
-                    step.id,
-                    node=step.node,
-                    kind=step.kind,
-                    fingerprint=step.fingerprint,
-                )
-                self.store.finish_step(self.run_id, step.id, "failed", error=message)
-                result.failed_step, result.error = step.id, self.store.redact(message)
-                event = StepEvent(step.id, step.node, step.kind, "failed", None, 0.0, message)
-                for other in wanted:
-                    if other is step:
-                        self._emit(result, event)
-                    else:
-                        self._skip(other, result)
+                self._fail_first(step, str(_named(self._placed(error, step), step)), wanted, result)
                 return True
         return False
+
+    def _unbuilt_input(self, wanted: list[Step], result: RunResult) -> bool:
+        """Whether a step `--select` picked reads a table that a step it left out should have
+        built and no run has: then that step fails before any runs, saying to select
+        `+NODE` (the engine would only say that the table does not exist)."""
+        if self.only is None:
+            return False
+        picked = {s.id for s in wanted}
+        # a run's history says what was built; the table itself settles it for steps built
+        # otherwise (the history deleted). A staged run sees its stage first, so both ask.
+        built = self.store.published_steps(self.plan.pipeline.name, self.plan.profile)
+        for step in wanted:
+            for input_id in step.inputs:
+                feeder = self.plan.step(input_id)
+                missing = next(
+                    (
+                        o
+                        for o in feeder.outputs
+                        if input_id not in picked
+                        and input_id not in built
+                        and o.connection is not None
+                        and o.name is not None
+                        and not self.engine(o.connection).table_exists(o.name)
+                    ),
+                    None,
+                )
+                if missing is None:
+                    continue
+                message = (
+                    f"{step.node}: it reads `{feeder.node}`, which `--select` leaves out and no "
+                    f"run has built (there is no table `{missing.name}` on `{missing.connection}`)"
+                )
+                result.hint = f"`--select +{step.node}` builds what `{step.node}` reads too"
+                self._fail_first(step, message, wanted, result)
+                return True
+        return False
+
+    def _fail_first(self, step: Step, message: str, wanted: list[Step], result: RunResult) -> None:
+        """`step` fails before any step runs, and every other step of `wanted` is skipped."""
+        self.store.start_step(
+            self.run_id, step.id, node=step.node, kind=step.kind, fingerprint=step.fingerprint
+        )
+        self.store.finish_step(self.run_id, step.id, "failed", error=message)
+        result.failed_step, result.error = step.id, self.store.redact(message)
+        event = StepEvent(step.id, step.node, step.kind, "failed", None, 0.0, message)
+        for other in wanted:
+            if other is step:
+                self._emit(result, event)
+            else:
+                self._skip(other, result)
 
     def _placed(self, error: outputs.NotOwned, step: Step) -> StepError:
         """The error said where the spec names the sink's target."""
@@ -1349,7 +1404,7 @@ class Executor:
 
 def _named(error: StepError, step: Step) -> StepError:
     """`error`, naming the step's node if it names none."""
-    if error.node is not None:
+    if error.node is not None or isinstance(error, ConnectionFailed):  # no node is at fault
         return error
     if isinstance(error, EngineBusy):  # the class says what the run's exit status is
         return EngineBusy(error.message, node=step.node)
@@ -1358,6 +1413,16 @@ def _named(error: StepError, step: Step) -> StepError:
         node=step.node,
         user_traceback=error.user_traceback,
         retryable=error.retryable,
+    )
+
+
+def _unreachable(error: StepError, name: str, profile: str, span: Span) -> ConnectionFailed:
+    """A failure to open connection `name`, told as such: which connection of which profile,
+    defined where in flow.toml."""
+    where = f"{span.file}:{span.line}" if span.file else "flow.toml"
+    detail = error.message.removeprefix("cannot connect to ")
+    return ConnectionFailed(
+        f"cannot connect to `{name}` of profile `{profile}` ({where}): {detail}", connection=name
     )
 
 

@@ -97,7 +97,8 @@ def test_the_internal_error_is_explained() -> None:
 
 def example_params() -> list[Any]:
     params = []
-    for code in sorted(c for c in SECTIONS if c != "F0901"):
+    # F0901 is a bug; F10xx are reported by `flowc run`, once a step runs (test_spec_errors)
+    for code in sorted(c for c in SECTIONS if c != "F0901" and not c.startswith("F10")):
         reason = NOT_REPORTED.get(code)
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
         params.append(pytest.param(code, id=code, marks=marks))

@@ -200,12 +200,13 @@ def test_select_downstream_and_upstream(ran: Path, tmp_path: Path) -> None:
     assert "no node `nope`" in bad.stderr
 
 
-def test_an_unreachable_warehouse_is_a_step_error(fresh: Path, tmp_path: Path) -> None:
+def test_an_unreachable_warehouse_is_a_connection_error(fresh: Path, tmp_path: Path) -> None:
     root = copy(fresh, tmp_path)
     (root / ".env").write_text("POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=1\n")  # nothing there
     result = flowc("run", SPEC, "--profile", "pg", cwd=root)
     assert result.returncode == 1
-    assert "failed at step `trips`" in result.stderr
+    assert "cannot connect to `warehouse` of profile `pg` (flow.toml:" in result.stderr
+    assert "failed at step" not in result.stderr and "--resume" not in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -87,9 +87,11 @@ def test_every_block_of_the_tutorial_runs(downloads: str, pg: PgDatabase, tmp_pa
     project = tmp_path / "taxi"
     said = "\n".join(stdout for _, stdout in ran)
     assert said.count("checked 1 file: no problems found") == 2  # dev, then every profile
-    assert said.count("succeeded: 14 steps") == 2  # on DuckDB, then on Postgres
+    assert said.count("succeeded: 12 steps") == 2  # on DuckDB, then on Postgres
     assert "green_taxi (dev)  0 6 * * *" in said
     assert "clean_trips.not_null(VendorID, lpep_pickup_date)" in said
+    spec = (project / "specs" / "green_taxi.flow").read_text()
+    assert spec.count("source ") == 1 and "columns = auto" not in spec  # one declared source
 
     with duckdb.connect(str(project / ".flowc" / "warehouse.duckdb"), read_only=True) as con:
         [(on_duckdb,)] = con.execute("SELECT count(*) FROM ny_taxi.green_taxi").fetchall()
