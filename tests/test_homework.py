@@ -1,18 +1,24 @@
 """The course homework spec (specs/homework): three monthly files over HTTP from a local
-server -> clean -> snake_case -> tests -> a table and Parquet by day, on DuckDB and Postgres."""
+server -> clean -> snake_case -> tests -> a table and Parquet by day, on DuckDB, Postgres and the
+BigQuery emulator: a profile switch, nothing else."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from bq_emulator import Emulator
 from examples import REPO
-from flowc_cli import flowc
+from flowc_cli import FLOWC, flowc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
 from pg_server import PgDatabase
 from test_extract import _Server, _static, server
 
@@ -80,3 +86,34 @@ def test_the_homework_runs_on_postgres(
     [(rows,)] = pg.query("SELECT count(*) FROM public.green_taxi")
     assert isinstance(rows, int) and rows > 0
     assert pq.read_table(homework / "out" / "green_taxi").num_rows == rows
+
+
+def test_the_homework_runs_on_bigquery(
+    homework: Path, server: _Server, bigquery_emulator: Emulator
+) -> None:
+    project = f"flowc-{uuid.uuid4().hex[:8]}"  # a project of its own on the shared emulator
+    environment = {**os.environ, "BQ_API_ENDPOINT": bigquery_emulator.endpoint}
+    base = f"base={server.url('/green/green_tripdata')}"
+    done = subprocess.run(
+        [*FLOWC, "run", SPEC, "--profile", "bq", "--param", base],
+        cwd=homework,
+        env={**environment, "GCP_PROJECT": project},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    client = bigquery.Client(
+        project=project,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": bigquery_emulator.endpoint},
+    )
+    try:
+        [(rows,)] = list(client.query("SELECT count(*) FROM ny_taxi.green_taxi").result())
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    assert isinstance(rows, int) and rows > 0
+    files = pq.read_table(homework / "out" / "green_taxi")
+    assert files.num_rows == rows
+    assert "vendor_id" in files.column_names  # the Python block's names, as on every engine
