@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowc.compiler import ir
-from flowc.compiler.check import display
 from flowc.compiler.diagnostics import Span, make
-from flowc.compiler.parser import parse
 from flowc.compiler.plan import Plan, Step
-from flowc.compiler.render import file_lines, render_text
-from flowc.compiler.sql import segment_span
+
+# The parser, the SQL pass and the renderer are imported when an error is located, not with
+# the runtime: a run of a cached plan imports neither lark nor sqlglot (tests/test_plancache.py).
 
 # DuckDB and libpq (psycopg2's `pgerror`) quote the line of the statement with a caret under
 # the position: `LINE 5:   STRFTIME("a", 1) AS "c"` then `          ^`
@@ -50,6 +49,10 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
     """`message` (an engine's refusal of `step`'s SQL) with its place shown in the spec (the
     node's SQL when the engine names no position), or `message` unchanged when it is not the
     engine's or the spec cannot be read."""
+    from flowc.compiler.check import display
+    from flowc.compiler.parser import parse
+    from flowc.compiler.render import file_lines, render_text
+
     pointed, shown = _pointed(message, step.sql or [])
     if shown is None and _REFUSED.match(message):
         shown = ""
@@ -147,6 +150,8 @@ def _in_spec(
                 place = (
                     places[pointed.occurrence] if pointed.occurrence < len(places) else places[0]
                 )
+                from flowc.compiler.sql import segment_span
+
                 span = segment_span(
                     body.segments, body.file, place.start(), place.end(), fallback=attribute.span
                 )
@@ -201,6 +206,8 @@ def _body(document: ir.Document, node: str, root: Path) -> tuple[ir.Attribute, i
 
 
 def _file_body(path: Path, span: Span) -> ir.SqlBody:
+    from flowc.compiler.check import display
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):

@@ -183,7 +183,7 @@ def test_the_server_killed_mid_copy(
     assert _tables(database) == before
     resumed = flowc("run", "p.flow", "--resume", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
-    assert database.query("SELECT count(*) FROM joined") == [(3_000_000,)]
+    assert database.query("SELECT count(*) FROM flowc_internal.joined") == [(3_000_000,)]
 
 
 @pytest.mark.parametrize("mode", ["immediate", "fast"])
@@ -213,7 +213,7 @@ def test_the_server_killed_mid_transform(
     assert _tables(database) == before
     resumed = flowc("run", "p.flow", "--resume", cwd=root)
     assert resumed.returncode == 0, resumed.stderr
-    assert database.query("SELECT count(*) FROM joined") == [(ROWS + 1,)]
+    assert database.query("SELECT count(*) FROM flowc_internal.joined") == [(ROWS + 1,)]
 
 
 def test_a_truncated_gz_is_a_data_error_naming_the_file(
