@@ -3,8 +3,11 @@ every attempt is recorded; other failures, and steps that changed a database, ar
 
 from __future__ import annotations
 
+import queue
 import subprocess
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -226,21 +229,32 @@ def test_a_postgres_step_that_meets_a_lock_timeout_is_retried(
     running = subprocess.Popen(
         [*FLOWC, "run", "locked.flow"],
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,  # the report is on stderr: read below
         stderr=subprocess.PIPE,
         text=True,
     )
     # the lock is held until the run has met it and says it retries: no sleep racing the run
+    # (read on a thread, so that a run that never says it fails the test instead of hanging it)
     assert running.stderr is not None
-    seen = []
-    for line in running.stderr:
-        seen.append(line)
-        if "retrying: copied:" in line:
-            break
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_lines_into, args=(running.stderr, lines), daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        while not seen or "retrying: copied:" not in seen[-1]:
+            line = lines.get(timeout=120)
+            assert line is not None, "the run ended without retrying:\n" + "".join(seen)
+            seen.append(line)
+    except queue.Empty:
+        running.kill()
+        raise AssertionError("no retry within 120 s:\n" + "".join(seen)) from None
     holder.rollback()
     holder.close()
-    _, rest = running.communicate(timeout=120)
-    stderr = "".join(seen) + rest
+    running.wait(timeout=120)
+    reader.join(timeout=10)
+    while (line := lines.get_nowait() if not lines.empty() else None) is not None:
+        seen.append(line)
+    stderr = "".join(seen)
     assert running.returncode == 0, stderr
     assert "lock timeout" in stderr and "retrying: copied:" in stderr
     statuses = attempts(tmp_path, "copied")
@@ -264,3 +278,9 @@ def test_a_postgres_statement_past_its_timeout_is_cancelled(
     assert "t: timed out after 0.5s" in done.stderr
     assert time.monotonic() - started < 30  # cancelled, not waited out
     assert pg.query("SELECT count(*) FROM pg_tables WHERE tablename = 't'") == [(0,)]
+
+
+def _lines_into(stream: Iterable[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)  # the stream ended
