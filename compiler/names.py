@@ -20,7 +20,7 @@ from flowc.compiler.arguments import argument, check_call, choice, fits, kind_wo
 from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
 from flowc.compiler.memo import Memo
 from flowc.compiler.pyentry import check_entry_point
-from flowc.compiler.testblocks import bind_test, unique_tests
+from flowc.compiler.testblocks import bind_test
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
 
@@ -72,7 +72,7 @@ def bind(
     schemas = _schemas([b for b in blocks if b.kind == "schema"], diagnostics)
     # a schema block with a syntax error: its columns are unknown, and naming it no error
     schemas |= {b.name: None for b in unparsed if b.kind == "schema" and b.name not in schemas}
-    node_blocks = _unique_nodes([b for b in blocks if b.kind in _NODE_KINDS], diagnostics)
+    node_blocks = _unique([b for b in blocks if b.kind in _NODE_KINDS], diagnostics)
     names = {b.name for b in node_blocks} | {b.name for b in unparsed if b.kind in _NODE_KINDS}
     if memo is None:
         nodes = [_bind_node(block, names, scope, schemas, diagnostics) for block in node_blocks]
@@ -85,7 +85,7 @@ def bind(
         root=str(scope.root),
         pipeline=pipeline,
         nodes=tuple(nodes),
-        tests=tuple(_test(b, scope, diagnostics) for b in unique_tests(tests, diagnostics)),
+        tests=tuple(_test(b, scope, diagnostics) for b in _unique(tests, diagnostics, "test")),
     )
 
 
@@ -98,7 +98,7 @@ def _schemas(
 ) -> dict[str, tuple[ir.Column, ...] | None]:
     """Each `schema NAME { columns { ... } }` by name: the column list nodes may share."""
     found: dict[str, tuple[ir.Column, ...] | None] = {}
-    for block in _unique_nodes(blocks, diagnostics):
+    for block in _unique(blocks, diagnostics):
         where = f"`schema {block.name}`"
         _attributes(block, where, "schema", diagnostics)
         subs = _sub_blocks(block, where, diagnostics)
@@ -187,7 +187,8 @@ def _known_kind(block: ir.Block, diagnostics: Diagnostics) -> bool:
     return False
 
 
-def _unique_nodes(blocks: list[ir.Block], diagnostics: Diagnostics) -> list[ir.Block]:
+def _unique(blocks: list[ir.Block], diagnostics: Diagnostics, what: str = "node") -> list[ir.Block]:
+    """The blocks with a name not taken by an earlier one (a second is F0203)."""
     first: dict[str, ir.Block] = {}
     for block in blocks:
         if block.name in first:
@@ -196,7 +197,7 @@ def _unique_nodes(blocks: list[ir.Block], diagnostics: Diagnostics) -> list[ir.B
                 "F0203",
                 block.name_span,
                 notes=[note],
-                hint="node names are unique in a file; rename one of them",
+                hint=f"{what} names are unique in a file; rename one of them",
                 name=block.name,
             )
         else:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from flowc.compiler import ir, reads
@@ -36,24 +36,6 @@ from flowc.compiler.vocabulary import FIXTURE_KINDS
 
 _ROWS_EXAMPLE = "for example: rows([id, amount], [1, 2.5], [2, null])"
 _SCALARS = (ir.Str, ir.Num, ir.Bool, ir.Null)
-
-
-def unique_tests(blocks: Sequence[ir.Block], diagnostics: Diagnostics) -> list[ir.Block]:
-    """The test blocks with a name not taken by an earlier one (a second is F0203)."""
-    first: dict[str, ir.Block] = {}
-    for block in blocks:
-        if block.name in first:
-            note = Note(span=first[block.name].name_span, message="first defined here")
-            diagnostics.report(
-                "F0203",
-                block.name_span,
-                notes=[note],
-                hint="test names are unique in a file; rename one of them",
-                name=block.name,
-            )
-        else:
-            first[block.name] = block
-    return list(first.values())
 
 
 def bind_test(
