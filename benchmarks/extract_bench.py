@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pyarrow as pa
 from flowc.compiler.plan import Api
-from flowc.runtime.api import read_api
-from flowc.runtime.columns import Column
-from flowc.runtime.download import Policy, Url, read_http
-from flowc.runtime.sources import read_csv
+from flowc.runtime.io.api import read_api
+from flowc.runtime.io.columns import Column
+from flowc.runtime.io.download import Policy, Url, read_http
+from flowc.runtime.io.sources import read_csv
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "specs" / "green_taxi" / "generate_data.py"

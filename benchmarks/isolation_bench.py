@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pyarrow as pa
 from check_bench import find_flowc, render_table
-from flowc.runtime import isolated, pyblocks
+from flowc.runtime.usercode import isolated, pyblocks
 from run_bench import run_child
 
 WORK = Path(__file__).resolve().parent / ".work" / "isolation"

@@ -136,8 +136,8 @@ async def measure(root: Path, runs: int) -> tuple[float, list[float], int]:
 
 def baseline(root: Path, runs: int) -> list[float]:
     """The same edits analysed the way `flowc check` does: no memo, nothing reused."""
-    from flowc.compiler import check
     from flowc.compiler.diagnostics import Diagnostics
+    from flowc.compiler.driver import check
 
     spec = root / SPEC_RELPATH
     project = check.load_project(root, None, None)

@@ -73,7 +73,7 @@ def check(
 ) -> None:
     """Parse and validate .flow specs offline: files, or folders searched for *.flow."""
     from flowc.compiler import render
-    from flowc.compiler.check import check_paths
+    from flowc.compiler.driver.check import check_paths
 
     # sqlglot logs a warning when it falls back to a raw command; flowc reports those itself.
     logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -141,8 +141,8 @@ def test_command(
 ) -> None:
     """Run the `test` blocks of .flow specs (files, or folders searched for *.flow) on their
     fixture rows, offline: exit 0 when all pass, 1 when any fails."""
-    from flowc.runtime import testreport
-    from flowc.runtime.testrun import Options, run_tests
+    from flowc.runtime.testing import testreport
+    from flowc.runtime.testing.testrun import Options, run_tests
 
     if profile == "all":
         raise click.UsageError("--profile names one profile")
@@ -172,8 +172,8 @@ def fmt(paths: tuple[Path, ...], check_only: bool, show_diff: bool) -> None:
     import difflib
 
     from flowc.compiler import render
-    from flowc.compiler.check import discover, display
-    from flowc.compiler.fmt import format_file
+    from flowc.compiler.driver.check import discover, display
+    from flowc.compiler.syntax.fmt import format_file
 
     changed, broken = 0, 0
     files = discover(list(paths) or [Path()])
@@ -228,7 +228,7 @@ def lsp() -> None:
 )
 def compile_command(spec: Path, profile: str | None, output: Path) -> None:
     """Compile SPEC into an execution plan (plan.json) and one SQL file per SQL step."""
-    from flowc.compiler.compile import output_folder, write
+    from flowc.compiler.driver.compile import output_folder, write
 
     result = _compiled(spec, profile)
     write(result, output)
@@ -253,7 +253,7 @@ def compile_command(spec: Path, profile: str | None, output: Path) -> None:
 )
 def graph(spec: Path, profile: str | None, output_format: str) -> None:
     """Print the DAG of SPEC (Mermaid or Graphviz dot)."""
-    from flowc.compiler.graph import render_graph
+    from flowc.compiler.driver.graph import render_graph
 
     result = _compiled(spec, profile, single=True)
     assert result.spec_ir is not None
@@ -270,7 +270,7 @@ def graph(spec: Path, profile: str | None, output_format: str) -> None:
 )
 def explain(spec: Path, profile: str | None, skip_unchanged: bool) -> None:
     """Explain the plan of SPEC: steps, placement, materialization, fused CTEs."""
-    from flowc.compiler.explain import explain as explain_plan
+    from flowc.compiler.driver.explain import explain as explain_plan
 
     result = _compiled(spec, profile)
     texts = [explain_plan(c.plan) for c in result.compiled]
@@ -284,8 +284,8 @@ def explain(spec: Path, profile: str | None, skip_unchanged: bool) -> None:
 def _unchanged_text(plan: Any, spec: Path) -> str:
     """What `--skip-unchanged` would leave out of a run of `plan` (default parameters)."""
     from flowc.compiler import config
-    from flowc.runtime.executor import bind_params
-    from flowc.runtime.stages import unchanged_steps
+    from flowc.runtime.run.executor import bind_params
+    from flowc.runtime.run.stages import unchanged_steps
     from flowc.runtime.state import StateStore
 
     root = config.find_project_root(spec)
@@ -364,8 +364,8 @@ def run(
     SPEC may be a folder (default: the current one) holding one spec, or a spec's path
     without `.flow`."""
     import pyarrow as pa
-    from flowc.compiler.errors import FlowcError
-    from flowc.runtime.executor import bind_params, find_resumable, run_plan, select_steps
+    from flowc.project.errors import FlowcError
+    from flowc.runtime.run.executor import bind_params, find_resumable, run_plan, select_steps
 
     # Arrow's default allocator (mimalloc) keeps freed memory for reuse; the C library's
     # gives it back, so batches that come and go do not add up: peak RSS of a run is about
@@ -416,8 +416,8 @@ def run(
 def _spec_to_run(given: Path | None) -> Path:
     """The spec `flowc run` means: a file as given, `NAME` for `NAME.flow`, or the one spec of
     a folder (the current one without SPEC); several specs there: a usage error naming them."""
-    from flowc.compiler.check import discover
-    from flowc.compiler.errors import UsageError
+    from flowc.compiler.driver.check import discover
+    from flowc.project.errors import UsageError
 
     folder = given or Path()
     if given is not None and not given.exists():
@@ -567,7 +567,7 @@ def _resumed_params(
 ) -> dict[str, object]:
     """A resumed run's parameter values: those it started with; `--param` may repeat them,
     not change them (the finished steps used them)."""
-    from flowc.runtime.executor import bind_params
+    from flowc.runtime.run.executor import bind_params
 
     kept = {k: str(v) for k, v in resumed.params.items() if v is not None}
     before = bind_params(plan.params, kept)
@@ -803,7 +803,7 @@ def schedule(paths: tuple[Path, ...], profile: str | None, list_only: bool, once
 
 def _jobs(paths: tuple[Path, ...], profile: str | None) -> list[Any]:
     from flowc.compiler import config
-    from flowc.compiler.check import discover
+    from flowc.compiler.driver.check import discover
     from flowc.runtime import scheduler
 
     jobs = []
@@ -834,10 +834,11 @@ def _log_line(text: str) -> None:
 def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
     """The plan `flowc run` carries out, its profile and the project root. The plan comes
     from the plan cache when nothing it depends on has changed since a clean compile
-    (compiler/plancache.py), else it is compiled (and cached); a spec or profile with errors
+    (compiler/driver/plan_cache.py), else it is compiled (and cached); a spec or profile with errors
     ends here, as `_compiled` does."""
-    from flowc.compiler import config, plancache, render
-    from flowc.compiler.check import display
+    from flowc.compiler import config, render
+    from flowc.compiler.driver import plan_cache as plancache
+    from flowc.compiler.driver.check import display
 
     if profile == "all" or not spec.is_file():
         _compiled(spec, profile, single=True)  # says what is wrong, and exits
@@ -909,7 +910,7 @@ def _compiled(
     """Compile `spec`; on errors print them (as `flowc check` does) and exit 1. `compact`:
     warnings alone are printed one line each (`flowc run` repeats them on every run)."""
     from flowc.compiler import render
-    from flowc.compiler.compile import compile_spec
+    from flowc.compiler.driver.compile import compile_spec
 
     if single and profile == "all":
         raise click.UsageError("this command shows one profile; name it with --profile")
@@ -934,8 +935,9 @@ def _compiled(
 
 
 def _secrets(files: Iterable[str | Path]) -> frozenset[str]:
-    """The secrets of the projects holding `files`, never to be shown (compiler/secrets.py)."""
-    from flowc.compiler import config, secrets
+    """The secrets of the projects holding `files`, never to be shown (project/secrets.py)."""
+    from flowc.compiler import config
+    from flowc.project import secrets
 
     roots = {config.find_project_root(Path(file)) for file in files}
     return frozenset().union(*(secrets.in_project(root) for root in roots))
@@ -953,7 +955,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
 
 def _guarded(run: Callable[[], Any]) -> int:
-    from flowc.compiler.errors import FlowcError, UsageError
+    from flowc.project.errors import FlowcError, UsageError
 
     try:
         run()

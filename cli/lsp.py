@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import check, config, ir, vocabulary
-from flowc.compiler.check import Analysis, Project
+from flowc.compiler import config, ir, vocabulary
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span
-from flowc.compiler.memo import Memo
+from flowc.compiler.driver import check
+from flowc.compiler.driver.check import Analysis, Project
+from flowc.compiler.driver.memo import Memo
 from lsprotocol import types as lsp
 from pygls import uris
 from pygls.lsp.server import LanguageServer
@@ -490,7 +491,7 @@ def _completion(ls: FlowcServer, params: lsp.CompletionParams) -> lsp.Completion
 
 @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
 def _formatting(ls: FlowcServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit]:
-    from flowc.compiler.fmt import FormatError, format_text
+    from flowc.compiler.syntax.fmt import FormatError, format_text
 
     document = ls.session.documents.get(_path(params.text_document.uri))
     if document is None:

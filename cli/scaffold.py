@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowc.compiler.errors import UsageError
+from flowc.project.errors import UsageError
 
 FLOW_TOML = """\
 [project]

@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
+from flowc.compiler.analysis.schedule import parse_duration
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean, point
-from flowc.compiler.schedule import parse_duration
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 ConnectionType = Literal["duckdb", "postgres", "bigquery"]
@@ -89,7 +89,7 @@ _REQUIRED: dict[ConnectionType, tuple[str, ...]] = {
 }
 _ALL_KEYS = {"type", *(key for keys in _KEYS.values() for key in keys)}
 _NOT_WITH_URL = ("host", "port", "dbname", "user", "password")
-# `exclude` is read by compiler/check.py
+# `exclude` is read by compiler/driver/check.py
 _PROJECT_KEYS = ("name", "default_profile", "allow_paths", "format_sql", "exclude")
 _SECRET_KEYS = ("password", "credentials", "url")
 _SECRET_WORDS = ("password", "secret", "token", "key")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flowc.compiler.config import is_secret_key
 from flowc.compiler.diagnostics import Diagnostic, Span
-from flowc.compiler.secrets import mask
+from flowc.project.secrets import mask
 
 SourceLookup = Callable[[str], list[str] | None]
 

@@ -140,7 +140,7 @@ SOURCE_KINDS: dict[str, Signature] = {
     ),
     "parquet": Signature(required=(("path", "string"),)),
     "json": Signature(required=(("path", "string"),)),
-    "http": Signature(  # compiler/extract.py checks how the API keywords fit together
+    "http": Signature(  # compiler/analysis/extract.py checks how the API keywords fit together
         required=(("url", "strings"),),
         optional=(("format", _FORMATS), ("header", "bool"), ("delimiter", "string")),
         extra_keywords=FETCHING,

@@ -6,7 +6,7 @@ user's own traceback) and never a flowc traceback. Anything else escaping a step
 
 from __future__ import annotations
 
-from flowc.compiler.errors import FlowcError
+from flowc.project.errors import FlowcError
 
 
 class StepError(FlowcError):

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from flowc.compiler.secrets import mask as mask_secrets
+from flowc.project.secrets import mask as mask_secrets
 from flowc.runtime import resources
 from flowc.runtime.errors import StepError
 
@@ -91,7 +91,7 @@ class RunRecord:
     steps: int  # steps that ran (each counted once)
     retries: int  # attempts beyond each step's first
     rows: int  # rows written or checked by its steps' last attempts
-    stage: str | None = None  # where the run built its tables (runtime/executor.py)
+    stage: str | None = None  # where the run built its tables (runtime/run/executor.py)
     resumes: str | None = None  # the run it resumed
     loaded: int = 0  # rows its load steps read in (what `flowc runs` shows: not the checks')
     written: int = 0  # rows its sinks wrote

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 from bq_emulator import Emulator
 from flowc.compiler.config import BigQuerySettings
-from flowc.runtime.engine import Query
+from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import SCRATCH_PREFIX, BigQueryEngine
 from flowc.runtime.errors import StepError
 from pydantic import SecretStr

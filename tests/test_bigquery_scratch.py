@@ -26,7 +26,7 @@ import pytest
 import sqlglot
 from bq_emulator import Emulator
 from flowc.compiler.config import BigQuerySettings
-from flowc.runtime.engine import Query
+from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import BigQueryEngine, _Ref, relations
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery

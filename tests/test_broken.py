@@ -34,9 +34,9 @@ from typing import Any
 
 import pytest
 from flowc.compiler import render
-from flowc.compiler.check import CheckResult, check_paths
 from flowc.compiler.codes import CODES
 from flowc.compiler.diagnostics import Diagnostic
+from flowc.compiler.driver.check import CheckResult, check_paths
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -106,7 +106,7 @@ def test_ctrl_c_is_reported_without_a_traceback(capsys: pytest.CaptureFixture[st
 def test_a_run_a_flowc_bug_ended_still_says_how_it_ended(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from flowc.runtime.executor import RunResult
+    from flowc.runtime.run.executor import RunResult
 
     crash = KeyError("a flowc bug")
     outcome = RunResult("r1", "failed", "s", "internal error: KeyError", crash=crash)

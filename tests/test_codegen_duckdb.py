@@ -21,12 +21,12 @@ import duckdb
 import pytest
 import sqlglot
 from flowc.compiler import config, ir, plan
-from flowc.compiler.check import analyze
-from flowc.compiler.codegen import Renderer
-from flowc.compiler.compile import compile_spec
+from flowc.compiler.analysis.bind import Scope
+from flowc.compiler.codegen.generate import Renderer
 from flowc.compiler.diagnostics import Diagnostics, point
-from flowc.compiler.names import Scope
-from flowc.compiler.planner import plan_spec
+from flowc.compiler.driver.check import analyze
+from flowc.compiler.driver.compile import compile_spec
+from flowc.compiler.planning.planner import plan_spec
 from sqlglot import exp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
 from flowc.compiler import config, plan
-from flowc.compiler.cache import spec_key
-from flowc.compiler.check import cached_clean, check_paths, connection_types, display
-from flowc.compiler.compile import compile_spec, write
+from flowc.compiler.driver.check import cached_clean, check_paths, connection_types, display
+from flowc.compiler.driver.check_cache import spec_key
+from flowc.compiler.driver.compile import compile_spec, write
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
@@ -78,7 +78,7 @@ def _rewrite(case: str, produced: dict[str, bytes]) -> None:
 _COMPILE_ALL = """
 import sys
 from pathlib import Path
-from flowc.compiler.compile import compile_spec, write
+from flowc.compiler.driver.compile import compile_spec, write
 out = Path(sys.argv[1])
 for index, spec in enumerate(sys.argv[2:]):
     write(compile_spec(Path(spec), profile="all", env={}), out / str(index))

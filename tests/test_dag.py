@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flowc.compiler import dag, ir
+from flowc.compiler import ir
+from flowc.compiler.analysis import dag
+from flowc.compiler.analysis.bind import Scope, bind
 from flowc.compiler.diagnostics import Diagnostics
-from flowc.compiler.names import Scope, bind
-from flowc.compiler.parser import parse
+from flowc.compiler.syntax.parser import parse
 
 
 def spec_of(text: str) -> ir.Spec:

@@ -1,8 +1,8 @@
-"""Decorrelation for Postgres (compiler/decorrelate.py): a correlated scalar aggregate in a WHERE
-comparison becomes a grouped derived table, and gives the rows DuckDB gives for the query as
-written — with NULL keys, outer rows without a group, several keys, an outer row repeated; and
-what the rewrite cannot prove exact (COUNT, a comparison under OR, a correlation that is not an
-equality, a subquery in the SELECT list) is left as written and still right."""
+"""Decorrelation for Postgres (compiler/codegen/decorrelate.py): a correlated scalar aggregate in a
+WHERE comparison becomes a grouped derived table, and gives the rows DuckDB gives for the query
+as written — with NULL keys, outer rows without a group, several keys, an outer row repeated;
+and what the rewrite cannot prove exact (COUNT, a comparison under OR, a correlation that is not
+an equality, a subquery in the SELECT list) is left as written and still right."""
 
 from __future__ import annotations
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from flowc.compiler import config
-from flowc.compiler.compile import compile_spec
+from flowc.compiler.driver.compile import compile_spec
 from flowc.compiler.plan import Plan
-from flowc.runtime.executor import RunResult, StepEvent, run_plan
+from flowc.runtime.run.executor import RunResult, StepEvent, run_plan
 from flowc.runtime.state import StateStore
 from flowc_cli import FLOWC, flowc, runs_listed
 from pg_server import PgDatabase, profile_section

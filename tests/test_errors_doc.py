@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from flowc.compiler import render
-from flowc.compiler.check import check_paths
 from flowc.compiler.codes import CODES
-from flowc.compiler.compile import compile_spec
 from flowc.compiler.diagnostics import Diagnostic
+from flowc.compiler.driver.check import check_paths
+from flowc.compiler.driver.compile import compile_spec
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 MINIMAL_TOML = '[project]\nname = "example"\n'

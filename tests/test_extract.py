@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from flowc.compiler.plan import Api
-from flowc.runtime.api import next_link, read_api
-from flowc.runtime.columns import Column
-from flowc.runtime.download import Policy, Url, expand, retry_after_s
 from flowc.runtime.errors import StepError
+from flowc.runtime.io.api import next_link, read_api
+from flowc.runtime.io.columns import Column
+from flowc.runtime.io.download import Policy, Url, expand, retry_after_s
 from flowc_cli import flowc
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 from examples import GREEN_TAXI
 from flowc.compiler import ir
-from flowc.compiler.check import analyze, load_project
 from flowc.compiler.diagnostics import Diagnostics, point
-from flowc.compiler.parser import parse
-from flowc.runtime.testrun import Options, compare, run_tests
+from flowc.compiler.driver.check import analyze, load_project
+from flowc.compiler.syntax.parser import parse
+from flowc.runtime.testing.testrun import Options, compare, run_tests
 from flowc_cli import flowc
 from hypothesis import given, settings
 from hypothesis import strategies as st

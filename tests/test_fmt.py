@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 import test_fuzz
-from flowc.compiler import fmt
-from flowc.compiler.parser import _lark, parse
+from flowc.compiler.syntax import fmt
+from flowc.compiler.syntax.parser import _lark, parse
 from flowc_cli import flowc
 from hypothesis import given, settings
 from hypothesis import strategies as st

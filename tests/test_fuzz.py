@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from flowc.compiler import config, render, vocabulary
-from flowc.compiler.check import analyze
+from flowc.compiler.analysis.bind import Scope
 from flowc.compiler.codes import CODES
 from flowc.compiler.diagnostics import Diagnostics, Span
-from flowc.compiler.names import Scope
+from flowc.compiler.driver.check import analyze
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from flowc.runtime import isolated
 from flowc.runtime.errors import StepError
-from flowc.runtime.pyblocks import run_transform
+from flowc.runtime.usercode import isolated
+from flowc.runtime.usercode.pyblocks import run_transform
 from flowc_cli import FLOWC, flowc, runs_listed
 
 FLOW_TOML = '[project]\nname = "i"\n[profiles.dev.local]\ntype = "duckdb"\npath = "w.duckdb"\n'

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from bq_emulator import Emulator
-from flowc.compiler.compile import compile_spec
+from flowc.compiler.driver.compile import compile_spec
 from flowc.compiler.plan import Plan, Step
-from flowc.runtime.engine import Query
+from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc_cli import FLOWC, flowc
 from hypothesis import given, settings

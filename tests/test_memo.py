@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import test_fuzz
 from flowc.compiler import ir
-from flowc.compiler.check import analyze
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
-from flowc.compiler.memo import Memo
+from flowc.compiler.driver.check import analyze
+from flowc.compiler.driver.memo import Memo
 from hypothesis import given, settings
 
 POOL = test_fuzz.SPECS + test_fuzz.CORPUS

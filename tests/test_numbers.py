@@ -28,11 +28,12 @@ import pyarrow.parquet as pq
 import pytest
 from bq_emulator import Emulator
 from flowc.compiler.config import BigQuerySettings
-from flowc.runtime import pyblocks, sinks
-from flowc.runtime.engine import Query
+from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import BigQueryEngine
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc.runtime.engines.postgres import PostgresEngine
+from flowc.runtime.io import sinks
+from flowc.runtime.usercode import pyblocks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pg_server import PgServer

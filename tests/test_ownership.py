@@ -12,9 +12,9 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 from flowc.compiler import config
-from flowc.compiler.check import check_paths
-from flowc.compiler.compile import compile_spec
-from flowc.runtime.executor import RunResult, run_plan
+from flowc.compiler.driver.check import check_paths
+from flowc.compiler.driver.compile import compile_spec
+from flowc.runtime.run.executor import RunResult, run_plan
 from flowc_cli import flowc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -348,7 +348,7 @@ def test_an_append_killed_after_its_files_moved_in_is_not_added_twice(tmp_path: 
 def test_modes_through_arrow_as_postgres_and_bigquery_write(tmp_path: Path) -> None:
     """The Arrow writer (engines that do not write Parquet themselves) honours modes too."""
     import pyarrow as pa
-    from flowc.runtime.sinks import write_parquet
+    from flowc.runtime.io.sinks import write_parquet
 
     def rows(*pairs: tuple[int, int]) -> pa.RecordBatchReader:
         table = pa.table({"id": [p[0] for p in pairs], "day": [p[1] for p in pairs]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flowc.compiler import ir
-from flowc.compiler.parser import parse
+from flowc.compiler.syntax.parser import parse
 
 
 def only_block(text: str) -> ir.Block:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from flowc.compiler import plan
-from flowc.compiler.compile import compile_spec
+from flowc.compiler.driver.compile import compile_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -1,4 +1,4 @@
-"""The dialect rewrites (compiler/rewrite.py), in process.
+"""The dialect rewrites (compiler/codegen/rewrite.py), in process.
 
 Most rewrites write DuckDB's meaning out in plain SQL that DuckDB itself also runs, so their
 arithmetic is checked here against DuckDB's own functions over many values (hypothesis):
@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 import sqlglot
-from flowc.compiler.codegen import Renderer
-from flowc.compiler.compile import compile_spec
-from flowc.compiler.rewrite import rewrite
+from flowc.compiler.codegen.generate import Renderer
+from flowc.compiler.codegen.rewrite import rewrite
+from flowc.compiler.driver.compile import compile_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
@@ -241,7 +241,7 @@ def test_the_plan_is_the_same_after_a_clean_check(tmp_path: Path) -> None:
     check cache vouches for the rest): the rewrites type queries from the trees and the
     declared inputs only, so the plan is byte for byte the one of a compile from scratch."""
     from flowc.compiler import plan as plan_module
-    from flowc.compiler.check import check_paths
+    from flowc.compiler.driver.check import check_paths
 
     spec = FLOW + '\nsink out {\n  input = rounded\n  to    = csv("out.csv")\n}\n'
     plans = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from flowc.compiler.config import DuckDBSettings
-from flowc.runtime.engine import Query, TableName
+from flowc.runtime.engines.base import Query, TableName
 from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine, default_memory_limit
 from flowc.runtime.errors import DataError, StepError
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from flowc.runtime.columns import Column
-from flowc.runtime.download import read_http
 from flowc.runtime.errors import DataError, StepError
+from flowc.runtime.io.columns import Column
+from flowc.runtime.io.download import read_http
 from flowc_cli import flowc
 from hypothesis import given, settings
 from hypothesis import strategies as st

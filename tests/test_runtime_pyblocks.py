@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from flowc.runtime.columns import Column
 from flowc.runtime.errors import DataError, StepError
-from flowc.runtime.pyblocks import bind, data_form, run_transform
-from flowc.runtime.sources import read_python
-from flowc.runtime.userpy import to_reader
+from flowc.runtime.io.columns import Column
+from flowc.runtime.io.sources import read_python
+from flowc.runtime.usercode.pyblocks import bind, data_form, run_transform
+from flowc.runtime.usercode.userpy import to_reader
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from flowc.runtime.engine import Query
+from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc.runtime.errors import DataError, StepError
-from flowc.runtime.sinks import stage_parquet_query, write_csv, write_parquet, write_table
+from flowc.runtime.io.sinks import stage_parquet_query, write_csv, write_parquet, write_table
 
 _TYPES: dict[str, pa.DataType] = {"day": pa.date32(), "trips": pa.int64(), "note": pa.string()}
 SCHEMA = pa.schema(list(_TYPES.items()))

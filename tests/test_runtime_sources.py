@@ -17,10 +17,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from flowc.runtime import sources
-from flowc.runtime.columns import Column, arrow_type
 from flowc.runtime.errors import DataError, StepError
-from flowc.runtime.sources import read_csv, read_file, read_json, read_parquet, resolve_paths
+from flowc.runtime.io import sources
+from flowc.runtime.io.columns import Column, arrow_type
+from flowc.runtime.io.sources import read_csv, read_file, read_json, read_parquet, resolve_paths
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR = REPO / "specs" / "green_taxi" / "generate_data.py"
@@ -235,9 +235,9 @@ MEMORY_SCRIPT = """
 import resource, sys
 from pathlib import Path
 import pyarrow as pa
-from flowc.runtime.columns import Column
+from flowc.runtime.io.columns import Column
 from flowc.runtime.engines.duckdb import DuckDBEngine
-from flowc.runtime.sources import read_csv
+from flowc.runtime.io.sources import read_csv
 root = Path(sys.argv[1])
 columns = [Column(n, t, False) for n, t in (c.split(":", 1) for c in sys.argv[2:])]
 reader = read_csv(root, "data/*.csv.gz", columns=columns, block_bytes=256 * 1024)

@@ -1,4 +1,4 @@
-"""The schema pass: output columns, column errors, expect checks (compiler/schema.py)."""
+"""The schema pass: output columns, column errors, expect checks (compiler/analysis/schema.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from flowc.compiler import dag, ir, names, schema, sql
+from flowc.compiler import ir
+from flowc.compiler.analysis import bind as names
+from flowc.compiler.analysis import dag, schema, sql
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
-from flowc.compiler.parser import parse
+from flowc.compiler.syntax.parser import parse
 from sqlglot.optimizer.scope import traverse_scope
 
 PIPELINE = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
-from flowc.compiler import secrets
+from flowc.project import secrets
 from flowc_cli import flowc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

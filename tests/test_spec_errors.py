@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from flowc.runtime import spec_position
+from flowc.runtime.run import spec_position
 from flowc_cli import flowc
 
 PROFILES = """\

@@ -1,4 +1,5 @@
-"""The SQL pass: parsing, positions in the .flow file, edges, parameters (compiler/sql.py)."""
+"""The SQL pass: parsing, positions in the .flow file, edges, parameters
+(compiler/analysis/sql.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from flowc.compiler import ir, names, sql
+from flowc.compiler import ir
+from flowc.compiler.analysis import bind as names
+from flowc.compiler.analysis import sql
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
-from flowc.compiler.parser import parse
+from flowc.compiler.syntax.parser import parse
 
 PIPELINE = """\
 pipeline p {

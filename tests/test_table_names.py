@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 from flowc.compiler import config
-from flowc.compiler.compile import compile_spec
-from flowc.compiler.tables import table_problem
-from flowc.runtime.executor import run_plan
+from flowc.compiler.analysis.tables import table_problem
+from flowc.compiler.driver.compile import compile_spec
+from flowc.runtime.run.executor import run_plan
 from flowc_cli import flowc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -1,5 +1,5 @@
 """Engine adapters, one module per engine, each with a `DIALECT` constant and one class
-implementing `flowc.runtime.engine.Engine`; `open_engine` picks the adapter a connection's
+implementing `flowc.runtime.engines.base.Engine`; `open_engine` picks the adapter a connection's
 type names. An adapter's module is imported only when a run uses it, so a DuckDB run never
 pays for a Postgres or BigQuery client library."""
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flowc.compiler import config
-from flowc.runtime.engine import Engine
+from flowc.runtime.engines.base import Engine
 from flowc.runtime.errors import StepError
 
 

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
 from flowc.compiler.config import BigQuerySettings
-from flowc.runtime.engine import Data, Params, Query, Table, TableName
+from flowc.runtime.engines.base import Data, Params, Query, Table, TableName
 from flowc.runtime.errors import StepError
 from google.api_core import exceptions as api_errors
 from google.cloud import bigquery

@@ -4,7 +4,7 @@ Arrow goes in and out without pandas: DuckDB scans a registered `RecordBatchRead
 pulls batches (so a load streams) and hands query results back as a `RecordBatchReader`.
 
 Names. DuckDB compares identifiers case-insensitively, quoted or not, and keeps the case of
-the definition (compiler/schema.py): every identifier is quoted, which keeps a declared
+the definition (compiler/analysis/schema.py): every identifier is quoted, which keeps a declared
 `VendorID` as `VendorID` and makes any name safe, and finds it under any case.
 
 Atomicity. DuckDB's DDL is transactional and its readers see snapshots: a replace builds a
@@ -36,9 +36,9 @@ import duckdb
 import pyarrow as pa
 from flowc.compiler.config import DuckDBSettings
 from flowc.runtime import resources
-from flowc.runtime.columns import match_names
-from flowc.runtime.engine import Data, Params, Query, Table, TableName, drop_in_stage
+from flowc.runtime.engines.base import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import EngineBusy, StepError
+from flowc.runtime.io.columns import match_names
 
 DIALECT = "duckdb"
 MEMORY = ":memory:"

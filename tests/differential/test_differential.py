@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 import pytest
 import sqlglot
 from bq_emulator import Emulator
-from flowc.compiler.check import check_paths
+from flowc.compiler.driver.check import check_paths
 from pg_server import PgServer
 
 HERE = Path(__file__).resolve().parent

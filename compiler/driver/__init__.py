@@ -1,0 +1,1 @@
+"""The compiler's driver: `flowc check`, `flowc compile`, their caches, explain and graph."""

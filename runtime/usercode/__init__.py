@@ -1,0 +1,1 @@
+"""User Python code: blocks called in process or isolated, and how their endings are told."""
