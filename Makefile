@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # tree on sys.path, which mypy can follow; a new module needs `make install` again.
 EDITABLE := --config-settings editable_mode=strict
 
-.PHONY: demo test test-slow install install-test lint typecheck bench bench-run bench-memory bench-pg bench-jobs bench-tpch bench-test bench-lsp clean
+.PHONY: demo test test-fast test-slow install install-test lint typecheck bench bench-run bench-memory bench-pg bench-jobs bench-tpch bench-test bench-lsp clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ typecheck: install-test
 
 test: lint typecheck
 	$(BIN)/pytest -q
+
+# The edit-test loop: everything but the tests that need Postgres or the BigQuery emulator
+# (marked from their fixtures in tests/conftest.py) and the slow property runs.
+test-fast: install-test
+	FLOWC_TEST_FAST=1 $(BIN)/pytest -q -m "not slow and not postgres and not bigquery"
 
 test-slow: install-test
 	$(BIN)/pytest -q -m slow --hypothesis-profile=slow

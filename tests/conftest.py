@@ -6,6 +6,10 @@
 - `slow`, for the tests marked `slow` (`make test-slow`, i.e.
   `pytest -m slow --hypothesis-profile=slow`): 20 times as many examples, and random ones, so
   that every slow run explores new inputs (a failure prints the seed that reproduces it).
+
+Tests that need a real Postgres or the BigQuery emulator are marked `postgres` / `bigquery`
+here, from the fixtures they use, so that `make test-fast` (the edit-test loop) can leave them
+out; `make test` runs them all.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+# The fixture that starts each external engine, and the marker of the tests that use it.
+_ENGINE_FIXTURES = {"pg_server": "postgres", "bigquery_emulator": "bigquery"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in _ENGINE_FIXTURES.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))
 
 
 pytest_plugins = ["pg_server"]  # the `pg_server` and `pg` fixtures: a real PostgreSQL

@@ -144,6 +144,8 @@ def _embedded_server() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
+    if os.environ.get("FLOWC_TEST_FAST"):  # `make test-fast`: no external engine
+        pytest.skip("make test-fast leaves out PostgreSQL")
     url = os.environ.get(URL_VARIABLE)
     if url:
         yield PgServer(_key_values(url))
