@@ -283,7 +283,7 @@ def explain(spec: Path, profile: str | None, skip_unchanged: bool) -> None:
 
 def _unchanged_text(plan: Any, spec: Path) -> str:
     """What `--skip-unchanged` would leave out of a run of `plan` (default parameters)."""
-    from flowc.compiler import config
+    from flowc.project import config
     from flowc.runtime.run.executor import bind_params
     from flowc.runtime.run.stages import unchanged_steps
     from flowc.runtime.state import StateStore
@@ -443,7 +443,7 @@ def _history_root(given: Path | None, near: Path | None) -> Path:
     """The project whose run history `flowc runs` and `flowc show` read: `--project`, else
     the project of `near` (the current folder); a folder that is no project is an error, not
     an empty history."""
-    from flowc.compiler import config
+    from flowc.project import config
 
     if given is not None:
         return given
@@ -802,8 +802,8 @@ def schedule(paths: tuple[Path, ...], profile: str | None, list_only: bool, once
 
 
 def _jobs(paths: tuple[Path, ...], profile: str | None) -> list[Any]:
-    from flowc.compiler import config
     from flowc.compiler.driver.check import discover
+    from flowc.project import config
     from flowc.runtime import scheduler
 
     jobs = []
@@ -836,14 +836,16 @@ def _plan_to_run(spec: Path, profile: str | None) -> tuple[Any, Any, Path]:
     from the plan cache when nothing it depends on has changed since a clean compile
     (compiler/driver/plan_cache.py), else it is compiled (and cached); a spec or profile with errors
     ends here, as `_compiled` does."""
-    from flowc.compiler import config, render
+    from flowc.compiler import render
+    from flowc.compiler.analysis import project_file
     from flowc.compiler.driver import plan_cache as plancache
     from flowc.compiler.driver.check import display
+    from flowc.project import config
 
     if profile == "all" or not spec.is_file():
         _compiled(spec, profile, single=True)  # says what is wrong, and exits
     root = config.find_project_root(spec)
-    project, profiles, problems = config.load_project(root, profile=profile)
+    project, profiles, problems = project_file.load_project(root, profile=profile)
     cacheable = len(profiles) == 1 and not any(d.severity == "error" for d in problems)
     try:
         text = spec.read_text(encoding="utf-8")
@@ -936,8 +938,7 @@ def _compiled(
 
 def _secrets(files: Iterable[str | Path]) -> frozenset[str]:
     """The secrets of the projects holding `files`, never to be shown (project/secrets.py)."""
-    from flowc.compiler import config
-    from flowc.project import secrets
+    from flowc.project import config, secrets
 
     roots = {config.find_project_root(Path(file)) for file in files}
     return frozenset().union(*(secrets.in_project(root) for root in roots))

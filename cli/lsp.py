@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir, vocabulary
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span
+from flowc.compiler import ir, vocabulary
+from flowc.compiler.analysis import project_file
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver import check
 from flowc.compiler.driver.check import Analysis, Project
 from flowc.compiler.driver.memo import Memo
+from flowc.project import config
+from flowc.project.spans import Span
 from lsprotocol import types as lsp
 from pygls import uris
 from pygls.lsp.server import LanguageServer
@@ -75,7 +78,7 @@ class Session:
         loaded = self._projects.get(root)
         if loaded is None or loaded.stamp != stamp:
             project = check.load_project(root, None, None)
-            settings, _, _ = config.load_project(root, profile=None, env={})
+            settings, _, _ = project_file.load_project(root, profile=None, env={})
             loaded = _Loaded(project, stamp, settings.format_sql)
             self._projects[root] = loaded
         return loaded

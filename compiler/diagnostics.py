@@ -10,29 +10,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flowc.compiler.codes import Severity, lookup
+from flowc.project.spans import Span
 from pydantic import BaseModel, ConfigDict
-
-
-class Span(BaseModel):
-    """A region of a source file: 1-based line and column, end exclusive."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    file: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-
-    def start_text(self) -> str:
-        return f"{self.line}:{self.col}"
-
-    def sort_key(self) -> tuple[str, int, int]:
-        return (self.file, self.line, self.col)
-
-
-def point(file: str, line: int = 1, col: int = 1, width: int = 1) -> Span:
-    return Span(file=file, line=line, col=col, end_line=line, end_col=col + width)
 
 
 class Note(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from flowc.compiler.diagnostics import Span
+from flowc.project.spans import Span
 from pydantic import BaseModel, ConfigDict, Field
 
 

@@ -15,9 +15,9 @@ import json
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from flowc.compiler.config import is_secret_key
-from flowc.compiler.diagnostics import Diagnostic, Span
-from flowc.project.secrets import mask
+from flowc.compiler.diagnostics import Diagnostic
+from flowc.project.secrets import is_secret_key, mask
+from flowc.project.spans import Span
 
 SourceLookup = Callable[[str], list[str] | None]
 

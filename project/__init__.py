@@ -1,1 +1,1 @@
-"""The project layer, shared by the compiler and the runtime: the root error type and secrets."""
+"""The project layer both halves import: flow.toml's model, env expansion, secrets, engines."""

@@ -36,6 +36,9 @@ class Engine:
     # settings of a `flow.toml` connection of this type, with the value types each accepts
     settings: dict[str, tuple[type, ...]]
     required_settings: tuple[str, ...]
+    # settings that a `url` setting replaces: a connection gives the URL or these, never both
+    # (empty: the engine takes no connection URL)
+    url_replaces: tuple[str, ...]
     # where TEMP tables live, by name (None: the engine has no such schema to qualify with)
     temp_schema: str | None
     # the type and places of a `decimal` declared without them (None: kept as written)
@@ -66,6 +69,7 @@ DUCKDB = Engine(
         "temp_directory": (str,),
     },
     required_settings=(),
+    url_replaces=(),
     temp_schema="temp",
     default_decimal=("DECIMAL(18, 3)", 3),
     transactional_ddl=True,
@@ -85,6 +89,7 @@ POSTGRES = Engine(
         "fold_names": (bool, str),
     },
     required_settings=("host", "dbname", "user"),
+    url_replaces=("host", "port", "dbname", "user", "password"),
     temp_schema="pg_temp",
     default_decimal=None,
     transactional_ddl=True,
@@ -101,6 +106,7 @@ BIGQUERY = Engine(
         ("project", "dataset", "location", "credentials", "api_endpoint"), (str,)
     ),
     required_settings=("project",),
+    url_replaces=(),
     temp_schema=None,
     default_decimal=("NUMERIC", 9),
     transactional_ddl=False,

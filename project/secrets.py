@@ -5,7 +5,7 @@ Masking by key (`password = "..."` lines) misses a password in an inline table, 
 in a URL or in a message quoting a line; masking by value does not care about the syntax. The
 secrets of a project are
 
-- the values of secret keys (`config.is_secret_key`: `password`, `url`, `credentials`, any key
+- the values of secret keys (`is_secret_key`: `password`, `url`, `credentials`, any key
   naming a password, secret, token or key), wherever the key sits (tables, inline tables);
 - what a `${VAR}` in such a value expands to (from `.env` and the environment);
 - the password of every URL in flow.toml (`postgres://user:pw@host`), as written and decoded.
@@ -18,19 +18,22 @@ make it unreadable, and a password that short protects nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import tomllib
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
-from flowc.compiler.config import is_secret_key
+from flowc.project import env as variables
+from flowc.project.config import url_password
 
 MASK = "***"
 MIN_LENGTH = 4
 
+_SECRET_KEYS = ("password", "credentials", "url")
+_SECRET_WORDS = ("password", "secret", "token", "key")
+# Laxer than `env.VARIABLE` on purpose: a default may hold `${`. Such a value is malformed
+# (flow.toml checking rejects it), but what it names is still masked.
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"']*:)([^\s/@\"']+)@")
 # `key = "value"` / `key = 'value'` anywhere on a line: the fallback for a flow.toml that does not
@@ -54,6 +57,16 @@ def in_project(root: Path, env: Mapping[str, str] | None = None) -> frozenset[st
         for url in (value, _expand(value, environ)):
             found.update(_url_passwords(url))
     return frozenset(s for s in found if len(s) >= MIN_LENGTH)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether the value of a flow.toml key must never be shown.
+
+    >>> is_secret_key("api_token"), is_secret_key("host")
+    (True, False)
+    """
+    lowered = key.lower()
+    return lowered in _SECRET_KEYS or any(word in lowered for word in _SECRET_WORDS)
 
 
 def mask(text: str, secrets: Collection[str]) -> str:
@@ -98,24 +111,14 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
 
 
 def _url_passwords(url: str) -> set[str]:
-    if "://" not in url:
-        return set()
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return set()
-    return {password, unquote(password)} if password else set()
+    return url_password(url) if "://" in url else set()
 
 
 def _environment(root: Path) -> dict[str, str]:
-    """`.env` under the real environment, as `config.load_project` reads them."""
-    values: dict[str, str] = {}
+    """`.env` under the real environment, as flow.toml checking reads them (an unreadable
+    `.env` sets nothing: that is flow.toml checking's to report)."""
+    dotenv: dict[str, str] = {}
     if (root / ".env").is_file():
-        from dotenv import dotenv_values
-
-        try:
-            loaded = dotenv_values(root / ".env", interpolate=False, encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            loaded = {}
-        values = {k: v for k, v in loaded.items() if v is not None}
-    return {**values, **os.environ}
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            dotenv = variables.read_dotenv(root / ".env")
+    return variables.environment(dotenv, None)

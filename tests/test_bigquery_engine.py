@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from bq_emulator import Emulator
-from flowc.compiler.config import BigQuerySettings
+from flowc.project.config import BigQuerySettings
 from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import SCRATCH_PREFIX, BigQueryEngine
 from flowc.runtime.errors import StepError

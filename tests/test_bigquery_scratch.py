@@ -25,7 +25,7 @@ import pyarrow as pa
 import pytest
 import sqlglot
 from bq_emulator import Emulator
-from flowc.compiler.config import BigQuerySettings
+from flowc.project.config import BigQuerySettings
 from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import BigQueryEngine, _Ref, relations
 from google.auth.credentials import AnonymousCredentials

@@ -20,13 +20,16 @@ from typing import Any
 import duckdb
 import pytest
 import sqlglot
-from flowc.compiler import config, ir, plan
+from flowc.compiler import ir, plan
+from flowc.compiler.analysis import project_file
 from flowc.compiler.analysis.bind import Scope
 from flowc.compiler.codegen.generate import Renderer
-from flowc.compiler.diagnostics import Diagnostics, point
+from flowc.compiler.diagnostics import Diagnostics
 from flowc.compiler.driver.check import analyze
 from flowc.compiler.driver.compile import compile_spec
 from flowc.compiler.planning.planner import plan_spec
+from flowc.project import config
+from flowc.project.spans import point
 from sqlglot import exp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +81,7 @@ def test_flowc_sql_gives_the_rows_of_the_users_sql(case: str, generated: Path) -
 
 def compile_for_duckdb(path: Path) -> tuple[ir.Spec, Any, list[str], plan.Plan]:
     root = config.find_project_root(path)
-    _project, [profile], _ = config.load_project(root, profile=None, env={})
+    _project, [profile], _ = project_file.load_project(root, profile=None, env={})
     duck = config.Profile(
         name="duck",
         connections={
@@ -234,7 +237,7 @@ def test_postgres_and_bigquery_sql_reparse(case: str, generated: Path) -> None:
 
 def compile_as(path: Path, target: str) -> plan.Plan:
     root = config.find_project_root(path)
-    _project, [profile], _ = config.load_project(root, profile=None, env={})
+    _project, [profile], _ = project_file.load_project(root, profile=None, env={})
     made = config.Profile(
         name=target,
         connections={

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from flowc.cli import cli
-from flowc.compiler import config, plan
+from flowc.compiler import plan
+from flowc.compiler.analysis import project_file
 from flowc.compiler.driver.check import cached_clean, check_paths, connection_types, display
 from flowc.compiler.driver.check_cache import spec_key
 from flowc.compiler.driver.compile import compile_spec, write
@@ -106,7 +107,7 @@ def test_a_clean_check_cache_changes_nothing_in_the_plan(case: str, tmp_path: Pa
     spec = project / CASES[case].relative_to(spec_dir)
     before = compiled_files(spec, tmp_path / "before")
     assert not check_paths([spec], profile="all", env={}).has_errors
-    project_profiles = config.load_project(project, profile="all", env={})[1]
+    project_profiles = project_file.load_project(project, profile="all", env={})[1]
     key = spec_key(spec.read_text(), connection_types(project_profiles))
     assert cached_clean(project, display(spec), key) is not None
     assert compiled_files(spec, tmp_path / "after") == before
@@ -118,7 +119,7 @@ def test_a_clean_compile_fills_the_check_cache(tmp_path: Path) -> None:
     ignored = shutil.ignore_patterns(".flowc", "data", "out")
     shutil.copytree(CASES["reference"].parent.parent, project, ignore=ignored)
     spec = project / "specs" / CASES["reference"].name
-    profiles = config.load_project(project, profile="all", env={})[1]
+    profiles = project_file.load_project(project, profile="all", env={})[1]
     key = spec_key(spec.read_text(), connection_types(profiles))
     compiled_files(spec, tmp_path / "out")
     remembered = cached_clean(project, display(spec), key)

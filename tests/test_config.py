@@ -6,17 +6,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from flowc.compiler.config import (
+from flowc.compiler.analysis.project_file import load_project
+from flowc.compiler.diagnostics import Diagnostics
+from flowc.project.config import (
     BigQuerySettings,
     DuckDBSettings,
     PostgresSettings,
     Profile,
     ProjectConfig,
     find_project_root,
-    load_project,
     secret_values,
 )
-from flowc.compiler.diagnostics import Diagnostics
 
 DEV_PG = """\
 [project]

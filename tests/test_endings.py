@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from flowc.compiler import config
+from flowc.compiler.analysis import project_file
 from flowc.compiler.driver.compile import compile_spec
 from flowc.compiler.plan import Plan
 from flowc.runtime.run.executor import RunResult, StepEvent, run_plan
@@ -170,7 +170,7 @@ class _InProcess:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.plan: Plan = compile_spec(root / "ends.flow", env={}).compiled[0].plan
-        _project, [self.profile], _ = config.load_project(root, profile=None, env={})
+        _project, [self.profile], _ = project_file.load_project(root, profile=None, env={})
 
     def run(self, jobs: int) -> tuple[RunResult, list[StepEvent]]:
         events: list[StepEvent] = []

@@ -15,9 +15,10 @@ import pyarrow as pa
 import pytest
 from examples import GREEN_TAXI
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostics, point
+from flowc.compiler.diagnostics import Diagnostics
 from flowc.compiler.driver.check import analyze, load_project
 from flowc.compiler.syntax.parser import parse
+from flowc.project.spans import point
 from flowc.runtime.testing.testrun import Options, compare, run_tests
 from flowc_cli import flowc
 from hypothesis import given, settings

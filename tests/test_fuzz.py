@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flowc.compiler import config, render, vocabulary
+from flowc.compiler import render, vocabulary
+from flowc.compiler.analysis import project_file
 from flowc.compiler.analysis.bind import Scope
 from flowc.compiler.codes import CODES
-from flowc.compiler.diagnostics import Diagnostics, Span
+from flowc.compiler.diagnostics import Diagnostics
 from flowc.compiler.driver.check import analyze
+from flowc.project import config
+from flowc.project.spans import Span
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -547,7 +550,7 @@ def check_flow_toml(text: str, profile: str | None, env: dict[str, str]) -> None
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         (root / "flow.toml").write_text(text, encoding="utf-8")
-        _config, _profiles, diagnostics = config.load_project(root, profile=profile, env=env)
+        _config, _profiles, diagnostics = project_file.load_project(root, profile=profile, env=env)
         lines = text.count("\n") + 1
         for diagnostic in diagnostics:
             assert diagnostic.code in CODES, diagnostic

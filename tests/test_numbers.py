@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from bq_emulator import Emulator
-from flowc.compiler.config import BigQuerySettings
+from flowc.project.config import BigQuerySettings
 from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.bigquery import BigQueryEngine
 from flowc.runtime.engines.duckdb import DuckDBEngine

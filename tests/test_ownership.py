@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 import pytest
-from flowc.compiler import config
+from flowc.compiler.analysis import project_file
 from flowc.compiler.driver.check import check_paths
 from flowc.compiler.driver.compile import compile_spec
 from flowc.runtime.run.executor import RunResult, run_plan
@@ -54,7 +54,7 @@ def run(root: Path) -> RunResult | None:
     result = compile_spec(root / "specs" / "p.flow", profile=None, env={})
     if result.has_errors:
         return None
-    _, [profile], _ = config.load_project(root, profile=None, env={})
+    _, [profile], _ = project_file.load_project(root, profile=None, env={})
     return run_plan(result.compiled[0].plan, profile, root, params={})
 
 

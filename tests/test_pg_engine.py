@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from flowc.compiler.config import PostgresSettings
+from flowc.project.config import PostgresSettings
 from flowc.runtime.engines.base import CsvCopying, Query, RunLocking, TableName
 from flowc.runtime.engines.postgres import PostgresEngine
 from flowc.runtime.errors import DataError, StepError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from flowc.compiler import render
-from flowc.compiler.diagnostics import Note, Span, make
+from flowc.compiler.diagnostics import Note, make
+from flowc.project.spans import Span
 
 LINES = {
     "specs/green_taxi.flow": ["", "    WHERE pasenger_count > 0"],

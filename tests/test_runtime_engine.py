@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from flowc.compiler.config import DuckDBSettings
+from flowc.project.config import DuckDBSettings
 from flowc.runtime.engines.base import Query, TableName
 from flowc.runtime.engines.duckdb import DIALECT, DuckDBEngine, default_memory_limit
 from flowc.runtime.errors import DataError, StepError

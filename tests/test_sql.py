@@ -11,8 +11,9 @@ import pytest
 from flowc.compiler import ir
 from flowc.compiler.analysis import bind as names
 from flowc.compiler.analysis import sql
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.syntax.parser import parse
+from flowc.project.spans import point
 
 PIPELINE = """\
 pipeline p {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from flowc.compiler import config
+from flowc.compiler.analysis import project_file
 from flowc.compiler.analysis.tables import table_problem
 from flowc.compiler.driver.compile import compile_spec
 from flowc.runtime.run.executor import run_plan
@@ -133,6 +133,6 @@ def test_a_name_check_accepts_runs_on_duckdb(
     if not accepted:
         assert {d.code for d in result.diagnostics if d.severity == "error"} == {"F0313"}
         return
-    _, [profile], _ = config.load_project(folder, profile="duck", env={})
+    _, [profile], _ = project_file.load_project(folder, profile="duck", env={})
     ran = run_plan(result.compiled[0].plan, profile, folder, params={})
     assert ran.status == "succeeded", ran

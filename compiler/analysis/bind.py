@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir, vocabulary
+from flowc.compiler import ir, vocabulary
 from flowc.compiler.analysis import paths
 from flowc.compiler.analysis.arguments import argument, check_call, choice, fits, kind_words
 from flowc.compiler.analysis.pyentry import check_entry_point
 from flowc.compiler.analysis.testblocks import bind_test
-from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean, point
+from flowc.compiler.diagnostics import Diagnostics, Note, did_you_mean
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.memo import Memo
+from flowc.project import config
+from flowc.project.spans import Span, point
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode
 

@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterator
 
 from flowc.compiler import ir, plan
-from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
+from flowc.compiler.diagnostics import Diagnostics, did_you_mean
+from flowc.project.spans import Span
 
 PAGINATIONS = ("next", "link", "cursor", "offset", "page")
 # a `{name}` that is not the `{` of `${VAR}`

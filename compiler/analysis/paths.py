@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostics, Span
+from flowc.compiler.diagnostics import Diagnostics
 from flowc.compiler.driver import reads
+from flowc.project.spans import Span
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://")
 _GLOB = re.compile(r"[*?\[{]")

@@ -56,10 +56,11 @@ from flowc.compiler.analysis.sql import (
     segment_span,
     sql_span,
 )
-from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
+from flowc.compiler.diagnostics import Diagnostics, did_you_mean
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.memo import Memo
 from flowc.compiler.vocabulary import CHECKS
+from flowc.project.spans import Span
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope, walk_in_scope

@@ -28,8 +28,9 @@ from functools import cache
 from typing import Any
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
+from flowc.compiler.diagnostics import Diagnostics, did_you_mean
 from flowc.compiler.driver.memo import Memo
+from flowc.project.spans import Span
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError

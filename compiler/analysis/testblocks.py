@@ -31,9 +31,10 @@ from pathlib import Path
 
 from flowc.compiler import ir
 from flowc.compiler.analysis.params import value_problem
-from flowc.compiler.diagnostics import Diagnostics, Note, Span, did_you_mean
+from flowc.compiler.diagnostics import Diagnostics, Note, did_you_mean
 from flowc.compiler.driver import reads
 from flowc.compiler.vocabulary import FIXTURE_KINDS
+from flowc.project.spans import Span
 
 _ROWS_EXAMPLE = "for example: rows([id, amount], [1, 2.5], [2, null])"
 _SCALARS = (ir.Str, ir.Num, ir.Bool, ir.Null)

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir
+from flowc.compiler import ir
 from flowc.compiler.analysis import bind as names
-from flowc.compiler.analysis import paths
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.analysis import paths, project_file
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.check_cache import CheckCache, spec_key
 from flowc.compiler.driver.memo import Memo
+from flowc.project import config
 from flowc.project.errors import UsageError
+from flowc.project.spans import point
 
 PASSES = (
     "config: flow.toml, profiles, connections, ${VAR} expansion",
@@ -172,7 +174,7 @@ def anchored(diagnostics: list[Diagnostic], root: Path, spec: str) -> list[Diagn
 def load_project(
     root: Path, profile: str | None, env: Mapping[str, str] | None, *, use_cache: bool = False
 ) -> Project:
-    project, profiles, diagnostics = config.load_project(root, profile=profile, env=env)
+    project, profiles, diagnostics = project_file.load_project(root, profile=profile, env=env)
     return Project(
         root=root,
         scope=names.scope_of(root, profiles, allow=project.allow_paths),

@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flowc.compiler import config, ir, plan
+from flowc.compiler import ir, plan
 from flowc.compiler.analysis import bind as names
+from flowc.compiler.analysis import project_file
 from flowc.compiler.analysis.sql import paused_gc, sql_span
 from flowc.compiler.codegen.generate import Problem
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.check import (
     Analysis,
@@ -31,6 +32,8 @@ from flowc.compiler.driver.check import (
     display,
 )
 from flowc.compiler.driver.check_cache import CheckCache, spec_key
+from flowc.project import config
+from flowc.project.spans import point
 
 
 @dataclass
@@ -83,7 +86,9 @@ def compile_spec(
     one). With errors, `compiled` is empty. `learned`: the columns a run found for nodes that
     declare none (plan.Step.resolve_at_run); such a compile neither reads nor fills the cache."""
     root = config.find_project_root(path)
-    project, profiles, config_diagnostics = config.load_project(root, profile=profile, env=env)
+    project, profiles, config_diagnostics = project_file.load_project(
+        root, profile=profile, env=env
+    )
     file = display(path)
     diagnostics = Diagnostics()
     diagnostics.extend(anchored(list(config_diagnostics), root, file))

@@ -21,12 +21,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from flowc.compiler import config
 from flowc.compiler.diagnostics import Diagnostic
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.check import connection_types
 from flowc.compiler.driver.check_cache import CheckCache, compiler_digest, spec_key
 from flowc.compiler.plan import Plan
+from flowc.project import config
 
 _FORMAT = 1
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 
 from flowc.compiler import plan
+from flowc.project.engines import ENGINES
 
-_DEFAULT_PLACES = {"duckdb": ("DECIMAL(18, 3)", 3), "bigquery": ("NUMERIC", 9)}
 _BARE_DECIMAL = re.compile(r"^\s*(decimal|numeric)\s*$", re.IGNORECASE)
 
 
@@ -27,9 +27,10 @@ def rounding_notes(columns: Sequence[plan.Column] | None, dialect: str) -> list[
     >>> rounding_notes([plan.Column(name="fare", type="numeric")], "postgres")
     []
     """
-    if dialect not in _DEFAULT_PLACES:
+    engine = ENGINES.get(dialect)
+    if engine is None or engine.default_decimal is None:
         return []
-    engine_type, places = _DEFAULT_PLACES[dialect]
+    engine_type, places = engine.default_decimal
     return [
         f"`{c.name} {c.type}` declares no precision: on {dialect} it is {engine_type}, which "
         f"holds {places} decimal places; the engine rounds values with more, flowc's loads "

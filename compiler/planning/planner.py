@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowc.compiler import config, ir, plan, vocabulary
+from flowc.compiler import ir, plan, vocabulary
 from flowc.compiler.analysis import dag, extract, schema
 from flowc.compiler.analysis.arguments import unwrap_dates
 from flowc.compiler.analysis.schedule import parse_duration
@@ -37,6 +37,7 @@ from flowc.compiler.codegen.generate import PLACEHOLDERS, Parts, Problem, Render
 from flowc.compiler.planning import expectations as checks
 from flowc.compiler.planning.fingerprint import fingerprint_steps
 from flowc.compiler.planning.numbers import rounding_notes
+from flowc.project import config
 from sqlglot import exp
 
 AnyNode = ir.SourceNode | ir.TransformNode | ir.SinkNode

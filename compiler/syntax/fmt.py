@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, point
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
+from flowc.project.spans import point
 from lark import Lark, Token, Tree
 
 WIDTH = 100
@@ -651,8 +652,9 @@ def format_file(path: Path, name: str) -> FileOutcome:
 
 def project_formats_sql(path: Path) -> bool:
     """Whether the flow.toml above `path` opts into SQL formatting (a broken one: no)."""
-    from flowc.compiler import config
+    from flowc.compiler.analysis import project_file
+    from flowc.project import config
 
     root = config.find_project_root(path)
-    project, _profiles, _diagnostics = config.load_project(root, profile=None, env={})
+    project, _profiles, _diagnostics = project_file.load_project(root, profile=None, env={})
     return project.format_sql

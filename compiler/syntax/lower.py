@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostics, Span
+from flowc.compiler.diagnostics import Diagnostics
+from flowc.project.spans import Span
 from lark import Token, Transformer, Tree, v_args
 from lark.tree import Meta
 

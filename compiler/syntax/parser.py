@@ -14,9 +14,10 @@ from functools import cache
 from pathlib import Path
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span, make, point
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics, make
 from flowc.compiler.driver.memo import Memo
 from flowc.compiler.syntax.lower import lower, token_span
+from flowc.project.spans import Span, point
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.exceptions import LarkError
 

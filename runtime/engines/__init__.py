@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from flowc.compiler import config
+from flowc.project import config
 from flowc.runtime.engines.base import Engine
 from flowc.runtime.errors import StepError
 

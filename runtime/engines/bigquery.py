@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
-from flowc.compiler.config import BigQuerySettings
+from flowc.project.config import BigQuerySettings
 from flowc.runtime.engines.base import Data, Params, Query, Table, TableName
 from flowc.runtime.errors import StepError
 from google.api_core import exceptions as api_errors

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
-from flowc.compiler.config import DuckDBSettings
+from flowc.project.config import DuckDBSettings
 from flowc.runtime import resources
 from flowc.runtime.engines.base import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import EngineBusy, StepError

@@ -60,7 +60,7 @@ import psycopg2.extensions
 import psycopg2.sql
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from flowc.compiler.config import PostgresSettings
+from flowc.project.config import PostgresSettings
 from flowc.runtime.engines.base import Data, Params, Query, Table, TableName, drop_in_stage
 from flowc.runtime.errors import DataError, StepError
 

@@ -83,10 +83,11 @@ from types import FrameType
 from typing import Any
 
 import pyarrow as pa
-from flowc.compiler import config, ir
-from flowc.compiler.diagnostics import Span, did_you_mean
+from flowc.compiler import ir
+from flowc.compiler.diagnostics import did_you_mean
 from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
-from flowc.project import secrets
+from flowc.project import config, secrets
+from flowc.project.spans import Span
 from flowc.runtime.engines import open_engine
 from flowc.runtime.engines.base import (
     Analyzing,

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flowc.compiler import ir
-from flowc.compiler.diagnostics import Span, make
+from flowc.compiler.diagnostics import make
 from flowc.compiler.plan import Plan, Step
+from flowc.project.spans import Span
 
 # The parser, the SQL pass and the renderer are imported when an error is located, not with
 # the runtime: a run of a cached plan imports neither lark nor sqlglot (tests/test_plancache.py).

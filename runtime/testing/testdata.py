@@ -16,9 +16,10 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from flowc.compiler import config, ir, plan
-from flowc.compiler.diagnostics import Span
+from flowc.compiler import ir, plan
 from flowc.compiler.driver.check import Analysis
+from flowc.project import config
+from flowc.project.spans import Span
 from flowc.runtime.engines.base import Engine, Internal, Query
 from flowc.runtime.errors import StepError
 from flowc.runtime.testing.testrun import Outcome
@@ -159,7 +160,7 @@ def _span(
     file: str,
 ) -> Span:
     """Where the check is written: its call in the node's `expect` block."""
-    from flowc.compiler.diagnostics import point
+    from flowc.project.spans import point
 
     if node is None:
         return point(file)

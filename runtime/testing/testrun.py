@@ -29,14 +29,16 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-from flowc.compiler import config, ir
+from flowc.compiler import ir
 from flowc.compiler.analysis.testblocks import reads_of
 from flowc.compiler.codegen.generate import Renderer
-from flowc.compiler.diagnostics import Diagnostic, Diagnostics, Span
+from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver.check import Analysis, analyze, anchored, discover, display, load_project
 from flowc.compiler.planning import expectations as checks
 from flowc.compiler.planning.planner import DEFAULT_CONNECTION
+from flowc.project import config
 from flowc.project.errors import UsageError
+from flowc.project.spans import Span
 from flowc.runtime.engines.base import Engine, Query
 from flowc.runtime.errors import StepError
 
@@ -191,7 +193,7 @@ def _analysis(path: Path, project: Any) -> tuple[Analysis | None, list[Diagnosti
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        from flowc.compiler.diagnostics import point
+        from flowc.project.spans import point
 
         diagnostics.report("F0107", point(file), path=file, reason=str(error))
         return None, list(diagnostics)
