@@ -37,7 +37,8 @@ from flowc.compiler.analysis.tables import table_parts
 from flowc.compiler.codegen import builtins
 from flowc.compiler.codegen.annotate import Schemas
 from flowc.compiler.codegen.decorrelate import decorrelate
-from flowc.compiler.codegen.rewrite import Refusal, rewrite
+from flowc.compiler.codegen.rewrites.context import Refusal
+from flowc.compiler.codegen.rewrites.rewrite import rewrite
 from flowc.compiler.plan import SINCE
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
