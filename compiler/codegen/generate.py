@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
+from flowc.compiler.analysis.identifiers import declared_key, identifier_key
 from flowc.compiler.analysis.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
-from flowc.compiler.analysis.sql import CTE_REFERENCE, declared_key, identifier_key
+from flowc.compiler.analysis.sql_parse import CTE_REFERENCE
 from flowc.compiler.analysis.tables import table_parts
 from flowc.compiler.codegen import builtins
 from flowc.compiler.codegen.annotate import Schemas

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from flowc.compiler import ir
 from flowc.compiler.analysis.arguments import argument
 from flowc.compiler.analysis.schema import parse_condition
-from flowc.compiler.analysis.sql import SqlProblem
+from flowc.compiler.analysis.sql_parse import SqlProblem
 from flowc.compiler.vocabulary import CHECKS
 from sqlglot import exp
 

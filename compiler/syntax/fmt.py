@@ -545,7 +545,7 @@ def pretty_sql(sql: str, dialect: str) -> str | None:
     """sqlglot's layout of one query, or None unless flowc reads it back as the same query:
     the same tree, the same `:name` parameters, the same comments."""
     import sqlglot
-    from flowc.compiler.analysis.sql import ParsedQuery, parse_query
+    from flowc.compiler.analysis.sql_parse import ParsedQuery, parse_query
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
