@@ -1,11 +1,13 @@
 """Names compared as the engine compares them.
 
 DuckDB and BigQuery columns ignore case, quoted or not; Postgres folds unquoted names to lower
-case and keeps quoted ones; BigQuery table names keep their case. A name declared in a .flow
-file counts as unquoted.
+case and keeps quoted ones (`Engine.folds_unquoted_names`); BigQuery table names keep their
+case (`Engine.table_names_keep_case`). A name declared in a .flow file counts as unquoted.
 """
 
 from __future__ import annotations
+
+from flowc.project.engines import ENGINES
 
 
 def identifier_key(name: str, *, quoted: bool, dialect: str, table: bool = False) -> str:
@@ -16,9 +18,10 @@ def identifier_key(name: str, *, quoted: bool, dialect: str, table: bool = False
     >>> identifier_key("VendorID", quoted=True, dialect="postgres")
     'VendorID'
     """
-    if dialect == "postgres" and quoted:
+    engine = ENGINES.get(dialect)  # another sqlglot dialect (`flowc fmt` of any spec): none
+    if engine is not None and quoted and engine.folds_unquoted_names:
         return name
-    if dialect == "bigquery" and table:
+    if engine is not None and table and engine.table_names_keep_case:
         return name
     return name.lower()
 

@@ -22,6 +22,7 @@ from flowc.compiler.analysis.sql_parse import ParsedQuery, SqlProblem, parse_que
 from flowc.compiler.analysis.sql_spans import sql_span
 from flowc.compiler.diagnostics import Diagnostics, Span, did_you_mean
 from flowc.compiler.driver.memo import Memo
+from flowc.project.engines import ENGINES
 from sqlglot import exp
 from sqlglot.tokenizer_core import TokenType
 
@@ -174,9 +175,11 @@ def table_references(
 ) -> Iterator[tuple[str, int, int]]:
     """(node name, start, end) of each node the query reads, first mention first."""
     seen: set[str] = set()
+    engine = ENGINES.get(nodes.dialect)
+    files = engine is not None and engine.reads_files_in_from
     for table in parsed.tables:
-        if nodes.dialect == "duckdb" and not table.db and not _NAME.match(table.name):
-            continue  # DuckDB reads `FROM 'data/*.csv'` as a file
+        if files and not table.db and not _NAME.match(table.name):
+            continue  # `FROM 'data/*.csv'` reads a file
         start, end = _table_extent(table)
         name = _reference(table, nodes, diagnostics, sql_span(body, start, end))
         if name is not None and name not in seen:
@@ -217,14 +220,15 @@ def _table_extent(table: exp.Table) -> tuple[int, int]:
 
 
 def placeholders(parsed: ParsedQuery, dialect: str) -> Iterator[tuple[str, int, int]]:
-    """(name, start, end) of each `:name` parameter (and `@name` in BigQuery), first first."""
+    """(name, start, end) of each `:name` parameter (and `@name` where the engine takes it,
+    `Engine.at_sign_parameters`), first first."""
     if not parsed.placeholders:
         return
     seen: set[str] = set()
+    engine = ENGINES.get(dialect)
+    at_sign = engine is not None and engine.at_sign_parameters
     for before, token in itertools.pairwise(parsed.tokens):
-        is_mark = before.token_type == TokenType.COLON or (
-            dialect == "bigquery" and before.text == "@"
-        )
+        is_mark = before.token_type == TokenType.COLON or (at_sign and before.text == "@")
         if not is_mark or token.start != before.end + 1 or not _NAME.match(token.text):
             continue
         if token.text in parsed.placeholders and token.text not in seen:

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from flowc.compiler.analysis.identifiers import identifier_key
+from flowc.project.engines import ENGINES
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -83,6 +84,8 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
     ctes: dict[str, exp.Identifier] = {}
     tables: list[exp.Table] = []
     names: set[str] = set()
+    engine = ENGINES.get(dialect)  # another sqlglot dialect (`flowc fmt`): `@x` is no parameter
+    at_sign = engine is not None and engine.at_sign_parameters
     for node in tree.find_all(exp.Table, exp.CTE, exp.Placeholder, exp.Parameter, exp.Select):
         if isinstance(node, exp.Select):
             name_unnamed(node)
@@ -93,7 +96,7 @@ def _references(tree: exp.Query, dialect: str) -> tuple[list[exp.Table], frozens
             ident = node.args["alias"].this if node.args.get("alias") else None
             if isinstance(ident, exp.Identifier):
                 ctes.setdefault(_key(ident, dialect), ident)
-        elif node.this and (isinstance(node, exp.Placeholder) or dialect == "bigquery"):
+        elif node.this and (isinstance(node, exp.Placeholder) or at_sign):
             names.add(node.name)
     reads = [t for t in tables if t.db or not _is_cte(t, ctes, dialect)]
     aliases = {t.alias.lower() for t in tables if t.alias} | {c.name.lower() for c in ctes.values()}
