@@ -1,9 +1,7 @@
 """Casts DuckDB reads its own way: its own types, `try_cast`, a number written as text.
 
 DuckDB's unsigned and 128-bit integers become a type that holds their values; Postgres has
-no `try_cast`; DuckDB writes a whole double as `2.0` and a decimal with its scale. The SQL
-text written per target (`_WHOLE_TEXT`) is the rewrite's own, in the target's syntax, so it
-stays beside the rule that uses it.
+no `try_cast`; DuckDB writes a whole double as `2.0` and a decimal with its scale.
 """
 
 from __future__ import annotations
@@ -73,12 +71,11 @@ def duckdb_types(tree: exp.Query, context: Context) -> None:
         node.replace(exp.DataType.build(_WIDER[kind]))
 
 
-_WHOLE_TEXT = {
-    "postgres": "CASE WHEN CAST(__x AS TEXT) ~ '^-?[0-9]+$' THEN CAST(__x AS TEXT) || '.0' "
-    "ELSE CAST(__x AS TEXT) END",
-    "bigquery": "CASE WHEN REGEXP_CONTAINS(CAST(__x AS STRING), r'^-?[0-9]+$') "
-    "THEN CAST(__x AS STRING) || '.0' ELSE CAST(__x AS STRING) END",
-}
+# a double's text with DuckDB's `.0` when it is whole; sqlglot says it in the target's SQL
+_WHOLE_TEXT = (
+    "CASE WHEN REGEXP_MATCHES(CAST(__x AS VARCHAR), '^-?[0-9]+$') "
+    "THEN CAST(__x AS VARCHAR) || '.0' ELSE CAST(__x AS VARCHAR) END"
+)
 
 
 def number_text(tree: exp.Query, context: Context) -> None:
@@ -90,7 +87,7 @@ def number_text(tree: exp.Query, context: Context) -> None:
             continue
         value = node.this
         if of_type(value, *FLOATS):
-            node.replace(filled(_WHOLE_TEXT[context.target], context.target, x=value))
+            node.replace(filled(_WHOLE_TEXT, x=value))
         elif context.bigquery and of_type(value, *DECIMALS):
             scale = _scale(value)
             if scale:

@@ -16,35 +16,9 @@ from sqlglot import exp
 
 Node = TypeVar("Node", bound=exp.Expr)
 
-
-def bottom_up(tree: exp.Expr, *kinds: type[Node]) -> list[Node]:
-    """The nodes of `kinds` in `tree`, innermost first (a rewrite of an inner one is done
-    before the outer one reads it)."""
-    return [n for n in tree.walk(bfs=False) if isinstance(n, kinds)][::-1]
-
-
-def of_type(node: exp.Expr | None, *kinds: exp.DType) -> bool:
-    return node is not None and node.type is not None and node.type.is_type(*kinds)
-
-
-def known_type(node: exp.Expr | None) -> bool:
-    return (
-        node is not None
-        and node.type is not None
-        and not node.type.is_type(exp.DType.UNKNOWN, exp.DType.NULL)
-    )
-
-
-def not_number(node: exp.Expr | None) -> bool:
-    return known_type(node) and not of_type(node, *NUMBERS)
-
-
+# The families of types the rules tell apart.
 FLOATS = (exp.DType.DOUBLE, exp.DType.FLOAT)
-
-
 INTEGERS = tuple(exp.DataType.INTEGER_TYPES)
-
-
 DECIMALS = (
     exp.DType.DECIMAL,
     exp.DType.BIGDECIMAL,
@@ -53,28 +27,66 @@ DECIMALS = (
     exp.DType.DECIMAL128,
     exp.DType.DECIMAL256,
 )
-
-
 NUMBERS = (*FLOATS, *INTEGERS, *DECIMALS)
-
-
+TEXTS = tuple(exp.DataType.TEXT_TYPES)
 # DuckDB's TIMESTAMP (BigQuery's DATETIME), and its TIMESTAMPTZ (BigQuery's TIMESTAMP)
 NAIVE = (exp.DType.TIMESTAMP, exp.DType.TIMESTAMPNTZ, exp.DType.DATETIME)
-
-
 AWARE = (exp.DType.TIMESTAMPTZ, exp.DType.TIMESTAMPLTZ)
+# functions that make lists, whatever their arguments' types
+_LISTS = (exp.Array, exp.Split, exp.ArrayAgg, exp.RegexpSplit, exp.ArrayConcat, exp.GenerateSeries)
 
 
-TEXTS = tuple(exp.DataType.TEXT_TYPES)
+def bottom_up(tree: exp.Expr, *kinds: type[Node]) -> list[Node]:
+    """The nodes of `kinds` in `tree`, innermost first (a rewrite of an inner one is done
+    before the outer one reads it)."""
+    return [n for n in tree.walk(bfs=False) if isinstance(n, kinds)][::-1]
+
+
+def of_type(node: exp.Expr | None, *kinds: exp.DType) -> bool:
+    """Whether the typing pass gave `node` one of `kinds`."""
+    return node is not None and node.type is not None and node.type.is_type(*kinds)
+
+
+def known_type(node: exp.Expr | None) -> bool:
+    """Whether the typing pass could tell the type of `node`."""
+    return (
+        node is not None
+        and node.type is not None
+        and not node.type.is_type(exp.DType.UNKNOWN, exp.DType.NULL)
+    )
+
+
+def not_number(node: exp.Expr | None) -> bool:
+    """Whether `node` is known to be something other than a number (an interval, say)."""
+    return known_type(node) and not of_type(node, *NUMBERS)
+
+
+def is_list(node: exp.Expr) -> bool:
+    """Whether `node` is a list: typed so, or made by a function that makes lists."""
+    return of_type(node, exp.DType.ARRAY) or isinstance(node, _LISTS)
+
+
+def literal_text(node: exp.Expr | None) -> str | None:
+    """The text of a string literal; None for anything else."""
+    return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+
+def positive_int(node: exp.Expr | None) -> int | None:
+    """The value of an integer literal above 0; None for anything else."""
+    if isinstance(node, exp.Literal) and node.is_int and int(node.this) > 0:
+        return int(node.this)
+    return None
 
 
 def as_double(node: exp.Expr) -> exp.Cast:
+    """`node` cast to a double, typed so for the rules after."""
     cast = exp.Cast(this=node, to=exp.DataType.build("double"))
     cast.type = exp.DataType.build("double")
     return cast
 
 
 def typed(node: Node, kind: str) -> Node:
+    """`node`, typed `kind` for the rules after."""
     node.type = exp.DataType.build(kind)
     return node
 
@@ -94,24 +106,6 @@ def call(name: str, *args: exp.Expr) -> exp.Anonymous:
 
 def text_literal(value: str) -> exp.Literal:
     return exp.Literal.string(value)
-
-
-def literal_text(node: exp.Expr | None) -> str | None:
-    return node.this if isinstance(node, exp.Literal) and node.is_string else None
-
-
-def positive_int(node: exp.Expr | None) -> int | None:
-    if isinstance(node, exp.Literal) and node.is_int and int(node.this) > 0:
-        return int(node.this)
-    return None
-
-
-_LISTS = (exp.Array, exp.Split, exp.ArrayAgg, exp.RegexpSplit, exp.ArrayConcat, exp.GenerateSeries)
-
-
-def is_list(node: exp.Expr) -> bool:
-    """Whether `node` is a list: typed so, or made by a function that makes lists."""
-    return of_type(node, exp.DType.ARRAY) or isinstance(node, _LISTS)
 
 
 @cache
