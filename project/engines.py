@@ -29,6 +29,10 @@ class Engine:
     title: str  # as people write it, in messages
     sqlglot_dialect: str  # the dialect sqlglot reads and writes for it
     placeholder: str  # how a bound parameter is written in its SQL, `{}` for the name
+    # `@name` in a spec's SQL is a parameter, as `:name` is on every engine (BigQuery)
+    at_sign_parameters: bool
+    # table names compare with their case, quoted or not, though columns ignore it (BigQuery)
+    table_names_keep_case: bool
     # the clauses of a SELECT in which the names of its SELECT list's aliases can be used
     alias_clauses: frozenset[str]
     # columns every table has without declaring them
@@ -45,6 +49,13 @@ class Engine:
     default_decimal: tuple[str, int] | None
     # DDL and DML run in one transaction that a failed run rolls back (BigQuery: no)
     transactional_ddl: bool
+    # unquoted names fold to lower case and quoted ones compare exactly (Postgres); else
+    # names compare ignoring case, quoted or not, and keep the case of their definition
+    folds_unquoted_names: bool
+    # `FROM 'data/*.csv'` reads that file (DuckDB); else a quoted name is a table's
+    reads_files_in_from: bool
+    # `UNNEST(list) AS u` names its one column `u` (DuckDB)
+    unnest_alias_names_column: bool
 
     def parameter(self, name: str) -> str:
         """How the parameter `name` is written in this engine's SQL."""
@@ -56,6 +67,8 @@ DUCKDB = Engine(
     title="DuckDB",
     sqlglot_dialect="duckdb",
     placeholder="${}",
+    at_sign_parameters=False,
+    table_names_keep_case=False,
     alias_clauses=frozenset(
         {"expressions", "where", "group", "having", "qualify", "order", "windows"}
     ),
@@ -73,6 +86,9 @@ DUCKDB = Engine(
     temp_schema="temp",
     default_decimal=("DECIMAL(18, 3)", 3),
     transactional_ddl=True,
+    folds_unquoted_names=False,
+    reads_files_in_from=True,
+    unnest_alias_names_column=True,
 )
 
 POSTGRES = Engine(
@@ -80,6 +96,8 @@ POSTGRES = Engine(
     title="Postgres",
     sqlglot_dialect="postgres",
     placeholder="%({})s",
+    at_sign_parameters=False,
+    table_names_keep_case=False,
     alias_clauses=frozenset({"group", "order"}),
     pseudo_columns=frozenset({"ctid", "xmin", "xmax", "cmin", "cmax", "tableoid"}),
     settings={
@@ -93,6 +111,9 @@ POSTGRES = Engine(
     temp_schema="pg_temp",
     default_decimal=None,
     transactional_ddl=True,
+    folds_unquoted_names=True,
+    reads_files_in_from=False,
+    unnest_alias_names_column=False,
 )
 
 BIGQUERY = Engine(
@@ -100,6 +121,8 @@ BIGQUERY = Engine(
     title="BigQuery",
     sqlglot_dialect="bigquery",
     placeholder="@{}",
+    at_sign_parameters=True,
+    table_names_keep_case=True,
     alias_clauses=frozenset({"group", "having", "qualify", "order"}),
     pseudo_columns=frozenset({"_partitiontime", "_partitiondate", "_table_suffix", "_file_name"}),
     settings=dict.fromkeys(
@@ -110,6 +133,9 @@ BIGQUERY = Engine(
     temp_schema=None,
     default_decimal=("NUMERIC", 9),
     transactional_ddl=False,
+    folds_unquoted_names=False,
+    reads_files_in_from=False,
+    unnest_alias_names_column=False,
 )
 
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (DUCKDB, POSTGRES, BIGQUERY)}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import test_fuzz
-from flowc.compiler.syntax import fmt
+from flowc.compiler.syntax import fmt, fmt_comments, fmt_sql
 from flowc.compiler.syntax.parser import _lark, parse
 from flowc_cli import flowc
 from hypothesis import given, settings
@@ -43,7 +43,9 @@ def assert_formats_faithfully(text: str) -> str:
     again, errors = parse(out, "p.flow")
     assert not errors.has_errors, out
     assert fmt.semantic_view(again) == fmt.semantic_view(document)
-    assert [c.text for c in fmt.comments_of(out)] == [c.text for c in fmt.comments_of(text)]
+    assert [c.text for c in fmt_comments.comments_of(out)] == [
+        c.text for c in fmt_comments.comments_of(text)
+    ]
     assert fmt.format_text(out, "p.flow").text == out
     return out
 
@@ -190,8 +192,8 @@ def test_sql_is_formatted_only_when_asked() -> None:
 
 
 def test_sql_that_sqlglot_cannot_reprint_faithfully_is_kept() -> None:
-    assert fmt.pretty_sql("SELECT FROM WHERE", "duckdb") is None
-    assert fmt.pretty_sql("SELECT 1; SELECT 2", "duckdb") is None
+    assert fmt_sql.pretty_sql("SELECT FROM WHERE", "duckdb") is None
+    assert fmt_sql.pretty_sql("SELECT 1; SELECT 2", "duckdb") is None
     text = SQL_SPEC.replace("select a,", "select (a,")
     assert fmt.format_text(text, "p.flow", format_sql=True).text == text
 

@@ -1,4 +1,4 @@
-"""The dialect rewrites (compiler/codegen/rewrite.py), in process.
+"""The dialect rewrites (compiler/codegen/rewrites/), in process.
 
 Most rewrites write DuckDB's meaning out in plain SQL that DuckDB itself also runs, so their
 arithmetic is checked here against DuckDB's own functions over many values (hypothesis):
@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import sqlglot
 from flowc.compiler.codegen.generate import Renderer
-from flowc.compiler.codegen.rewrite import rewrite
+from flowc.compiler.codegen.rewrites.rewrite import rewrite
 from flowc.compiler.driver.compile import compile_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st

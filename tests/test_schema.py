@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from flowc.compiler import ir
 from flowc.compiler.analysis import bind as names
-from flowc.compiler.analysis import dag, schema, sql
+from flowc.compiler.analysis import dag, schema, sql, sql_parse
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.syntax.parser import parse
 from sqlglot.optimizer.scope import traverse_scope
@@ -376,10 +376,10 @@ def test_node_output_is_a_function_of_text_and_input_schemas() -> None:
 
 
 def test_columns_in_walks_when_sqlglot_keeps_no_list() -> None:
-    parsed = sql.parse_query(
+    parsed = sql_parse.parse_query(
         "WITH c AS (SELECT a FROM t) SELECT c.a, t.* FROM c, t WHERE b > (SELECT 1)", "duckdb"
     )
-    assert isinstance(parsed, sql.ParsedQuery)
+    assert isinstance(parsed, sql_parse.ParsedQuery)
     for scope in traverse_scope(parsed.tree):
         kept = [c.sql() for c in schema.columns_in(scope)]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from flowc.compiler import ir
 from flowc.compiler.analysis import bind as names
-from flowc.compiler.analysis import sql
+from flowc.compiler.analysis import gc_pause, identifiers, sql, sql_spans
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.syntax.parser import parse
 from flowc.project.spans import point
@@ -122,9 +122,9 @@ def test_sql_span_maps_offsets_through_raw_string_segments(tmp_path: Path) -> No
     assert body is not None
     assert body.text == "SELECT 1 AS one\n  FROM trips\n"
     start = body.text.index("trips")
-    span = sql.sql_span(body, start, start + len("trips"))
+    span = sql_spans.sql_span(body, start, start + len("trips"))
     assert (span.line, span.col, span.end_line, span.end_col) == (15, 14, 15, 19)
-    first = sql.sql_span(body, 0, 6)
+    first = sql_spans.sql_span(body, 0, 6)
     assert (first.line, first.col, first.end_col) == (14, 7, 13)
 
 
@@ -136,14 +136,14 @@ def test_sql_span_maps_offsets_after_escapes() -> None:
     value = attribute.value
     body = ir.SqlBody(text=value.value, file="p.flow", segments=value.segments, span=value.span)
     assert body.text == 'a\tb"c'
-    columns = [sql.sql_span(body, i, i + 1).col for i in range(len(body.text))]
+    columns = [sql_spans.sql_span(body, i, i + 1).col for i in range(len(body.text))]
     # `  sql = "a\tb\"c"`: a=10, \t=11-12, b=13, \"=14-15, c=16
     assert columns == [10, 11, 13, 14, 16]
 
 
 def test_sql_span_of_a_body_without_segments_is_its_span() -> None:
     body = ir.SqlBody(text="SELECT 1", file="f", segments=(), span=point("f", 3, 4))
-    assert sql.sql_span(body, 2, 5) == point("f", 3, 4)
+    assert sql_spans.sql_span(body, 2, 5) == point("f", 3, 4)
 
 
 def test_sql_from_a_file_is_positioned_in_that_file(tmp_path: Path) -> None:
@@ -370,24 +370,24 @@ def test_colons_that_are_not_parameters(tmp_path: Path) -> None:
 
 
 def test_identifier_keys_per_dialect() -> None:
-    key = sql.identifier_key
+    key = identifiers.identifier_key
     assert key("VendorID", quoted=False, dialect="duckdb") == "vendorid"
     assert key("VendorID", quoted=True, dialect="duckdb") == "vendorid"
     assert key("VendorID", quoted=False, dialect="postgres") == "vendorid"
     assert key("VendorID", quoted=True, dialect="postgres") == "VendorID"
     assert key("VendorID", quoted=True, dialect="bigquery") == "vendorid"
     assert key("Trips", quoted=False, dialect="bigquery", table=True) == "Trips"
-    assert sql.declared_key("VendorID", "postgres") == "vendorid"
+    assert identifiers.declared_key("VendorID", "postgres") == "vendorid"
 
 
 def test_the_collector_is_restored_after_a_pass() -> None:
     assert gc.isenabled()
-    with sql.paused_gc():
+    with gc_pause.paused_gc():
         assert not gc.isenabled()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
-        with sql.paused_gc():
+        with gc_pause.paused_gc():
             pass
         assert not gc.isenabled()
     finally:

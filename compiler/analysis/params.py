@@ -52,7 +52,7 @@ def _check_default(param: ir.Param, value: ir.Value, diagnostics: Diagnostics) -
 def value_problem(type_name: str, value: ir.Value) -> str | None:
     """Why a literal does not fit a declared type (`null` fits any), or None when it does.
 
-    >>> from flowc.compiler.diagnostics import point
+    >>> from flowc.project.spans import point
     >>> value_problem("date", ir.Str(value="2020-13-01", span=point("f.flow")))
     '"2020-13-01" is not a valid value like "2020-10-01"'
     """

@@ -46,16 +46,11 @@ from pathlib import Path
 from flowc.compiler import ir
 from flowc.compiler.analysis.arguments import argument, unwrap_dates
 from flowc.compiler.analysis.dag import upstream_edges
-from flowc.compiler.analysis.sql import (
-    SqlProblem,
-    SqlTrees,
-    declared_key,
-    identifier_key,
-    parse_query,
-    paused_gc,
-    segment_span,
-    sql_span,
-)
+from flowc.compiler.analysis.gc_pause import paused_gc
+from flowc.compiler.analysis.identifiers import declared_key, identifier_key
+from flowc.compiler.analysis.sql import SqlTrees
+from flowc.compiler.analysis.sql_parse import SqlProblem, parse_query
+from flowc.compiler.analysis.sql_spans import segment_span, sql_span
 from flowc.compiler.diagnostics import Diagnostics, did_you_mean
 from flowc.compiler.driver import reads
 from flowc.compiler.driver.memo import Memo

@@ -1,6 +1,6 @@
 """Types for the rewrites: sqlglot's `annotate_types`, carried onto the tree being rewritten.
 
-The dialect rewrites (`compiler/codegen/rewrite.py`) depend on types: DuckDB's `ROUND` of a double
+The dialect rewrites (`compiler/codegen/rewrites/`) depend on types: DuckDB's `ROUND` of a double
 is not Postgres' (which has no `round(double precision, integer)`), `x % 2` of a double has
 no Postgres operator, an alias list over `SELECT *` needs the star's columns. sqlglot types
 an expression only once its columns are qualified, and qualifying rewrites the tree (stars

@@ -31,13 +31,15 @@ from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
+from flowc.compiler.analysis.identifiers import declared_key, identifier_key
 from flowc.compiler.analysis.schema import ALIAS_CLAUSES, ALIAS_REFERENCE, CLAUSE_WORDS, RESOLVED
-from flowc.compiler.analysis.sql import CTE_REFERENCE, declared_key, identifier_key
+from flowc.compiler.analysis.sql_parse import CTE_REFERENCE
 from flowc.compiler.analysis.tables import table_parts
 from flowc.compiler.codegen import builtins
 from flowc.compiler.codegen.annotate import Schemas
 from flowc.compiler.codegen.decorrelate import decorrelate
-from flowc.compiler.codegen.rewrite import Refusal, rewrite
+from flowc.compiler.codegen.rewrites.context import Refusal
+from flowc.compiler.codegen.rewrites.rewrite import rewrite
 from flowc.compiler.plan import SINCE
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect

@@ -239,9 +239,9 @@ def analyze(
     only the columns of the nodes it names (and of what they read): see `infer_schemas`,
     which also takes `learned`. `memo`: what an earlier analysis of this spec can lend."""
     # Imported here so that a fully cached check never loads Lark or sqlglot.
-    from flowc.compiler.analysis import sql
+    from flowc.compiler.analysis.gc_pause import paused_gc
 
-    with sql.paused_gc():
+    with paused_gc():
         analysis = _passes(text, file, scope, diagnostics, columns_of, learned, memo)
     if memo is not None:
         memo.trim()
@@ -298,7 +298,7 @@ def check_dialects(analysis: Analysis, project: Project, diagnostics: Diagnostic
     """SQL that a target engine cannot express is an error of `check` too, for every profile
     checked, not a surprise at compile time. Only profiles whose connections in use speak
     another dialect than the spec's are planned for it: the rest need no translation."""
-    from flowc.compiler.analysis.sql import paused_gc
+    from flowc.compiler.analysis.gc_pause import paused_gc
     from flowc.compiler.driver.compile import report_problem
     from flowc.compiler.planning.planner import plan_spec
 

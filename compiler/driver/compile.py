@@ -19,7 +19,8 @@ from pathlib import Path
 from flowc.compiler import ir, plan
 from flowc.compiler.analysis import bind as names
 from flowc.compiler.analysis import project_file
-from flowc.compiler.analysis.sql import paused_gc, sql_span
+from flowc.compiler.analysis.gc_pause import paused_gc
+from flowc.compiler.analysis.sql_spans import sql_span
 from flowc.compiler.codegen.generate import Problem
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver import reads

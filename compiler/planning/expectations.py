@@ -26,7 +26,7 @@ from typing import NamedTuple
 from flowc.compiler import ir
 from flowc.compiler.analysis.arguments import argument
 from flowc.compiler.analysis.schema import parse_condition
-from flowc.compiler.analysis.sql import SqlProblem
+from flowc.compiler.analysis.sql_parse import SqlProblem
 from flowc.compiler.vocabulary import CHECKS
 from sqlglot import exp
 
@@ -45,7 +45,7 @@ def check_query(expectation: ir.Expectation, relation: str, dialect: str) -> Che
     """The query testing `expectation` on node `relation`, the other nodes it reads, and the
     values it binds.
 
-    >>> from flowc.compiler.diagnostics import point
+    >>> from flowc.project.spans import point
     >>> ref = ir.Ref(parts=("id",), span=point("f"))
     >>> f = point("f")
     >>> call = ir.Call(name="not_null", name_span=f, args=(ref,), keywords=(), span=f)
@@ -192,7 +192,7 @@ def _literal(value: ir.Value, bound: list[tuple[str, str]]) -> exp.Expr:
 def describe(call: ir.Call) -> str:
     """The check as the spec writes it, in canonical form.
 
-    >>> from flowc.compiler.diagnostics import point
+    >>> from flowc.project.spans import point
     >>> ref = ir.Ref(parts=("id",), span=point("f"))
     >>> f = point("f")
     >>> describe(ir.Call(name="unique", name_span=f, args=(ref,), keywords=(), span=f))

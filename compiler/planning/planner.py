@@ -30,8 +30,9 @@ from typing import Any
 from flowc.compiler import ir, plan, vocabulary
 from flowc.compiler.analysis import dag, extract, schema
 from flowc.compiler.analysis.arguments import unwrap_dates
+from flowc.compiler.analysis.identifiers import declared_key
 from flowc.compiler.analysis.schedule import parse_duration
-from flowc.compiler.analysis.sql import ALIASES, declared_key
+from flowc.compiler.analysis.sql_parse import ALIASES
 from flowc.compiler.codegen import annotate
 from flowc.compiler.codegen.generate import PLACEHOLDERS, Parts, Problem, Renderer
 from flowc.compiler.planning import expectations as checks

@@ -151,7 +151,7 @@ def _in_spec(
                 place = (
                     places[pointed.occurrence] if pointed.occurrence < len(places) else places[0]
                 )
-                from flowc.compiler.analysis.sql import segment_span
+                from flowc.compiler.analysis.sql_spans import segment_span
 
                 span = segment_span(
                     body.segments, body.file, place.start(), place.end(), fallback=attribute.span

@@ -1,0 +1,1 @@
+"""The dialect rewrites, one module per family of constructs; `rewrite.rewrite` applies them."""
