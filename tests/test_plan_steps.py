@@ -140,9 +140,7 @@ def test_an_unknown_kind_is_refused() -> None:
 
 
 def test_what_one_kind_implies_is_checked_when_the_step_is_read() -> None:
-    assert "exactly when materialization is incremental" in refusal(
-        step("sql", incremental=None)
-    )
+    assert "exactly when materialization is incremental" in refusal(step("sql", incremental=None))
     assert "a query exactly when it reads" in refusal(step("transfer", sql=None))
     assert "a table exactly when it writes" in refusal(
         step("transfer", transfer={"node": "trips", "from_connection": "local", "table": "t"})
