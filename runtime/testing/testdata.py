@@ -162,7 +162,7 @@ def _span(
 
     if node is None:
         return point(file)
-    from flowc.compiler.planning.planner import check_ids
+    from flowc.compiler.planning.check_steps import check_ids
 
     calls = [e.call for e in node.expectations]
     for call, step_id in zip(calls, check_ids(node.name, calls), strict=True):
