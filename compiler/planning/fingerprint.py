@@ -58,9 +58,9 @@ def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
     """`Step`s from their fields, each with its fingerprint; inputs come before their readers.
 
     >>> [step] = fingerprint_steps([dict(id="a", kind="sql", node="a", connection="local",
-    ...     inputs=[], outputs=[], sql=["SELECT 1"])])
+    ...     inputs=[], outputs=[], sql=["SELECT 1"], materialization="table")])
     >>> step.fingerprint[:12]
-    '8b0c04a8a4fb'
+    '66aa70ed0516'
     """
     done: dict[str, str] = {}
     steps: list[Step] = []
