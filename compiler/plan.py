@@ -37,6 +37,15 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Sorted(Model):
+    """A model whose kinds add fields to a common base: the base's are declared first, so
+    its keys are sorted when written rather than by declaration."""
+
+    @model_serializer(mode="wrap")
+    def _sorted_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return dict(sorted(handler(self).items()))
+
+
 class Column(Model):
     """A column as the engine of its connection names it, with its declared or inferred type
     (`unknown` when flowc cannot tell offline)."""
@@ -120,18 +129,28 @@ class Source(Model):
     urls: list[str] = []  # http with several URLs: all, in order; `{param}` filled at run time
 
 
-class Sink(Model):
-    """Where an `export` step writes (the sink node's `to`)."""
+class SinkBase(Sorted):
+    """Where an `export` step writes (the sink node's `to`): a table or files."""
 
-    connection: str | None = None
     key: list[str] = []
-    kind: Literal["table", "parquet", "csv"]
     mode: Literal["replace", "append", "merge"] = "replace"
     options: dict[str, JsonScalar] = {}
     partition_by: list[str] = []
-    cluster_by: list[str] = []  # table sinks on BigQuery
-    path: str | None = None
-    table: str | None = None
+
+
+class TableSink(SinkBase):
+    cluster_by: list[str] = []  # on BigQuery
+    connection: str
+    kind: Literal["table"]
+    table: str  # as the engine names it, dotted when qualified: `ny_taxi.trips`
+
+
+class FileSink(SinkBase):
+    kind: Literal["parquet", "csv"]
+    path: str  # relative to the project root
+
+
+Sink = Annotated[TableSink | FileSink, Field(discriminator="kind")]
 
 
 class Transfer(Model):
@@ -179,9 +198,8 @@ class Incremental(Model):
     watermark: str | None = None
 
 
-class StepBase(Model):
-    """What every step has, whatever its kind. A step's own fields are declared after these,
-    so its keys are sorted when written (`_sorted_keys`) rather than by declaration."""
+class StepBase(Sorted):
+    """What every step has, whatever its kind."""
 
     fingerprint: str
     id: str
@@ -192,10 +210,6 @@ class StepBase(Model):
     retries: int = 0
     retry_delay_s: float | None = None
     timeout_s: float | None = None
-
-    @model_serializer(mode="wrap")
-    def _sorted_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return dict(sorted(handler(self).items()))
 
 
 # Nodes whose columns only the run knows (a source or Python block without `columns`): the

@@ -128,6 +128,18 @@ def test_a_step_without_the_payload_of_its_kind_is_refused(kind: str, missing: s
     assert f"{kind}.{missing}\n  Field required" in message
 
 
+@pytest.mark.parametrize(
+    ("sink", "missing"),
+    [
+        ({"kind": "table", "connection": "local"}, "table.table"),
+        ({"kind": "table", "table": "out"}, "table.connection"),
+        ({"kind": "csv"}, "csv.path"),
+    ],
+)
+def test_a_sink_without_where_it_writes_is_refused(sink: dict[str, Any], missing: str) -> None:
+    assert f"export.sink.{missing}\n  Field required" in refusal(step("export", sink=sink))
+
+
 def test_a_field_of_another_kind_is_refused() -> None:
     python = STEPS["python"]["python"]
     assert "sql.python\n  Extra inputs are not permitted" in refusal(step("sql", python=python))

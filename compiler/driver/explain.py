@@ -108,7 +108,8 @@ def _payload(step: plan.Step) -> list[str]:
             return [f"tests {check.description}; on failure: {check.on_fail}"]
         case plan.ExportStep(sink=s):
             mode = _FILE_MODES.get((s.kind, s.mode), s.mode)
-            return [f"writes {s.kind} {s.table or s.path} ({mode})"]
+            where = s.table if isinstance(s, plan.TableSink) else s.path
+            return [f"writes {s.kind} {where} ({mode})"]
 
 
 # What a mode does to files, said where it is not what a table's mode does

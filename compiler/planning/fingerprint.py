@@ -52,6 +52,12 @@ _VERSION_1: dict[str, Any] = {
     "transfer": None,
     "values": [],
 }
+_SINK_VERSION_1: dict[str, Any] = {
+    "cluster_by": [],
+    "connection": None,
+    "path": None,
+    "table": None,
+}
 
 
 def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
@@ -77,6 +83,8 @@ def fingerprint(step: Step, upstream: Sequence[str]) -> str:
     binds = isinstance(step, CheckStep) and step.values
     excluded = _EXCLUDED if binds else _EXCLUDED | {"values"}
     content = {**_VERSION_1, **step.model_dump(mode="json")}
+    if content["sink"] is not None:
+        content["sink"] = {**_SINK_VERSION_1, **content["sink"]}
     for name in excluded:
         content.pop(name, None)
     source = content.get("source") or {}

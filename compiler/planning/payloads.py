@@ -78,20 +78,34 @@ def source(call: ir.Call, columns: tuple[ir.Column, ...] | None) -> plan.Source:
 
 
 def sink(node: ir.SinkNode, call: ir.Call, spell: Callable[[str], str]) -> plan.Sink:
-    """Where an export writes: the sink's `to` call, its columns as `spell` names them."""
+    """Where an export writes: the sink's `to` call, its columns as `spell` names them. The
+    call's arguments are as the vocabulary requires (checked before planning)."""
     layout = ("partition_by", "cluster_by")
     options = {k.name: scalar(k.value) for k in call.keywords if k.name not in layout}
-    first = call.args[0] if call.args else None
-    table = call.args[1] if call.name == "table" and len(call.args) > 1 else None
-    return plan.Sink(
+    mode = node.mode.dotted if node.mode else "replace"
+    key = _names(node.key, spell)
+    partition_by = _names(_refs(call, "partition_by"), spell)
+    first = call.args[0]
+    if call.name == "table":
+        table = call.args[1]
+        assert isinstance(first, ir.Ref) and isinstance(table, ir.Str), "table(conn, name)"
+        return plan.TableSink(
+            kind="table",
+            connection=first.dotted,
+            table=table.value,
+            mode=mode,  # type: ignore[arg-type]
+            key=key,
+            partition_by=partition_by,
+            cluster_by=_names(_refs(call, "cluster_by"), spell),
+            options=dict(sorted(options.items())),
+        )
+    assert isinstance(first, ir.Str), "a file sink's path"
+    return plan.FileSink(
         kind=call.name,  # type: ignore[arg-type]
-        connection=first.dotted if isinstance(first, ir.Ref) else None,
-        table=table.value if isinstance(table, ir.Str) else None,
-        path=first.value if isinstance(first, ir.Str) else None,
-        mode=node.mode.dotted if node.mode else "replace",  # type: ignore[arg-type]
-        key=_names(node.key, spell),
-        partition_by=_names(_refs(call, "partition_by"), spell),
-        cluster_by=_names(_refs(call, "cluster_by"), spell),
+        path=first.value,
+        mode=mode,  # type: ignore[arg-type]
+        key=key,
+        partition_by=partition_by,
         options=dict(sorted(options.items())),
     )
 
@@ -99,8 +113,9 @@ def sink(node: ir.SinkNode, call: ir.Call, spell: Callable[[str], str]) -> plan.
 def names_columns(sink: plan.Sink, renderer: Renderer) -> bool:
     """Whether an export names its input's columns: as keys, or, for a file written from a
     connection that folds names, all of them (`renamed`)."""
-    folded_file = sink.kind != "table" and renderer.fold_quoted
-    return bool(sink.key or sink.partition_by or sink.cluster_by or folded_file)
+    if isinstance(sink, plan.TableSink):
+        return bool(sink.key or sink.partition_by or sink.cluster_by)
+    return bool(sink.key or sink.partition_by or renderer.fold_quoted)
 
 
 def renamed(query: str, spellings: Mapping[str, str], renderer: Renderer) -> str:

@@ -208,7 +208,7 @@ class StepBuilder:
         text = self.queries.render(name, query, connection)
         sink = payloads.sink(node, call, self.columns.speller(name, connection))
         sql = [text]
-        if sink.table is not None:
+        if isinstance(sink, plan.TableSink):
             parts = renderer.parts(sink.table)
             if len(parts) == 1:
                 parts = self.own_schema(connection) + parts
@@ -249,7 +249,7 @@ class StepBuilder:
         return ()
 
     def export_sql(
-        self, node: ir.SinkNode, sink: plan.Sink, text: str, renderer: Renderer, parts: Parts
+        self, node: ir.SinkNode, sink: plan.TableSink, text: str, renderer: Renderer, parts: Parts
     ) -> list[str]:
         own = self.own_schema(self.homes[node.name])
         # the connection's own schema exists (and creating it may be refused even so)

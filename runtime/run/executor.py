@@ -89,12 +89,14 @@ from flowc.compiler.plan import (
     SINCE,
     CheckStep,
     ExportStep,
+    FileSink,
     LoadStep,
     PipelineParam,
     Plan,
     PythonStep,
     SqlStep,
     Step,
+    TableSink,
     TransferStep,
 )
 from flowc.project import secrets
@@ -1275,17 +1277,13 @@ class Executor:
     def _export(self, step: ExportStep) -> tuple[int | None, str | None]:
         sink = step.sink
         engine = self.engine(step.connection)
-        if sink.kind == "table":
-            if sink.table is None:
-                raise StepError(f"export `{step.id}` names no table")
+        if isinstance(sink, TableSink):
             had: int | None = None
             if sink.mode == "append":
                 had = _count(engine, sink.table) if engine.table_exists(sink.table) else 0
             self._statements(engine, step)
             rows = _count(engine, sink.table)  # append: the rows added; else the table's
             return (rows - had if rows is not None and had is not None else rows), None
-        if sink.path is None:
-            raise StepError(f"export `{step.id}` to a file names no path")
         query = Query(step.sql[-1], self.params)
         tag = self.stage.removeprefix(stage_prefix(self.plan))  # the same on --resume
         try:
@@ -1312,10 +1310,10 @@ class Executor:
         and every other step is skipped before any runs (nothing is changed, and no work is
         done that the run could not publish). The sink checks again as it writes."""
         for step in wanted:
-            if not isinstance(step, ExportStep):
+            if not isinstance(step, ExportStep) or not isinstance(step.sink, FileSink):
                 continue
             sink = step.sink
-            if sink.kind == "table" or not sink.path:
+            if not sink.path:
                 continue
             try:
                 sinks.check_owned(self.root, sink.path)

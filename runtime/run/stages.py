@@ -23,7 +23,16 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from flowc.compiler.plan import ExportStep, LoadStep, Plan, PythonStep, SqlStep, Step, TransferStep
+from flowc.compiler.plan import (
+    ExportStep,
+    FileSink,
+    LoadStep,
+    Plan,
+    PythonStep,
+    SqlStep,
+    Step,
+    TransferStep,
+)
 from flowc.runtime.errors import StepError
 from flowc.runtime.io import sources
 from flowc.runtime.state import StateStore
@@ -205,9 +214,9 @@ def _reads_outside(step: Step, plan: Plan, externals: Mapping[str, list[str]]) -
 
 def _outputs_exist(step: Step, root: Path) -> bool:
     """A file sink's output is still there (a table's is checked by reading it later)."""
-    if not isinstance(step, ExportStep):
+    if not isinstance(step, ExportStep) or not isinstance(step.sink, FileSink):
         return True
     sink = step.sink
-    if sink.kind == "table" or not sink.path:
+    if not sink.path:
         return True
     return (root / sink.path).exists()
