@@ -212,12 +212,6 @@ class StepBase(Sorted):
     timeout_s: float | None = None
 
 
-# Nodes whose columns only the run knows (a source or Python block without `columns`): the
-# step's SQL (and a sink's column names) is written again, by the compiler, once their tables
-# exist, so that every column is spelled as its definition (docs/engines.md). Each kind whose
-# SQL reads nodes has it, as `resolve_at_run`.
-
-
 class LoadStep(StepBase):
     """Reads a file or an API (`source`) into the table of its one output."""
 
@@ -328,7 +322,10 @@ StepKind = Literal["load", "sql", "python", "check", "transfer", "export"]
 STEP = TypeAdapter[Step](Step)  # validates one step's fields, of any kind
 # the kinds whose SQL reads nodes: ephemeral transforms may be fused into it
 Fusing = SqlStep | CheckStep | TransferStep | ExportStep
-# the kinds planned again at run time when a node they read has columns only the run knows
+# The kinds with `resolve_at_run`: the nodes whose columns only the run knows (a source or
+# Python block without `columns`) among those its SQL reads. The step's SQL (and a sink's
+# column names) is written again, by the compiler, once their tables exist, so that every
+# column is spelled as its definition (docs/engines.md).
 Resolving = SqlStep | CheckStep | ExportStep
 
 
