@@ -234,7 +234,7 @@ def compile_command(spec: Path, profile: str | None, output: Path) -> None:
     write(result, output)
     for compiled in result.compiled:
         folder = output_folder(result, output, compiled)
-        sql_steps = sum(1 for s in compiled.plan.steps if s.sql)
+        sql_steps = sum(1 for s in compiled.plan.steps if s.kind != "python" and s.sql)
         click.echo(
             f"compiled {result.spec} for profile `{compiled.profile}`: "
             f"{len(compiled.plan.steps)} steps ({sql_steps} with SQL) -> {folder}/"

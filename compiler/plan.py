@@ -9,15 +9,23 @@ credentials and other settings stay in the profile, where the runtime reads them
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from flowc.project.engines import EngineName
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
 
-PLAN_VERSION: Literal[1] = 1
+# 2: each kind of step has its own fields (a discriminated union on `kind`)
+PLAN_VERSION: Literal[2] = 2
 
-StepKind = Literal["load", "sql", "python", "check", "transfer", "export"]
 Materialization = Literal["table", "view", "incremental", "ephemeral"]
-ConnectionType = Literal["duckdb", "postgres", "bigquery"]
 JsonScalar = str | int | float | bool | None
 
 
@@ -27,6 +35,15 @@ class Model(BaseModel):
     out of plan.json."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sorted(Model):
+    """A model whose kinds add fields to a common base: the base's are declared first, so
+    its keys are sorted when written rather than by declaration."""
+
+    @model_serializer(mode="wrap")
+    def _sorted_keys(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return dict(sorted(handler(self).items()))
 
 
 class Column(Model):
@@ -72,10 +89,10 @@ class PipelineParam(Model):
 
 
 class Connection(Model):
-    dialect: ConnectionType
+    dialect: EngineName
     name: str
     placeholder: str  # how a parameter `name` is written in this dialect's SQL
-    type: ConnectionType
+    type: EngineName
 
 
 class PythonEntry(Model):
@@ -106,24 +123,34 @@ class Source(Model):
     columns: list[Column] | None = None  # declared, with the spec's type names
     format: str | None = None
     headers: dict[str, str] = {}  # http: request headers, `${VAR}`s unexpanded
-    kind: Literal["csv", "parquet", "json", "http", "table"]
+    kind: Literal["csv", "parquet", "json", "http"]  # a `table(...)` source is read in place
     options: dict[str, JsonScalar] = {}
     path: str | None = None  # file, glob or URL (http: the first URL)
     urls: list[str] = []  # http with several URLs: all, in order; `{param}` filled at run time
 
 
-class Sink(Model):
-    """Where an `export` step writes (the sink node's `to`)."""
+class SinkBase(Sorted):
+    """Where an `export` step writes (the sink node's `to`): a table or files."""
 
-    connection: str | None = None
     key: list[str] = []
-    kind: Literal["table", "parquet", "csv"]
     mode: Literal["replace", "append", "merge"] = "replace"
     options: dict[str, JsonScalar] = {}
     partition_by: list[str] = []
-    cluster_by: list[str] = []  # table sinks on BigQuery
-    path: str | None = None
-    table: str | None = None
+
+
+class TableSink(SinkBase):
+    cluster_by: list[str] = []  # on BigQuery
+    connection: str
+    kind: Literal["table"]
+    table: str  # as the engine names it, dotted when qualified: `ny_taxi.trips`
+
+
+class FileSink(SinkBase):
+    kind: Literal["parquet", "csv"]
+    path: str  # relative to the project root
+
+
+Sink = Annotated[TableSink | FileSink, Field(discriminator="kind")]
 
 
 class Transfer(Model):
@@ -171,34 +198,135 @@ class Incremental(Model):
     watermark: str | None = None
 
 
-class Step(Model):
-    check: Check | None = None
-    connection: str | None = None  # null: runs in the runtime's Python process
+class StepBase(Sorted):
+    """What every step has, whatever its kind."""
+
     fingerprint: str
-    fused: list[str] = []  # ephemeral transforms inlined into this step's SQL as CTEs
     id: str
-    incremental: Incremental | None = None
     inputs: list[str]  # ids of the steps that must succeed first
-    isolate: bool = False  # a Python step that runs in a worker process
-    kind: StepKind
-    materialization: Materialization | None = None
     node: str
     notes: list[str] = []  # what the step's engine changes of the declared data (rounding)
     outputs: list[Relation]
-    parameters: list[Parameter] = []
-    python: PythonEntry | None = None
-    # Nodes whose columns only the run knows (a source or Python block without `columns`): the
-    # step's SQL (and a sink's column names) is written again, by the compiler, once their
-    # tables exist, so that every column is spelled as its definition (docs/engines.md).
-    resolve_at_run: list[str] = []
     retries: int = 0
     retry_delay_s: float | None = None
-    sink: Sink | None = None
-    source: Source | None = None
-    sql: list[str] | None = None  # statements in the connection's dialect, run in order
     timeout_s: float | None = None
-    transfer: Transfer | None = None
+
+
+class LoadStep(StepBase):
+    """Reads a file or an API (`source`) into the table of its one output."""
+
+    connection: str
+    kind: Literal["load"]
+    materialization: Literal["table"]
+    source: Source
+    # the table with the declared columns, created before the rows are appended by name;
+    # None: the source declares no columns, and the table takes the file's
+    sql: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_table(self) -> LoadStep:
+        if len(self.outputs) != 1 or self.outputs[0].name is None:
+            raise ValueError("a load step has one output, the table it loads")
+        return self
+
+    @property
+    def table(self) -> str:
+        """The table it loads: its one output's."""
+        name = self.outputs[0].name
+        assert name is not None, "checked when the step was made (`_one_table`)"
+        return name
+
+
+class SqlStep(StepBase):
+    """Builds a SQL transform's table or view with `sql`; an incremental one's later runs
+    add rows as `incremental` says."""
+
+    connection: str
+    fused: list[str] = []  # ephemeral transforms inlined into this step's SQL as CTEs
+    incremental: Incremental | None = None  # given exactly when materialization is incremental
+    kind: Literal["sql"]
+    materialization: Literal["table", "view", "incremental"]
+    parameters: list[Parameter] = []
+    resolve_at_run: list[str] = []
+    sql: list[str]  # statements in the connection's dialect, run in order
+
+    @model_validator(mode="after")
+    def _incremental_given(self) -> SqlStep:
+        if (self.materialization == "incremental") != (self.incremental is not None):
+            raise ValueError("`incremental` is given exactly when materialization is incremental")
+        return self
+
+
+class PythonStep(StepBase):
+    """Calls a Python block (`python`) in the runtime's process, or in a worker process with
+    `isolate`; its output is batches the runtime holds for the transfer that lands them."""
+
+    connection: None = None  # no connection: it runs in the runtime's Python process
+    isolate: bool = False
+    kind: Literal["python"]
+    python: PythonEntry
+
+
+class CheckStep(StepBase):
+    """Tests an expectation (`check`): its last statement returns no row when the data
+    passes."""
+
+    check: Check
+    connection: str
+    fused: list[str] = []
+    kind: Literal["check"]
+    resolve_at_run: list[str] = []
+    sql: list[str]
     values: list[BoundValue] = []  # literal values the SQL binds (`accepted_values` strings)
+
+
+class TransferStep(StepBase):
+    """Copies a node's rows between connections or into and out of Python (`transfer`)."""
+
+    connection: str  # where its SQL reads; rows out of Python: where it writes
+    fused: list[str] = []
+    kind: Literal["transfer"]
+    materialization: Literal["table"] | None = None  # "table": it lands a Python step's rows
+    # the query that reads the rows: given exactly when they come from a connection
+    sql: list[str] | None = None
+    transfer: Transfer
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TransferStep:
+        if (self.transfer.from_connection is None) != (self.sql is None):
+            raise ValueError("a transfer has a query exactly when it reads from a connection")
+        if (self.transfer.to_connection is None) != (self.transfer.table is None):
+            raise ValueError("a transfer names a table exactly when it writes to a connection")
+        return self
+
+
+class ExportStep(StepBase):
+    """Writes a sink: `sql` builds its table, or its last statement is the query whose rows
+    are written to the file."""
+
+    connection: str
+    fused: list[str] = []
+    kind: Literal["export"]
+    resolve_at_run: list[str] = []
+    sink: Sink
+    sql: list[str]
+
+
+# A step of the plan, told apart by its `kind`: each kind has the fields it needs, required
+# where the runtime needs them, so a plan without them is refused when it is read.
+Step = Annotated[
+    LoadStep | SqlStep | PythonStep | CheckStep | TransferStep | ExportStep,
+    Field(discriminator="kind"),
+]
+StepKind = Literal["load", "sql", "python", "check", "transfer", "export"]
+STEP = TypeAdapter[Step](Step)  # validates one step's fields, of any kind
+# the kinds whose SQL reads nodes: ephemeral transforms may be fused into it
+Fusing = SqlStep | CheckStep | TransferStep | ExportStep
+# The kinds with `resolve_at_run`: the nodes whose columns only the run knows (a source or
+# Python block without `columns`) among those its SQL reads. The step's SQL (and a sink's
+# column names) is written again, by the compiler, once their tables exist, so that every
+# column is spelled as its definition (docs/engines.md).
+Resolving = SqlStep | CheckStep | ExportStep
 
 
 class NodeInfo(Model):
@@ -234,7 +362,7 @@ class Plan(Model):
     nodes: dict[str, NodeInfo]
     params: list[PipelineParam]
     pipeline: PipelineInfo
-    plan_version: Literal[1]
+    plan_version: Literal[2]
     profile: str
     project: str
     steps: list[Step]

@@ -191,8 +191,11 @@ def run_plan(compiled: plan.Plan, spec: ir.Spec, data: dict[str, list[Any]]) -> 
     ours = _Db()
     values = _defaults(spec)
     for step in compiled.steps:
-        params = {p.name: values[p.name] for p in step.parameters}
-        params |= {bound.name: bound.value for bound in step.values}  # what the plan binds
+        params: dict[str, Any] = {}
+        if isinstance(step, plan.SqlStep):
+            params = {p.name: values[p.name] for p in step.parameters}
+        if isinstance(step, plan.CheckStep):
+            params = {bound.name: bound.value for bound in step.values}  # what the plan binds
         if step.kind == "load" and step.node in data:
             for statement in step.sql or []:
                 ours.execute(statement)
@@ -227,7 +230,7 @@ def test_postgres_and_bigquery_sql_reparse(case: str, generated: Path) -> None:
         statements = [
             (s.id, sql)
             for s in compiled.steps
-            for sql in s.sql or []
+            for sql in ([] if isinstance(s, plan.PythonStep) else s.sql or [])
             if _dialect(s, compiled) == target
         ]
         assert statements
@@ -307,7 +310,8 @@ def test_identifier_case_policy(source: str, target: str, tmp_path: Path) -> Non
     assert load.outputs[0].columns is not None
     declared = [c.name for c in load.outputs[0].columns]
     assert declared == (["vendorid", "fare"] if source == "postgres" else ["VendorID", "Fare"])
-    text = "\n".join(picked.sql or [])
+    assert isinstance(picked, plan.SqlStep)
+    text = "\n".join(picked.sql)
     for fragment in EXPECTED_CASE[(source, target)]:
         assert fragment in text, text
 
@@ -317,7 +321,7 @@ def test_a_mixed_case_column_works_on_duckdb_for_real(tmp_path: Path) -> None:
     spec.write_text(CASE_SPEC.replace("DIALECT", "duckdb"))
     db = duckdb.connect()
     for step in compile_for_duckdb(spec)[3].steps:
-        for statement in step.sql or []:
+        for statement in [] if isinstance(step, plan.PythonStep) else step.sql or []:
             db.execute(statement)
         if step.kind == "load":
             db.execute('INSERT INTO "trips" VALUES (1, 2.5), (0, 1.0)')

@@ -133,7 +133,7 @@ def test_plan_json_has_sorted_keys_and_a_trailing_newline(tmp_path: Path) -> Non
         if name.endswith("plan.json"):
             data = json.loads(text)
             assert text.decode() == json.dumps(data, sort_keys=True, indent=2) + "\n"
-            assert plan.Plan.model_validate(data).plan_version == 1
+            assert plan.Plan.model_validate(data).plan_version == plan.PLAN_VERSION
 
 
 def test_plans_hold_no_secret(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from bq_emulator import Emulator
 from flowc.compiler.driver.compile import compile_spec
-from flowc.compiler.plan import Plan, Step
+from flowc.compiler.plan import CheckStep, Plan
 from flowc.runtime.engines.base import Query
 from flowc.runtime.engines.duckdb import DuckDBEngine
 from flowc_cli import FLOWC, flowc
@@ -109,8 +109,8 @@ def plan_of(root: Path, profile: str = "duck") -> Plan:
     return result.compiled[0].plan
 
 
-def checks(plan: Plan) -> list[Step]:
-    return [s for s in plan.steps if s.kind == "check"]
+def checks(plan: Plan) -> list[CheckStep]:
+    return [s for s in plan.steps if isinstance(s, CheckStep)]
 
 
 @pytest.mark.parametrize("profile", ["duck", "bq"])

@@ -18,6 +18,7 @@ import sqlglot
 from flowc.compiler.codegen.generate import Renderer
 from flowc.compiler.codegen.rewrites.rewrite import rewrite
 from flowc.compiler.driver.compile import compile_spec
+from flowc.compiler.plan import SqlStep
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
@@ -229,9 +230,9 @@ def test_types_flow_from_the_queries_a_query_reads(tmp_path: Path) -> None:
     (tmp_path / "p.flow").write_text(FLOW)
     result = compile_spec(tmp_path / "p.flow")
     assert not result.has_errors, result.diagnostics
-    sql = next(s for s in result.compiled[0].plan.steps if s.id == "rounded").sql
-    assert sql is not None
-    text = "\n".join(sql)
+    step = result.compiled[0].plan.step("rounded")
+    assert isinstance(step, SqlStep)
+    text = "\n".join(step.sql)
     # the upstream's `rate` is a double: rounded in doubles; `fare` a decimal: ROUND kept
     assert "FLOOR" in text and 'ROUND("fare", 1)' in text.replace("\n", " ")
 

@@ -49,7 +49,7 @@ class Compiled:
         found = {"plan.json": plan.to_json(self.plan)}
         width = max(2, len(str(len(self.plan.steps))))
         for index, step in enumerate(self.plan.steps, start=1):
-            if step.sql:
+            if not isinstance(step, plan.PythonStep) and step.sql:
                 found[f"{index:0{width}d}_{_file_name(step.id)}.sql"] = sql_file(step, self.plan)
         return found
 
@@ -229,10 +229,11 @@ def sql_file(step: plan.Step, compiled: plan.Plan) -> str:
     """A step's statements as one readable file."""
     kind = next((c.type for c in compiled.connections if c.name == step.connection), "")
     header = f"-- {step.id}: {step.kind} step on `{step.connection}` ({kind})"
-    if step.fused:
+    if isinstance(step, plan.Fusing) and step.fused:
         header += f"\n-- fused (ephemeral, inlined as CTEs): {', '.join(step.fused)}"
-    text = header + "\n\n" + ";\n\n".join(step.sql or []) + ";\n"
-    incremental = step.incremental
+    sql = [] if isinstance(step, plan.PythonStep) else step.sql or []
+    text = header + "\n\n" + ";\n\n".join(sql) + ";\n"
+    incremental = step.incremental if isinstance(step, plan.SqlStep) else None
     if incremental is None:
         return text
     later = [

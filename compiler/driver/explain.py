@@ -64,7 +64,7 @@ def _homes(compiled: plan.Plan) -> list[str]:
 def _step(step: plan.Step) -> str:
     where = step.connection or "python"
     text = f"{step.id}: {step.kind} on {where}"
-    if step.materialization:
+    if isinstance(step, plan.LoadStep | plan.SqlStep | plan.TransferStep) and step.materialization:
         text += f", {step.materialization}"
     return text
 
@@ -73,37 +73,43 @@ def _details(step: plan.Step) -> list[str]:
     details = []
     if step.inputs:
         details.append("after " + ", ".join(step.inputs))
-    if step.fused:
+    if isinstance(step, plan.Fusing) and step.fused:
         details.append("fuses " + ", ".join(step.fused))
-    if step.parameters:
-        details.append("binds " + ", ".join(f":{p.name} ({p.type})" for p in step.parameters))
-    if step.source:
-        more = len(step.source.urls) - 1
-        others = f" and {more} more URL(s)" if more > 0 else ""
-        pages = f" (a JSON API, paged by {step.source.api.paginate})" if step.source.api else ""
-        details.append(f"reads {step.source.kind} {step.source.path}{others}{pages}")
-    if step.python:
-        isolated = " in a worker process (isolate)" if step.isolate else ""
-        details.append(f"calls {step.python.path}:{step.python.function}{isolated}")
-    if step.transfer:
-        t = step.transfer
-        details.append(
-            f"copies {t.node}: {t.from_connection or 'python'} -> {t.to_connection or 'python'}"
-        )
-    if step.check:
-        details.append(f"tests {step.check.description}; on failure: {step.check.on_fail}")
-    if step.sink:
-        s = step.sink
-        details.append(
-            f"writes {s.kind} {s.table or s.path} ({_FILE_MODES.get((s.kind, s.mode), s.mode)})"
-        )
-    if step.incremental:
-        details.append("incremental: planned as a full refresh")
-    if step.resolve_at_run:
+    details += _payload(step)
+    if isinstance(step, plan.Resolving) and step.resolve_at_run:
         names = ", ".join(step.resolve_at_run)
         details.append(f"planned again at run time, once the columns of {names} are known")
     details += [f"note: {note}" for note in step.notes]
     return details
+
+
+def _payload(step: plan.Step) -> list[str]:
+    """What the step's kind does, said in a line or two."""
+    match step:
+        case plan.SqlStep():
+            binds = ", ".join(f":{p.name} ({p.type})" for p in step.parameters)
+            return [
+                *([f"binds {binds}"] if binds else []),
+                *(["incremental: planned as a full refresh"] if step.incremental else []),
+            ]
+        case plan.LoadStep(source=source):
+            more = len(source.urls) - 1
+            others = f" and {more} more URL(s)" if more > 0 else ""
+            pages = f" (a JSON API, paged by {source.api.paginate})" if source.api else ""
+            return [f"reads {source.kind} {source.path}{others}{pages}"]
+        case plan.PythonStep(python=python):
+            isolated = " in a worker process (isolate)" if step.isolate else ""
+            return [f"calls {python.path}:{python.function}{isolated}"]
+        case plan.TransferStep(transfer=t):
+            return [
+                f"copies {t.node}: {t.from_connection or 'python'} -> {t.to_connection or 'python'}"
+            ]
+        case plan.CheckStep(check=check):
+            return [f"tests {check.description}; on failure: {check.on_fail}"]
+        case plan.ExportStep(sink=s):
+            mode = _FILE_MODES.get((s.kind, s.mode), s.mode)
+            where = s.table if isinstance(s, plan.TableSink) else s.path
+            return [f"writes {s.kind} {where} ({mode})"]
 
 
 # What a mode does to files, said where it is not what a table's mode does

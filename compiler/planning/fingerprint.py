@@ -21,7 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from flowc.compiler.plan import Step
+from flowc.compiler.plan import STEP, CheckStep, Step
 
 _EXCLUDED = {
     "id",
@@ -34,20 +34,44 @@ _EXCLUDED = {
     "resolve_at_run",
     "notes",
 }
+# Every field a step had in plan version 1, where one `Step` had every kind's fields, with
+# its value when unset. A step is hashed in that shape, so that the fingerprints of plan
+# version 2 are those of version 1 and a run after the upgrade finds its steps unchanged.
+_VERSION_1: dict[str, Any] = {
+    "check": None,
+    "connection": None,
+    "fused": [],
+    "incremental": None,
+    "isolate": False,
+    "materialization": None,
+    "parameters": [],
+    "python": None,
+    "sink": None,
+    "source": None,
+    "sql": None,
+    "transfer": None,
+    "values": [],
+}
+_SINK_VERSION_1: dict[str, Any] = {
+    "cluster_by": [],
+    "connection": None,
+    "path": None,
+    "table": None,
+}
 
 
 def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
     """`Step`s from their fields, each with its fingerprint; inputs come before their readers.
 
     >>> [step] = fingerprint_steps([dict(id="a", kind="sql", node="a", connection="local",
-    ...     inputs=[], outputs=[], sql=["SELECT 1"])])
+    ...     inputs=[], outputs=[], sql=["SELECT 1"], materialization="table")])
     >>> step.fingerprint[:12]
-    '8b0c04a8a4fb'
+    '66aa70ed0516'
     """
     done: dict[str, str] = {}
     steps: list[Step] = []
     for fields in drafts:
-        step = Step(**fields, fingerprint="")
+        step = STEP.validate_python({**fields, "fingerprint": ""})
         digest = fingerprint(step, [done[i] for i in step.inputs])
         done[step.id] = digest
         steps.append(step.model_copy(update={"fingerprint": digest}))
@@ -56,8 +80,13 @@ def fingerprint_steps(drafts: Sequence[dict[str, Any]]) -> list[Step]:
 
 def fingerprint(step: Step, upstream: Sequence[str]) -> str:
     # a step without bound values hashes as before `values` existed: fingerprints stay valid
-    excluded = _EXCLUDED if step.values else _EXCLUDED | {"values"}
-    content = step.model_dump(mode="json", exclude=excluded)
+    binds = isinstance(step, CheckStep) and step.values
+    excluded = _EXCLUDED if binds else _EXCLUDED | {"values"}
+    content = {**_VERSION_1, **step.model_dump(mode="json")}
+    if content["sink"] is not None:
+        content["sink"] = {**_SINK_VERSION_1, **content["sink"]}
+    for name in excluded:
+        content.pop(name, None)
     source = content.get("source") or {}
     for later in ("api", "headers", "urls"):  # added later: unset, the digest stays as it was
         if not source.get(later, True):

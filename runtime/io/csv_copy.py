@@ -22,26 +22,26 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from flowc.compiler.plan import Step
+from flowc.compiler.plan import LoadStep
 from flowc.runtime.engines.base import CsvCopying
 from flowc.runtime.errors import StepError
 from flowc.runtime.io import sources
 
 
-def load(engine: CsvCopying, root: Path, step: Step) -> int | None:
+def load(engine: CsvCopying, root: Path, step: LoadStep) -> int | None:
     """Copy the step's CSV files into its (created, empty) table; the rows, or None when the
     files do not map onto the declared columns (nothing was copied then)."""
     source = step.source
-    if source is None or source.kind != "csv" or source.path is None or not step.outputs:
+    if source.kind != "csv" or source.path is None:
         return None
     output = step.outputs[0]
     declared = [c.name for c in source.columns or []]
     table_columns = [c.name for c in output.columns or []]
-    if output.name is None or not declared or len(declared) != len(table_columns):
+    if not declared or len(declared) != len(table_columns):
         return None
     header = bool(source.options.get("header", True))
     delimiter = str(source.options.get("delimiter", ","))
-    if set(source.options) - {"header", "delimiter"} or len(delimiter) != 1:
+    if len(delimiter) != 1:  # a CSV reader takes more: the engine's COPY does not
         return None
     to_table = dict(zip((n.lower() for n in declared), table_columns, strict=True))
     files = sources.resolve_paths(root, source.path)
@@ -59,7 +59,7 @@ def load(engine: CsvCopying, root: Path, step: Step) -> int | None:
             reading = _Reading(data)
             with _damaged(origin, reading):
                 rows += engine.copy_csv(
-                    output.name,
+                    step.table,
                     columns,
                     reading,
                     origin=origin,

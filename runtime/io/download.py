@@ -133,7 +133,7 @@ def expand(template: str, params: Mapping[str, object], env: Mapping[str, str]) 
 
 def read_source(
     source: plan.Source,
-    step: plan.Step,
+    step: plan.LoadStep,
     params: Mapping[str, object],
     root: Path,
     options: Mapping[str, Any],

@@ -85,7 +85,20 @@ from typing import Any
 import pyarrow as pa
 from flowc.compiler import ir
 from flowc.compiler.diagnostics import did_you_mean
-from flowc.compiler.plan import SINCE, PipelineParam, Plan, Step
+from flowc.compiler.plan import (
+    SINCE,
+    CheckStep,
+    ExportStep,
+    FileSink,
+    LoadStep,
+    PipelineParam,
+    Plan,
+    PythonStep,
+    SqlStep,
+    Step,
+    TableSink,
+    TransferStep,
+)
 from flowc.project import config, secrets
 from flowc.project.spans import Span
 from flowc.runtime.engines import open_engine
@@ -126,7 +139,6 @@ from flowc.runtime.usercode import endings
 SAMPLE_ROWS = 5
 DEFAULT_RETRY_DELAY_S = 1.0  # the first back-off when a node sets `retries` but no delay
 STOP_GRACE_S = 5.0  # after Ctrl-C, how long Python blocks on worker threads get to stop
-_CSV_OPTIONS = frozenset({"header", "delimiter"})
 
 
 # --- parameters -----------------------------------------------------------------------------
@@ -236,7 +248,7 @@ def select_steps(plan: Plan, patterns: list[str]) -> set[str]:
         if step.id in chosen and feeds:
             for input_id in step.inputs:
                 feeder = ids[input_id]
-                if feeder.transfer is not None and feeder.transfer.from_connection is not None:
+                if isinstance(feeder, TransferStep) and feeder.transfer.from_connection:
                     chosen.add(input_id)
     consumers: dict[str, set[str]] = {}
     for step in plan.steps:
@@ -250,7 +262,7 @@ def select_steps(plan: Plan, patterns: list[str]) -> set[str]:
 
 
 def _into_python(step: Step) -> bool:
-    return step.transfer is not None and step.transfer.to_connection is None
+    return isinstance(step, TransferStep) and step.transfer.to_connection is None
 
 
 def _reach(start: str, edges: Mapping[str, set[str]]) -> set[str]:
@@ -266,7 +278,7 @@ def _reach(start: str, edges: Mapping[str, set[str]]) -> set[str]:
 
 _EMPTY_PLAN = (
     '{"connections": [], "nodes": {}, "params": [], "pipeline": {"dialect": "duckdb", '
-    '"name": "p", "spec": "p.flow"}, "plan_version": 1, "profile": "dev", "project": "p", '
+    '"name": "p", "spec": "p.flow"}, "plan_version": 2, "profile": "dev", "project": "p", '
     '"steps": []}'
 )
 
@@ -423,7 +435,7 @@ class Executor:
         wanted_ids = {s.id for s in wanted}
         status = {s.id: "succeeded" for s in plan.steps if s.id not in wanted_ids}
         self._first = wanted[0] if wanted else None
-        if any(step.isolate for step in wanted):
+        if any(isinstance(step, PythonStep) and step.isolate for step in wanted):
             from flowc.runtime.usercode import isolated
 
             isolated.warm_up()
@@ -1043,18 +1055,25 @@ class Executor:
     def _dispatch(self, step: Step) -> tuple[int | None, str | None]:
         """Run `step`: (rows, a warning or None)."""
         step = self._rebinder.bound(step, self._columns_of)
-        handler: dict[str, Callable[[Step], tuple[int | None, str | None]]] = {
-            "load": self._load,
-            "sql": self._sql,
-            "python": self._python,
-            "check": self._check,
-            "transfer": self._transfer,
-            "export": self._export,
-        }
-        rows, message = handler[step.kind](step)
+        rows, message = self._by_kind(step)
         self._analyze(step)
         notes = [n for engine in self._engines_used() for n in engine.take_notes()]
         return rows, "\n".join([message, *notes] if message else notes) or None
+
+    def _by_kind(self, step: Step) -> tuple[int | None, str | None]:
+        match step:
+            case LoadStep():
+                return self._load(step)
+            case SqlStep():
+                return self._sql(step)
+            case PythonStep():
+                return self._python(step)
+            case CheckStep():
+                return self._check(step)
+            case TransferStep():
+                return self._transfer(step)
+            case ExportStep():
+                return self._export(step)
 
     def _engines_used(self) -> list[Noting]:
         lane = self._lane()
@@ -1068,7 +1087,9 @@ class Executor:
     def _analyze(self, step: Step) -> None:
         """Statistics for the tables `step` built that a later SQL step reads, where the
         engine plans by them (Postgres); a table only sinks or checks read is left alone."""
-        if step.id not in self._read_by_sql or step.materialization in ("view", "ephemeral"):
+        if step.id not in self._read_by_sql:
+            return
+        if isinstance(step, SqlStep) and step.materialization == "view":
             return
         for output in step.outputs:
             if output.connection is not None and output.name is not None:
@@ -1088,17 +1109,14 @@ class Executor:
             raise StepError(f"the table of `{node}` is not there to read its columns from")
         return tuple(ir.Column(name=f.name, type=flow_type(f.type)) for f in found)
 
-    def _statements(self, engine: Engine, step: Step) -> None:
+    def _statements(self, engine: Engine, step: LoadStep | SqlStep | ExportStep) -> None:
         for statement in step.sql or []:
             engine.execute(statement, self.params)
 
-    def _load(self, step: Step) -> tuple[int | None, str | None]:
-        source = step.source
-        if source is None or not step.outputs or step.outputs[0].name is None:
-            raise StepError(f"load step `{step.id}` has no source or output table")
+    def _load(self, step: LoadStep) -> tuple[int | None, str | None]:
         engine = self.engine(step.connection)
         reader = self._read_source(step)
-        table = step.outputs[0].name
+        table = step.table
         if step.sql:  # the table with its declared columns, then the rows by name
             self._statements(engine, step)
             if isinstance(engine, CsvCopying):  # the engine parses the CSV itself
@@ -1111,20 +1129,12 @@ class Executor:
         )
         return rows, None
 
-    def _read_source(self, step: Step) -> pa.RecordBatchReader:
+    def _read_source(self, step: LoadStep) -> pa.RecordBatchReader:
         source = step.source
-        assert source is not None
         if source.path is None:
             raise StepError(f"the `{source.kind}` source names no path")
-        options: dict[str, Any] = dict(source.options)
-        if source.kind == "table":
-            raise StepError("a `table(...)` source is read where it is; it needs no load")
+        options: dict[str, Any] = dict(source.options)  # checked by the compiler (vocabulary)
         file_format = source.format or source.kind
-        if file_format != "csv" and options:
-            raise StepError(f"options {sorted(options)} apply to csv sources only")
-        unknown = sorted(set(options) - _CSV_OPTIONS)
-        if unknown:
-            raise StepError(f"unknown csv option(s) {', '.join(unknown)}")
         if source.kind == "http":
             from flowc.runtime.io import download  # urllib and tenacity: only http sources pay
 
@@ -1133,7 +1143,7 @@ class Executor:
             self.root, source.path, file_format, columns=source.columns, **options
         )
 
-    def _sql(self, step: Step) -> tuple[int | None, str | None]:
+    def _sql(self, step: SqlStep) -> tuple[int | None, str | None]:
         engine = self.engine(step.connection)
         output = step.outputs[0].name if step.outputs else None
         later = step.incremental is not None and not self.full_refresh
@@ -1145,7 +1155,7 @@ class Executor:
             return None, None
         return _count(engine, output), None
 
-    def _add_new_rows(self, engine: Engine, step: Step, table: str) -> bool:
+    def _add_new_rows(self, engine: Engine, step: SqlStep, table: str) -> bool:
         """An incremental table's later run: the rows from the watermark (less the lookback)
         on replace the rows they supersede. False when the table is empty (built whole)."""
         incremental = step.incremental
@@ -1171,10 +1181,8 @@ class Executor:
             engine.execute(statement, params)
         return True
 
-    def _python(self, step: Step) -> tuple[int | None, str | None]:
+    def _python(self, step: PythonStep) -> tuple[int | None, str | None]:
         python = step.python
-        if python is None:
-            raise StepError(f"python step `{step.id}` names no function")
         entry = f"{python.path}:{python.function}"
         columns = step.outputs[0].columns if step.outputs else None
         node_info = self.plan.nodes.get(step.node)
@@ -1208,10 +1216,8 @@ class Executor:
         self._hold(step.id, reader)
         return None, None
 
-    def _check(self, step: Step) -> tuple[int | None, str | None]:
+    def _check(self, step: CheckStep) -> tuple[int | None, str | None]:
         check = step.check
-        if check is None or not step.sql:
-            raise StepError(f"check step `{step.id}` has no query")
         engine = self.engine(step.connection)
         # the literal values the plan keeps beside the SQL: bound, as parameters are
         params = {**self.params, **{v.name: v.value for v in step.values}}
@@ -1235,15 +1241,14 @@ class Executor:
             return failures, message
         raise DataTestFailed(message, node=step.node)
 
-    def _transfer(self, step: Step) -> tuple[int | None, str | None]:
+    def _transfer(self, step: TransferStep) -> tuple[int | None, str | None]:
         transfer = step.transfer
-        if transfer is None:
-            raise StepError(f"transfer step `{step.id}` has no details")
+        # TransferStep's validator: a query exactly when read from a connection, a table
+        # exactly when written to one
         if transfer.from_connection is not None and transfer.from_connection == (
             transfer.to_connection
         ):  # a copy on one connection: done by a query there
-            if not step.sql or transfer.table is None:
-                raise StepError(f"transfer step `{step.id}` has no query or table")
+            assert step.sql is not None and transfer.table is not None
             engine = self.engine(transfer.to_connection)
             query = Query(step.sql[-1], self.params)
             rows = engine.replace_atomically(
@@ -1257,37 +1262,29 @@ class Executor:
                 raise StepError(f"no Python output reaches transfer `{step.id}`")
             reader = self._take(held[0])
         else:
-            if not step.sql:
-                raise StepError(f"transfer step `{step.id}` has no query")
+            assert step.sql is not None
             source = self.engine(transfer.from_connection)
             reader = source.read_batches(Query(step.sql[-1], self.params))
         if transfer.to_connection is None:  # into Python: held, materialized (see above)
             table = _spelled(reader.read_all(), step)
             self._hold(step.id, table)
             return table.num_rows, None
-        if transfer.table is None:
-            raise StepError(f"transfer step `{step.id}` names no table to create")
+        assert transfer.table is not None
         target = self.engine(transfer.to_connection)
         name = transfer.table
         rows = target.replace_atomically(name, lambda staging: target.create_table(staging, reader))
         return rows, None
 
-    def _export(self, step: Step) -> tuple[int | None, str | None]:
+    def _export(self, step: ExportStep) -> tuple[int | None, str | None]:
         sink = step.sink
-        if sink is None:
-            raise StepError(f"export step `{step.id}` has no sink")
         engine = self.engine(step.connection)
-        if sink.kind == "table":
-            if not step.sql or sink.table is None:
-                raise StepError(f"export `{step.id}` to a table has no SQL")
+        if isinstance(sink, TableSink):
             had: int | None = None
             if sink.mode == "append":
                 had = _count(engine, sink.table) if engine.table_exists(sink.table) else 0
             self._statements(engine, step)
             rows = _count(engine, sink.table)  # append: the rows added; else the table's
             return (rows - had if rows is not None and had is not None else rows), None
-        if not step.sql or sink.path is None:
-            raise StepError(f"export `{step.id}` to a file has no query or path")
         query = Query(step.sql[-1], self.params)
         tag = self.stage.removeprefix(stage_prefix(self.plan))  # the same on --resume
         try:
@@ -1314,8 +1311,10 @@ class Executor:
         and every other step is skipped before any runs (nothing is changed, and no work is
         done that the run could not publish). The sink checks again as it writes."""
         for step in wanted:
+            if not isinstance(step, ExportStep) or not isinstance(step.sink, FileSink):
+                continue
             sink = step.sink
-            if step.kind != "export" or sink is None or sink.kind == "table" or not sink.path:
+            if not sink.path:
                 continue
             try:
                 sinks.check_owned(self.root, sink.path)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from flowc.compiler import ir
-from flowc.compiler.plan import Plan, Step
+from flowc.compiler.plan import Plan, Resolving, Step
 from flowc.runtime.errors import StepError
 
 Learned = Mapping[str, tuple[ir.Column, ...]]
@@ -37,7 +37,7 @@ class Rebinder:
     def bound(self, step: Step, columns_of: Callable[[str], tuple[ir.Column, ...]]) -> Step:
         """`step` as the compiler writes it knowing the columns of its `resolve_at_run`
         nodes (`columns_of` reads them from their tables)."""
-        if not step.resolve_at_run:
+        if not isinstance(step, Resolving) or not step.resolve_at_run:
             return step
         learned = {name: columns_of(name) for name in step.resolve_at_run}
         key = tuple(sorted(learned.items()))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flowc.compiler import ir
 from flowc.compiler.diagnostics import make
-from flowc.compiler.plan import Plan, Step
+from flowc.compiler.plan import CheckStep, Fusing, Plan, PythonStep, Step
 from flowc.project.spans import Span
 
 # The parser, the SQL pass and the renderer are imported when an error is located, not with
@@ -54,7 +54,7 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
     from flowc.compiler.render import file_lines, render_text
     from flowc.compiler.syntax.parser import parse
 
-    pointed, shown = _pointed(message, step.sql or [])
+    pointed, shown = _pointed(message, [] if isinstance(step, PythonStep) else step.sql or [])
     if shown is None and _REFUSED.match(message):
         shown = ""
     if shown is None:
@@ -64,12 +64,13 @@ def located(message: str, step: Step, plan: Plan, root: Path) -> str:
         text = spec.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return message
-    if step.check is not None and step.check.line is not None:
+    if isinstance(step, CheckStep) and step.check.line is not None:
         span = _in_line(display(spec), text, step.check.line, pointed, step.check.description)
         node = step.node
     else:
         document, _ = parse(text, display(spec))
-        span, node = _in_spec(document, [step.node, *step.fused], pointed, root)
+        fused = step.fused if isinstance(step, Fusing) else []
+        span, node = _in_spec(document, [step.node, *fused], pointed, root)
     if span is None:
         return message
     hint = _hint(pointed) + (

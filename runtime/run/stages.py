@@ -23,7 +23,16 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from flowc.compiler.plan import Plan, Step
+from flowc.compiler.plan import (
+    ExportStep,
+    FileSink,
+    LoadStep,
+    Plan,
+    PythonStep,
+    SqlStep,
+    Step,
+    TransferStep,
+)
 from flowc.runtime.errors import StepError
 from flowc.runtime.io import sources
 from flowc.runtime.state import StateStore
@@ -50,8 +59,8 @@ def deferred_steps(plan: Plan, staging: Collection[str]) -> set[str]:
     deferred: set[str] = set()
     for step in plan.steps:  # in plan order: a step's inputs come before it
         if (
-            step.kind == "export"
-            or step.incremental is not None
+            isinstance(step, ExportStep)
+            or (isinstance(step, SqlStep) and step.incremental is not None)
             or any(i in deferred for i in step.inputs)
             or any(name not in staging for name in connections_of(step))
             or any(out.name and "." in out.name for out in step.outputs if out.connection)
@@ -96,8 +105,8 @@ def internal_names(plan: Plan) -> dict[str, set[str]]:
 def input_digest(step: Step, root: Path) -> str | None:
     """A digest of what a load step reads from files (path, size, modification time); None
     when the step reads nothing from files, or reads what flowc cannot see change."""
-    source = step.source
-    if step.kind != "load" or source is None or source.kind == "http" or not source.path:
+    source = step.source if isinstance(step, LoadStep) else None
+    if source is None or source.kind == "http" or not source.path:
         return None
     try:
         files = sources.resolve_paths(root, source.path)
@@ -169,15 +178,15 @@ def failpoint(when: str, step_id: str) -> None:
 def connections_of(step: Step) -> list[str]:
     """The connections a step works on."""
     names = [step.connection] if step.connection else []
-    if step.transfer is not None:
+    if isinstance(step, TransferStep):
         names += [c for c in (step.transfer.from_connection, step.transfer.to_connection) if c]
     return names
 
 
 def _held_in_python(step: Step) -> bool:
-    if step.kind == "python":
+    if isinstance(step, PythonStep):
         return True
-    return step.transfer is not None and step.transfer.to_connection is None
+    return isinstance(step, TransferStep) and step.transfer.to_connection is None
 
 
 def _externals(plan: Plan) -> dict[str, list[str]]:
@@ -195,9 +204,9 @@ def _reads_outside(step: Step, plan: Plan, externals: Mapping[str, list[str]]) -
     an http source, or (by its SQL's text, erring on the side of rerunning) a `table(...)`
     source."""
     node = plan.nodes.get(step.node)
-    if step.kind == "python" and node is not None and node.kind == "source":
-        return True
-    if step.kind == "load" and step.source is not None and step.source.kind == "http":
+    if isinstance(step, PythonStep):
+        return node is not None and node.kind == "source"
+    if isinstance(step, LoadStep) and step.source.kind == "http":
         return True
     text = " ".join(step.sql or []).lower()
     return any(name in text for c in connections_of(step) for name in externals.get(c, []))
@@ -205,7 +214,9 @@ def _reads_outside(step: Step, plan: Plan, externals: Mapping[str, list[str]]) -
 
 def _outputs_exist(step: Step, root: Path) -> bool:
     """A file sink's output is still there (a table's is checked by reading it later)."""
+    if not isinstance(step, ExportStep) or not isinstance(step.sink, FileSink):
+        return True
     sink = step.sink
-    if sink is None or sink.kind == "table" or not sink.path:
+    if not sink.path:
         return True
     return (root / sink.path).exists()

@@ -35,7 +35,7 @@ def check_built_data(
 
     spec = analysis.spec
     planned = plan_spec(spec, analysis.trees, analysis.order, project=project, profile=profile)
-    steps = [s for s in planned.plan.steps if s.kind == "check" and s.check is not None]
+    steps = [s for s in planned.plan.steps if isinstance(s, plan.CheckStep)]
     if not steps:
         return []
     params = _defaults(planned.plan)
@@ -45,9 +45,9 @@ def check_built_data(
         for step in steps:
             if step.connection not in engines:
                 engine = _open(stack, profile, step.connection, root)
-                _read_internal(engine, planned.plan, step.connection or "")
-                engines[step.connection or ""] = engine
-            outcomes.append(_run_check(step, spec, engines[step.connection or ""], params, profile))
+                _read_internal(engine, planned.plan, step.connection)
+                engines[step.connection] = engine
+            outcomes.append(_run_check(step, spec, engines[step.connection], params, profile))
     return outcomes
 
 
@@ -102,14 +102,13 @@ def _read_only(settings: config.DuckDBSettings, root: Path, name: str) -> Engine
 
 
 def _run_check(
-    step: plan.Step,
+    step: plan.CheckStep,
     spec: ir.Spec,
     engine: Engine | StepError,
     params: dict[str, object],
     profile: config.Profile,
 ) -> Outcome:
     check = step.check
-    assert check is not None
     node = spec.node(check.node)
     started = time.perf_counter()
     outcome = Outcome(
@@ -124,9 +123,9 @@ def _run_check(
     try:
         if isinstance(engine, StepError):
             raise engine
-        for statement in (step.sql or [])[:-1]:
+        for statement in step.sql[:-1]:
             engine.execute(statement, params)
-        found = engine.read_batches(Query((step.sql or [""])[-1], params)).read_all().to_pylist()
+        found = engine.read_batches(Query(step.sql[-1], params)).read_all().to_pylist()
     except StepError as error:
         outcome.message = f"expect {check.description}: {error}"
         outcome.seconds = time.perf_counter() - started
@@ -156,7 +155,7 @@ def _row_text(row: dict[str, object]) -> str:
 def _span(
     node: ir.SourceNode | ir.TransformNode | ir.SinkNode | None,
     check: plan.Check,
-    step: plan.Step,
+    step: plan.CheckStep,
     file: str,
 ) -> Span:
     """Where the check is written: its call in the node's `expect` block."""
@@ -164,7 +163,7 @@ def _span(
 
     if node is None:
         return point(file)
-    from flowc.compiler.planning.planner import check_ids
+    from flowc.compiler.planning.check_steps import check_ids
 
     calls = [e.call for e in node.expectations]
     for call, step_id in zip(calls, check_ids(node.name, calls), strict=True):

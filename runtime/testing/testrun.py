@@ -35,7 +35,7 @@ from flowc.compiler.codegen.generate import Renderer
 from flowc.compiler.diagnostics import Diagnostic, Diagnostics
 from flowc.compiler.driver.check import Analysis, analyze, anchored, discover, display, load_project
 from flowc.compiler.planning import expectations as checks
-from flowc.compiler.planning.planner import DEFAULT_CONNECTION
+from flowc.compiler.planning.placement import DEFAULT_CONNECTION
 from flowc.project import config
 from flowc.project.errors import UsageError
 from flowc.project.spans import Span
